@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An owned file descriptor, closed when released.
+public final class FileHandle: @unchecked Sendable {
+    public let fd: Int32
+    public init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
+public enum FileKind: String, Sendable, Equatable {
+    case regular, directory, symlink, characterDevice = "character device", blockDevice = "block device"
+    case fifo, socket, unknown
+
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symlink
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        default: self = .unknown
+        }
+    }
+}
+
+public struct DirectoryEntry: Sendable, Equatable {
+    public let name: String
+    public let kind: FileKind
+    public let size: Int64
+}
+
+/// File-system access for untrusted inputs: no symlink is ever followed in
+/// the last component, every read is bounded, and only regular files are
+/// read.
+public enum FileIO {
+    public struct TooLarge: Error, CustomStringConvertible {
+        public let path: String
+        public let limit: Int
+        public var description: String { "\(path): larger than the limit of \(limit) bytes" }
+    }
+
+    public struct NotRegular: Error, CustomStringConvertible {
+        public let path: String
+        public let kind: FileKind
+        public var description: String { "\(path): is a \(kind.rawValue), not a regular file" }
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes. Symlinks are
+    /// refused (ELOOP) unless `followSymlinks` is set.
+    public static func read(_ path: String, limit: Int, followSymlinks: Bool = false) throws -> [UInt8] {
+        try read(at: AT_FDCWD, path, displayPath: path, limit: limit, followSymlinks: followSymlinks)
+    }
+
+    /// Reads a regular file relative to a directory descriptor.
+    public static func read(at dirfd: Int32, _ name: String, displayPath: String, limit: Int,
+                            followSymlinks: Bool = false) throws -> [UInt8] {
+        var flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
+        if !followSymlinks { flags |= O_NOFOLLOW }
+        let fd = openat(dirfd, name, flags)
+        if fd < 0 {
+            let e = SystemError.current("open", path: displayPath)
+            if e.errno == ELOOP { throw NotRegular(path: displayPath, kind: .symlink) }
+            throw e
+        }
+        let handle = FileHandle(fd: fd)
+        return try readAll(handle, displayPath: displayPath, limit: limit)
+    }
+
+    static func readAll(_ handle: FileHandle, displayPath: String, limit: Int) throws -> [UInt8] {
+        var st = stat()
+        guard fstat(handle.fd, &st) == 0 else { throw SystemError.current("stat", path: displayPath) }
+        let kind = FileKind(mode: st.st_mode)
+        guard kind == .regular else { throw NotRegular(path: displayPath, kind: kind) }
+        guard st.st_size <= limit else { throw TooLarge(path: displayPath, limit: limit) }
+        var out = [UInt8]()
+        out.reserveCapacity(Int(st.st_size))
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(handle.fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError.current("read", path: displayPath)
+            }
+            if n == 0 { break }
+            guard out.count + n <= limit else { throw TooLarge(path: displayPath, limit: limit) }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Opens a directory without following a symlink at its last component.
+    public static func openDirectory(_ path: String, at dirfd: Int32 = AT_FDCWD) throws -> FileHandle {
+        let fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw SystemError.current("open directory", path: path) }
+        return FileHandle(fd: fd)
+    }
+
+    /// Lists a directory's entries (without "." and ".."), sorted by name,
+    /// each with the kind of the entry itself (symlinks are not followed).
+    /// At most `limit` entries are read; more is an error.
+    public static func list(_ dir: FileHandle, displayPath: String, limit: Int = 4096) throws -> [DirectoryEntry] {
+        let dupfd = dup(dir.fd)
+        guard dupfd >= 0 else { throw SystemError.current("dup", path: displayPath) }
+        guard let d = fdopendir(dupfd) else {
+            let e = SystemError.current("opendir", path: displayPath)
+            close(dupfd)
+            throw e
+        }
+        defer { closedir(d) }
+        rewinddir(d)
+        var entries: [DirectoryEntry] = []
+        while true {
+            errno = 0
+            guard let ent = readdir(d) else {
+                if errno != 0 { throw SystemError.current("readdir", path: displayPath) }
+                break
+            }
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> String in
+                let bytes = raw.prefix { $0 != 0 }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            guard entries.count < limit else {
+                throw SystemError(errno: EFBIG, operation: "list more than \(limit) entries in", path: displayPath)
+            }
+            var st = stat()
+            guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw SystemError.current("stat", path: displayPath + "/" + name)
+            }
+            entries.append(DirectoryEntry(name: name, kind: FileKind(mode: st.st_mode), size: Int64(st.st_size)))
+        }
+        return entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
+
+    public static func list(_ path: String, limit: Int = 4096) throws -> [DirectoryEntry] {
+        try list(try openDirectory(path), displayPath: path, limit: limit)
+    }
+
+    /// The kind of a path's last component (not following a symlink), or nil
+    /// when it does not exist.
+    public static func kind(of path: String) -> FileKind? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return FileKind(mode: st.st_mode)
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same
+    /// directory, written, fsynced, given `mode`, renamed over the target,
+    /// and the directory fsynced. The target's directory must exist.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+        let (dirPath, base) = splitPath(path)
+        let dir = try openDirectory(dirPath)
+        try writeAtomically(at: dir, name: base, displayPath: path, bytes, mode: mode)
+    }
+
+    public static func writeAtomically(at dir: FileHandle, name: String, displayPath: String,
+                                       _ bytes: [UInt8], mode: mode_t) throws {
+        var tmpName = ""
+        var fd: Int32 = -1
+        for attempt in 0..<16 {
+            tmpName = ".\(name).tmp.\(getpid()).\(attempt)"
+            fd = openat(dir.fd, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_t(0o600))
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw SystemError.current("create", path: displayPath) }
+        let handle = FileHandle(fd: fd)
+        func cleanup() { unlinkat(dir.fd, tmpName, 0) }
+        do {
+            var written = 0
+            while written < bytes.count {
+                let n = bytes.withUnsafeBytes { raw in
+                    Glibc.write(handle.fd, raw.baseAddress! + written, raw.count - written)
+                }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemError.current("write", path: displayPath)
+                }
+                written += n
+            }
+            guard fchmod(handle.fd, mode) == 0 else { throw SystemError.current("chmod", path: displayPath) }
+            guard fsync(handle.fd) == 0 else { throw SystemError.current("fsync", path: displayPath) }
+            guard renameat(dir.fd, tmpName, dir.fd, name) == 0 else { throw SystemError.current("rename", path: displayPath) }
+        } catch {
+            cleanup()
+            throw error
+        }
+        _ = fsync(dir.fd)
+    }
+
+    /// Splits "a/b/c" into ("a/b", "c"); "c" into (".", "c"); "/c" into ("/", "c").
+    public static func splitPath(_ path: String) -> (String, String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let dir = String(path[..<slash])
+        return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
+    }
+
+    /// Creates a directory (and its parents) with `mode`; existing ones are kept.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw SystemError.current("mkdir", path: current)
+            }
+        }
+    }
+}
