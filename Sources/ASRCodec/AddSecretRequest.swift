@@ -1,0 +1,249 @@
+import SEBase
+
+/// Layout constants of request version 0x0100 (see docs/formats.md).
+public enum ASRLayout {
+    public static let magic: [UInt8] = Array("asrcbM".utf8)
+    public static let version: UInt32 = 0x0000_0100
+    public static let maxSize = 0x10_0000            // the kernel's UVIO_ADD_SECRET_MAX_LEN
+    public static let flagsOffset = 0x030
+    public static let tagsOffset = 0x038
+    public static let cuidOffset = 0x108
+    public static let reserved118 = 0x118
+    public static let userDataOffset = 0x218
+    public static let userDataSize = 0x200
+    public static let customerKeyOffset = 0x418
+    public static let customerKeySize = 160
+    public static let keyslotsOffset = 0x4B8
+    public static let extensionSecretSize = 32
+    public static let tagSize = 16
+    /// The smallest valid request: one keyslot, a meta secret header.
+    public static let minSize = keyslotsOffset + Keyslot.size + 16 + extensionSecretSize + tagSize
+
+    public static func size(keyslots: Int, secretHeader: Int, secretLength: Int) -> Int {
+        keyslotsOffset + Keyslot.size * keyslots + secretHeader + secretLength + extensionSecretSize + tagSize
+    }
+}
+
+/// The secret header at the end of the authenticated data: type, length
+/// and ID are readable without any key.
+public struct SecretHeader: Equatable, Sendable {
+    public var type: SecretType
+    public var length: UInt32
+    /// Nil for meta (16-byte header) and update-CCK (no ID).
+    public var id: [UInt8]?
+
+    public var encodedSize: Int { type == .null ? 16 : 48 }
+
+    public var bytes: [UInt8] {
+        var out: [UInt8] = [0, 0]
+        out.appendBE(type.rawValue)
+        out.appendBE(length)
+        out += [UInt8](repeating: 0, count: 8)
+        if type != .null { out += id ?? [UInt8](repeating: 0, count: 32) }
+        return out
+    }
+}
+
+/// User data as carried in the 512-byte area.
+public struct UserDataArea: Equatable, Sendable {
+    /// The data part (its full capacity for the type, zero padding included).
+    public var data: [UInt8]
+    /// The signature (DER for EC, trimmed to its size field; fixed for RSA);
+    /// empty for none/unsigned.
+    public var signature: [UInt8]
+}
+
+/// A request that passed the strict structural checks. Everything readable
+/// without a key is exposed; the ciphertext stays opaque.
+public struct AddSecretRequest: Sendable {
+    /// The whole file, exactly as read (the same buffer is hashed, checked
+    /// and submitted).
+    public let bytes: [UInt8]
+    public let userDataType: UserDataType
+    public let version: UInt32
+    public let iv: [UInt8]
+    public let flags: RequestFlags
+    public let tags: SEHeaderTags
+    public let configUID: [UInt8]
+    public let userData: UserDataArea
+    public let customerKeyX: [UInt8]
+    public let customerKeyY: [UInt8]
+    public let keyslots: [Keyslot]
+    public let secretHeader: SecretHeader
+    /// `sea`: size of the encrypted area (secret value + extension secret).
+    public let encryptedLength: Int
+    public let aadLength: Int
+
+    public var length: Int { bytes.count }
+    /// The GCM tag: the last 16 bytes (what EBC's toc.pol and the
+    /// attestation secret-store hash use).
+    public var gcmTag: [UInt8] { Array(bytes[(bytes.count - 16)...]) }
+    public var aad: ArraySlice<UInt8> { bytes[0..<aadLength] }
+    public var ciphertext: ArraySlice<UInt8> { bytes[aadLength..<(bytes.count - 16)] }
+    public var secretType: SecretType { secretHeader.type }
+    public var secretID: [UInt8]? { secretHeader.id }
+    public var isMeta: Bool { secretHeader.type == .null }
+    /// The config UID, or nil when all zero (not bound to an instance).
+    public var boundConfigUID: [UInt8]? { configUID.isAllZero ? nil : configUID }
+}
+
+/// Why a file is not a well-formed request. `rule` is a stable identifier;
+/// the description names the field and byte offset.
+public struct RequestFormatError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let rule: String
+    public let message: String
+    public let offset: Int?
+
+    public init(_ rule: String, _ message: String, offset: Int? = nil) {
+        self.rule = rule
+        self.message = message
+        self.offset = offset
+    }
+
+    public var description: String {
+        offset.map { "\(message) (at byte \($0) / 0x\(String($0, radix: 16)))" } ?? message
+    }
+}
+
+extension AddSecretRequest {
+    /// Parses and validates a request. Never traps: every inconsistency is a
+    /// `RequestFormatError`.
+    public static func parse(_ bytes: [UInt8]) throws(RequestFormatError) -> AddSecretRequest {
+        guard !bytes.isEmpty else { throw RequestFormatError("empty", "empty file") }
+        guard bytes.count <= ASRLayout.maxSize else {
+            throw RequestFormatError("oversize", "file has \(bytes.count) bytes, more than the kernel's limit of \(ASRLayout.maxSize)")
+        }
+        var r = ByteReader(bytes)
+        func read(_ n: Int, _ field: String) throws(RequestFormatError) -> [UInt8] {
+            do { return try r.read(n, field) } catch { throw truncation(error, bytes.count) }
+        }
+        func readBE<T: FixedWidthInteger>(_ t: T.Type, _ field: String) throws(RequestFormatError) -> T {
+            do { return try r.readBE(t, field) } catch { throw truncation(error, bytes.count) }
+        }
+        func zeros(_ n: Int, _ field: String) throws(RequestFormatError) {
+            let at = r.offset
+            let v = try read(n, field)
+            if let i = v.firstIndex(where: { $0 != 0 }) {
+                throw RequestFormatError("reserved-not-zero", "reserved field '\(field)' is not zero", offset: at + i)
+            }
+        }
+
+        let magic = try read(6, "magic")
+        guard magic == ASRLayout.magic else {
+            throw RequestFormatError("bad-magic", "not an add-secret request: magic is \(magic.hex), expected 'asrcbM'", offset: 0)
+        }
+        let udtRaw = try readBE(UInt16.self, "user-data type")
+        guard let udt = UserDataType(rawValue: udtRaw) else {
+            throw RequestFormatError("bad-user-data-type", "unknown user-data type \(udtRaw) (known: 0-4)", offset: 6)
+        }
+        let version = try readBE(UInt32.self, "version")
+        guard version == ASRLayout.version else {
+            throw RequestFormatError("bad-version", "unsupported request version 0x\(String(version, radix: 16)) (supported: 0x100)", offset: 8)
+        }
+        let rql = Int(try readBE(UInt32.self, "request length"))
+        guard rql == bytes.count else {
+            if rql > bytes.count {
+                throw RequestFormatError("truncated", "file is truncated: the header declares \(rql) bytes, the file has \(bytes.count)", offset: 12)
+            }
+            throw RequestFormatError("trailing-bytes", "file has \(bytes.count - rql) bytes after the declared length of \(rql)", offset: rql)
+        }
+        let iv = try read(12, "IV")
+        try zeros(4, "reserved 0x1c")
+        try zeros(7, "reserved 0x20")
+        let nks = Int(try read(1, "number of keyslots")[0])
+        guard nks >= 1 else { throw RequestFormatError("no-keyslots", "request has no keyslot (no host key)", offset: 0x27) }
+        try zeros(4, "reserved 0x28")
+        let sea = Int(try readBE(UInt32.self, "encrypted size"))
+        guard sea >= ASRLayout.extensionSecretSize, sea + ASRLayout.tagSize <= rql else {
+            throw RequestFormatError("bad-encrypted-size", "encrypted size \(sea) does not fit a request of \(rql) bytes", offset: 0x2C)
+        }
+        let aadLength = rql - sea - ASRLayout.tagSize
+        let headerSize = aadLength - ASRLayout.keyslotsOffset - Keyslot.size * nks
+        guard headerSize == 16 || headerSize == 48 else {
+            throw RequestFormatError("bad-layout",
+                "lengths are inconsistent: \(nks) keyslot(s) and \(sea) encrypted bytes in \(rql) bytes leave \(headerSize) bytes for the secret header (16 or 48 expected)",
+                offset: 0x2C)
+        }
+        let flags = RequestFlags(rawValue: try readBE(UInt64.self, "flags"))
+        let tags = SEHeaderTags(pld: try read(64, "PLD"), ald: try read(64, "ALD"), tld: try read(64, "TLD"),
+                                tag: try read(16, "SE header tag"))
+        let cuid = try read(16, "config UID")
+        try zeros(256, "reserved 0x118")
+        let userDataStart = r.offset
+        let area = try read(ASRLayout.userDataSize, "user data")
+        let userData = try parseUserData(area, type: udt, base: userDataStart)
+        let cx = try read(80, "customer public key X")
+        let cy = try read(80, "customer public key Y")
+        var slots: [Keyslot] = []
+        for i in 0..<nks {
+            slots.append(Keyslot(hostKeyHash: try read(32, "keyslot \(i) host-key hash"),
+                                 wrappedKey: try read(32, "keyslot \(i) wrapped key"),
+                                 tag: try read(16, "keyslot \(i) tag")))
+        }
+        let shOffset = r.offset
+        try zeros(2, "secret header reserved")
+        let typeRaw = try readBE(UInt16.self, "secret type")
+        guard let stype = SecretType(rawValue: typeRaw) else {
+            throw RequestFormatError("bad-secret-type", "unknown secret type 0x\(String(typeRaw, radix: 16))", offset: shOffset + 2)
+        }
+        let slen = try readBE(UInt32.self, "secret length")
+        try zeros(8, "secret header reserved 0x08")
+        var sid: [UInt8]? = nil
+        if headerSize == 48 {
+            let idBytes = try read(32, "secret ID")
+            if stype == .updateCCK {
+                guard idBytes.isAllZero else {
+                    throw RequestFormatError("reserved-not-zero", "update-CCK request carries a non-zero ID field", offset: shOffset + 16)
+                }
+            } else {
+                sid = idBytes
+            }
+        }
+        guard (stype == .null) == (headerSize == 16) else {
+            throw RequestFormatError("bad-layout", "secret type \(stype.name) with a \(headerSize)-byte secret header", offset: shOffset)
+        }
+        guard stype.isValidLength(Int(slen)) else {
+            throw RequestFormatError("bad-secret-length", "secret length \(slen) is not valid for type \(stype.name)", offset: shOffset + 4)
+        }
+        guard sea == Int(slen) + ASRLayout.extensionSecretSize else {
+            throw RequestFormatError("bad-encrypted-size",
+                "encrypted size \(sea) does not match the secret length \(slen) plus the 32-byte extension secret", offset: 0x2C)
+        }
+        return AddSecretRequest(bytes: bytes, userDataType: udt, version: version, iv: iv, flags: flags, tags: tags,
+                                configUID: cuid, userData: userData, customerKeyX: cx, customerKeyY: cy,
+                                keyslots: slots, secretHeader: SecretHeader(type: stype, length: slen, id: sid),
+                                encryptedLength: sea, aadLength: aadLength)
+    }
+
+    private static func truncation(_ e: ByteReader.Truncated, _ size: Int) -> RequestFormatError {
+        RequestFormatError("truncated", "file ends inside field '\(e.field)'", offset: e.offset)
+    }
+
+    private static func parseUserData(_ area: [UInt8], type: UserDataType, base: Int) throws(RequestFormatError) -> UserDataArea {
+        func requireZero(_ range: Range<Int>, _ what: String) throws(RequestFormatError) {
+            if let i = area[range].firstIndex(where: { $0 != 0 }) {
+                throw RequestFormatError("reserved-not-zero", "\(what) is not zero", offset: base + i)
+            }
+        }
+        switch type {
+        case .none:
+            try requireZero(0..<512, "user data of a request without user data")
+            return UserDataArea(data: [], signature: [])
+        case .unsigned:
+            return UserDataArea(data: area, signature: [])
+        case .ecP521:
+            let size = Int(area.readBE(UInt16.self, at: 0x190))
+            guard size >= 8, size <= 139 else {
+                throw RequestFormatError("bad-signature-size", "EC signature size \(size) is out of range (8-139)", offset: base + 0x190)
+            }
+            try requireZero((0x100 + size)..<0x18B, "EC signature padding")
+            try requireZero(0x18B..<0x190, "user-data reserved field")
+            try requireZero(0x192..<0x200, "user-data reserved field")
+            return UserDataArea(data: Array(area[0..<0x100]), signature: Array(area[0x100..<(0x100 + size)]))
+        case .rsa2048:
+            return UserDataArea(data: Array(area[0..<0x100]), signature: Array(area[0x100..<0x200]))
+        case .rsa3072:
+            return UserDataArea(data: Array(area[0..<0x80]), signature: Array(area[0x80..<0x200]))
+        }
+    }
+}
