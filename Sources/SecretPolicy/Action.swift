@@ -78,7 +78,9 @@ public enum Action: Sendable, Equatable {
         case let .luks(l): return "luks \(l.device) as \(l.mapping) (\(l.keyUse.rawValue))"
         case let .keyFile(v): return "keyfile /run/cryptsetup-keys.d/\(v).key"
         case let .keyscript(v): return "keyscript for \(v)"
-        case let .file(f): return "file \(f.path) (\(f.format.rawValue), mode \(String(f.mode, radix: 8)))"
+        case let .file(f):
+            let m = String(f.mode, radix: 8)
+            return "file \(f.path) (\(f.format.rawValue), mode \(String(repeating: "0", count: max(0, 4 - m.count)) + m))"
         case let .credential(n): return "credential \(n)"
         case let .passwordHash(u): return "password hash for \(u)"
         }

@@ -24,7 +24,7 @@ public struct ExampleSet {
 
     public init() {}
 
-    public struct Written {
+    public struct Written: Sendable {
         public let directory: String
         public let requestDirectory: String
         public let policyPath: String
