@@ -28,6 +28,8 @@ let package = Package(
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
+        // Benchmarks (benchmarks/run.sh); not part of the initramfs.
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),

@@ -54,8 +54,9 @@ public struct UserDataArea: Equatable, Sendable {
 }
 
 /// A request that passed the strict structural checks. Everything readable
-/// without a key is exposed; the ciphertext stays opaque.
-public struct AddSecretRequest: Sendable {
+/// without a key is exposed; the ciphertext stays opaque. Immutable; a class
+/// so that passing it around never copies its many buffers.
+public final class AddSecretRequest: Sendable {
     /// The whole file, exactly as read (the same buffer is hashed, checked
     /// and submitted).
     public let bytes: [UInt8]
@@ -73,6 +74,25 @@ public struct AddSecretRequest: Sendable {
     /// `sea`: size of the encrypted area (secret value + extension secret).
     public let encryptedLength: Int
     public let aadLength: Int
+
+    init(bytes: [UInt8], userDataType: UserDataType, version: UInt32, iv: [UInt8], flags: RequestFlags,
+         tags: SEHeaderTags, configUID: [UInt8], userData: UserDataArea, customerKeyX: [UInt8],
+         customerKeyY: [UInt8], keyslots: [Keyslot], secretHeader: SecretHeader, encryptedLength: Int, aadLength: Int) {
+        self.bytes = bytes
+        self.userDataType = userDataType
+        self.version = version
+        self.iv = iv
+        self.flags = flags
+        self.tags = tags
+        self.configUID = configUID
+        self.userData = userData
+        self.customerKeyX = customerKeyX
+        self.customerKeyY = customerKeyY
+        self.keyslots = keyslots
+        self.secretHeader = secretHeader
+        self.encryptedLength = encryptedLength
+        self.aadLength = aadLength
+    }
 
     public var length: Int { bytes.count }
     /// The GCM tag: the last 16 bytes (what EBC's toc.pol and the
