@@ -80,7 +80,30 @@ enum PolicyFixtures {
     @Test func ebcExampleForPvicsImages() throws {
         let p = try Policy.parse(try PolicyFixtures.bytes("valid-ebc-pvics.json"))
         #expect(p.requests.volume == .label("boot") && p.requests.directory == "sics")
-        #expect(p.trust.ebc?.toc == "toc.asr" && p.trust.ebc?.tocSHA256 != nil && p.trust.ebc?.allowUnpinnedTOC == false)
+        #expect(p.trust.ebc == Policy.EBCTrust(toc: "toc.asr", tocSHA256: nil, policySHA256: nil, allowUnpinnedTOC: true))
         #expect(p.store.allowUpdateCCK && p.secrets.contains { $0.type == .updateCCK })
+    }
+
+    /// The complete examples in docs/policy.md are the corpus documents named
+    /// in their `<!-- fixture: NAME -->` markers, character for character.
+    @Test func docsExamplesAreFixtures() throws {
+        let docs = PolicyFixtures.directory
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/policy.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        var found = 0
+        for part in text.components(separatedBy: "<!-- fixture: ").dropFirst() {
+            guard let end = part.range(of: " -->") else { Issue.record("unterminated fixture marker"); continue }
+            let name = String(part[..<end.lowerBound])
+            let rest = part[end.upperBound...]
+            guard let open = rest.range(of: "```json\n"), let close = rest.range(of: "\n```", range: open.upperBound..<rest.endIndex) else {
+                Issue.record("no json block after the marker for \(name)"); continue
+            }
+            let block = String(rest[open.upperBound..<close.lowerBound]) + "\n"
+            let fixture = String(decoding: try PolicyFixtures.bytes(name), as: UTF8.self)
+            #expect(block == fixture, "the example in docs/policy.md differs from \(name)")
+            found += 1
+        }
+        #expect(found == 2, "docs/policy.md should show the two complete examples")
     }
 }
