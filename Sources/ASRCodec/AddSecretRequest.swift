@@ -103,6 +103,25 @@ public final class AddSecretRequest: Sendable {
     public var secretType: SecretType { secretHeader.type }
     public var secretID: [UInt8]? { secretHeader.id }
     public var isMeta: Bool { secretHeader.type == .null }
+
+    /// The bytes a pin covers: the whole request except what depends on the
+    /// image it is bound to — the SE-header fields (PLD, ALD, TLD, tag) are
+    /// zeroed, the user-data signature area is zeroed (it signs them), and
+    /// the GCM tag (it authenticates them) is left out.
+    ///
+    /// A policy embedded in an image cannot pin whole request files: the
+    /// requests carry that image's SE-header tags, which cover the initrd that
+    /// holds the policy. The pin digest does not depend on them, and it still
+    /// fixes everything else — keyslots, customer key, IV, secret header,
+    /// flags, config UID, user data, ciphertext — so only the request's
+    /// creator, who knows its protection key, can make the GCM tag for a
+    /// binding that the ultravisor then checks.
+    public var pinnedBytes: [UInt8] {
+        var b = Array(bytes[0..<(bytes.count - ASRLayout.tagSize)])
+        for i in ASRLayout.tagsOffset..<ASRLayout.cuidOffset { b[i] = 0 }
+        if let z = UserDataSignature.zeroedRange(for: userDataType) { for i in z { b[i] = 0 } }
+        return b
+    }
     /// The config UID, or nil when all zero (not bound to an instance).
     public var boundConfigUID: [UInt8]? { configUID.isAllZero ? nil : configUID }
 }

@@ -245,8 +245,9 @@ public struct Evaluator {
             }
         }
         if trust.usesPins {
-            if trust.pinned.contains(v.sha256) { ok.append("pinned") } else {
-                failures.append(Problem("not-pinned", file: file, "SHA-256 \(v.sha256.hex) is not among the pinned digests"))
+            let pin = r.pinDigest
+            if trust.pinned.contains(pin) { ok.append("pinned") } else {
+                failures.append(Problem("not-pinned", file: file, "pin digest \(pin.hex) is not among the pinned digests"))
             }
         }
         if trust.ebc != nil {
@@ -281,8 +282,8 @@ public struct Evaluator {
                 "an EBC table of contents is a meta request with unsigned user data, not \(toc.secretType.name) with \(toc.userDataType.name) user data"))
             return nil
         }
-        if let pin = e.tocSHA256, pin != tocVerdict.sha256 {
-            problems.append(Problem("ebc-toc-hash", file: e.toc, "SHA-256 \(tocVerdict.sha256.hex) differs from the policy's pin \(pin.hex)"))
+        if let pin = e.tocSHA256, pin != toc.pinDigest {
+            problems.append(Problem("ebc-toc-hash", file: e.toc, "pin digest \(toc.pinDigest.hex) differs from the policy's pin \(pin.hex)"))
             return nil
         }
         let ref: EBC.PolicyReference
