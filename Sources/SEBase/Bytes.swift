@@ -39,20 +39,24 @@ extension Array where Element == UInt8 {
         [UInt8](repeating: byte, count: count)
     }
 
+    @inlinable
     public var isAllZero: Bool { allSatisfy { $0 == 0 } }
 
+    @inlinable
     public mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
         let size = MemoryLayout<T>.size
         for i in 0..<size { append(UInt8(truncatingIfNeeded: value >> (8 * (size - 1 - i)))) }
     }
 
     /// Reads a big-endian integer at `offset`; the caller guarantees bounds.
+    @inlinable
     public func readBE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
         var v: T = 0
         for i in 0..<MemoryLayout<T>.size { v = v << 8 | T(self[offset + i]) }
         return v
     }
 
+    @inlinable
     public mutating func writeBE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         let size = MemoryLayout<T>.size
         for i in 0..<size {
