@@ -23,6 +23,14 @@ let package = Package(
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
         // The add-secret request codec: parser, builder, user-data signatures.
         .target(name: "ASRCodec", dependencies: ["SEBase", "SECrypto"]),
+        // The kernel UAPI of /dev/uv, mirrored in C with compile-time layout checks.
+        .target(name: "CUVDevice"),
+        // The /dev/uv client: transport, control blocks, typed errors, list decoding, sysfs.
+        .target(name: "UVDevice", dependencies: ["CUVDevice", "SEBase", "ASRCodec"]),
+        // copy_from_user/copy_to_user for the simulator: process_vm_readv/writev on itself.
+        .target(name: "CProcessMemory"),
+        // A simulated uvdevice driver plus ultravisor behind the same transport.
+        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
         // Commands, argument parsing, output formatting.
@@ -32,6 +40,8 @@ let package = Package(
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto"]),
+        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
     ]
