@@ -43,7 +43,7 @@ struct SimulatedUltravisor {
 
         let request: AddSecretRequest
         do {
-            request = try AddSecretRequest.parse(bytes)
+            request = try AddSecretRequest.parse(bytes, opaqueUserData: true)
         } catch {
             return Self.fail(Self.rc(for: error))
         }
