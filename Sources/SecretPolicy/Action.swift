@@ -1,0 +1,122 @@
+import SEBase
+import ASRCodec
+
+/// What se-secretd does with a retrieved secret. The policy declares them;
+/// `se-secretd unlock` carries out the early ones (LUKS, key hand-off) and
+/// `se-secretd install` the ones that write into the new root.
+public enum Action: Sendable, Equatable {
+    case luks(LUKS)
+    /// systemd-cryptsetup hand-off: /run/cryptsetup-keys.d/<volume>.key (0400).
+    case keyFile(volume: String)
+    /// Debian crypttab keyscript= hand-off: `se-secretd keyscript` prints it.
+    case keyscript(volume: String)
+    case file(File)
+    /// A systemd credential in /run/credentials/@initrd/<name>.
+    case credential(name: String)
+    /// A password hash for a user, set in the new root's /etc/shadow.
+    case passwordHash(user: String)
+
+    public struct LUKS: Sendable, Equatable {
+        public enum KeyUse: String, Sendable, CaseIterable {
+            case passphrase
+            case volumeKey = "volume-key"
+            /// The 44-byte UV secret token for a paes-xts-plain64 volume.
+            case paesToken = "paes-token"
+        }
+        public var device: VolumeSpec
+        public var mapping: String
+        public var keyUse: KeyUse
+        public var readOnly: Bool
+        public var discard: Bool
+        public var expectCipher: String?
+    }
+
+    public struct File: Sendable, Equatable {
+        public enum Format: String, Sendable, CaseIterable {
+            case raw
+            /// OpenSSH/PEM private host key; the matching .pub is derived.
+            case sshHostKey = "ssh-host-key"
+            case tlsKey = "tls-key"
+            case tlsCertificate = "tls-certificate"
+            case authorizedKeys = "authorized-keys"
+            /// A CA public key for sshd's TrustedUserCAKeys.
+            case sshUserCA = "ssh-user-ca"
+        }
+        public enum Owner: Sendable, Equatable { case id(UInt32), name(String) }
+        /// Absolute path inside the new root.
+        public var path: String
+        public var format: Format
+        public var mode: UInt32
+        public var owner: Owner
+        public var group: Owner
+        /// Replace an existing file (default: refuse to overwrite).
+        public var replace: Bool
+    }
+
+    public var kind: String {
+        switch self {
+        case .luks: return "luks"
+        case .keyFile: return "keyfile"
+        case .keyscript: return "keyscript"
+        case .file: return "file"
+        case .credential: return "credential"
+        case .passwordHash: return "password-hash"
+        }
+    }
+
+    /// Which phase carries it out.
+    public var phase: String {
+        switch self {
+        case .luks, .keyFile, .keyscript: return "unlock"
+        case .file, .credential, .passwordHash: return "install"
+        }
+    }
+
+    /// A one-line description for reports (names targets, never values).
+    public var summary: String {
+        switch self {
+        case let .luks(l): return "luks \(l.device) as \(l.mapping) (\(l.keyUse.rawValue))"
+        case let .keyFile(v): return "keyfile /run/cryptsetup-keys.d/\(v).key"
+        case let .keyscript(v): return "keyscript for \(v)"
+        case let .file(f):
+            let m = String(f.mode, radix: 8)
+            return "file \(f.path) (\(f.format.rawValue), mode \(String(repeating: "0", count: max(0, 4 - m.count)) + m))"
+        case let .credential(n): return "credential \(n)"
+        case let .passwordHash(u): return "password hash for \(u)"
+        }
+    }
+
+    /// Secret types this action can consume.
+    public func accepts(_ type: SecretType) -> Bool {
+        switch self {
+        case let .luks(l):
+            return l.keyUse == .paesToken ? (type == .aesXTS128 || type == .aesXTS256) : type == .plain
+        default:
+            return type == .plain
+        }
+    }
+}
+
+enum NameRules {
+    /// dm / crypttab volume names.
+    static func isVolumeName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        return !u.isEmpty && u.count <= 127 && u.allSatisfy { isAlnum($0) || "-_.+".utf8.contains($0) } && s != "." && s != ".."
+    }
+
+    /// systemd credential names.
+    static func isCredentialName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        return !u.isEmpty && u.count <= 255 && u.allSatisfy { isAlnum($0) || "-_.@:".utf8.contains($0) } && s != "." && s != ".."
+    }
+
+    /// User and group names.
+    static func isUserName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        return !u.isEmpty && u.count <= 32 && u.allSatisfy { isAlnum($0) || "-_.".utf8.contains($0) } && u[0] != UInt8(ascii: "-")
+    }
+
+    static func isAlnum(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+    }
+}

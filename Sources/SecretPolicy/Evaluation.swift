@@ -1,0 +1,329 @@
+import SEBase
+import SECrypto
+import ASRCodec
+
+/// The verdict on one request file.
+public struct RequestVerdict: Sendable {
+    public enum Role: String, Sendable { case secret, meta, ebcTOC = "ebc-toc", updateCCK = "update-cck", invalid }
+
+    public let file: String
+    public let sha256: [UInt8]
+    public let request: AddSecretRequest?
+    public var role: Role
+    /// The policy's name for the secret, when the policy knows its ID.
+    public var secretName: String?
+    public var signer: String?
+    /// Trust methods that vouched for it ("signed:NAME", "pinned", "ebc").
+    public var trustedBy: [String] = []
+    public var problems: [Problem] = []
+
+    public var passed: Bool { problems.isEmpty }
+
+    /// Name for display: the policy's name, a raw-name ID, or the ID's hex prefix.
+    public var displaySecret: String {
+        if let n = secretName { return n }
+        guard let r = request else { return "-" }
+        switch r.secretType {
+        case .null: return "(meta)"
+        case .updateCCK: return "(update-cck)"
+        default:
+            guard let id = r.secretID else { return "-" }
+            return SecretID.asRawName(id) ?? String(id.hex.prefix(16)) + "…"
+        }
+    }
+}
+
+/// The result of checking a request set against the policy.
+public struct Evaluation: Sendable {
+    public var policyDigest: [UInt8]
+    public var verdicts: [RequestVerdict]
+    /// Problems not tied to one request file (completeness, count, EBC toc).
+    public var problems: [Problem]
+    /// File names in the order they are to be submitted.
+    public var submissionOrder: [String]
+    /// The attestation secret-store hash after submitting in that order and
+    /// (if the policy says so) locking.
+    public var secretStoreHash: [UInt8]
+    public var lockStore: Bool
+
+    public var allProblems: [Problem] { problems + verdicts.flatMap(\.problems) }
+    public var passed: Bool { allProblems.isEmpty }
+
+    public func verdict(for file: String) -> RequestVerdict? { verdicts.first { $0.file == file } }
+}
+
+/// Checks a request set against a policy: structure, completeness,
+/// whitelisting, kinds and lengths, trust, flags, config UID, and (when host
+/// key hashes are known) whether each request can be decrypted here.
+public struct Evaluator {
+    public let policy: Policy
+    /// Host-key hashes of the target machine(s); nil when unknown.
+    public let hostKeyHashes: [[UInt8]]?
+
+    public init(policy: Policy, hostKeyHashes: [[UInt8]]? = nil) {
+        self.policy = policy
+        self.hostKeyHashes = hostKeyHashes
+    }
+
+    public func evaluate(_ set: RequestSet) -> Evaluation {
+        var global: [Problem] = []
+        var verdicts: [RequestVerdict] = []
+
+        if set.requests.count > policy.requests.maxRequests {
+            global.append(Problem("too-many-requests",
+                "\(set.requests.count) request files, but the policy allows at most \(policy.requests.maxRequests)"))
+        }
+
+        // Parse every file once.
+        for f in set.requests {
+            do {
+                let r = try AddSecretRequest.parse(f.bytes)
+                verdicts.append(RequestVerdict(file: f.name, sha256: f.sha256, request: r, role: .secret))
+            } catch {
+                var v = RequestVerdict(file: f.name, sha256: f.sha256, request: nil, role: .invalid)
+                v.problems.append(Problem("malformed", file: f.name, "not a valid add-secret request: \(error) (\(error.rule))"))
+                verdicts.append(v)
+            }
+        }
+
+        let ebc = policy.trust.ebc.flatMap { evaluateEBC($0, set: set, verdicts: verdicts, problems: &global) }
+
+        for i in verdicts.indices where verdicts[i].request != nil {
+            check(&verdicts[i], ebc: ebc)
+        }
+
+        // Duplicate IDs (and more than one CCK update).
+        var byID: [[UInt8]: [Int]] = [:]
+        for (i, v) in verdicts.enumerated() {
+            guard let r = v.request, v.role == .secret || v.role == .updateCCK else { continue }
+            byID[r.secretID ?? [UInt8](repeating: 0, count: 32), default: []].append(i)
+        }
+        for (_, idx) in byID where idx.count > 1 {
+            let files = idx.map { verdicts[$0].file }
+            for i in idx {
+                let others = files.filter { $0 != verdicts[i].file }.joined(separator: ", ")
+                verdicts[i].problems.append(Problem("duplicate-id", file: verdicts[i].file,
+                    "secret \(verdicts[i].displaySecret) is also requested by \(others); each secret must come exactly once"))
+            }
+        }
+
+        // Completeness.
+        for rule in policy.secrets where rule.required {
+            let present = verdicts.contains { v in
+                guard let r = v.request else { return false }
+                return rule.type == .updateCCK ? r.secretType == .updateCCK : r.secretID == rule.id
+            }
+            if !present {
+                global.append(Problem("missing-required", "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"))
+            }
+        }
+
+        let order = submissionOrder(verdicts)
+        let tags = order.compactMap { name in verdicts.first { $0.file == name }?.request?.gcmTag }
+        let hash = SecretStoreHash.compute(tags: tags, locked: policy.store.lock, sha512: Digest.sha512)
+        set.problems.forEach { global.append($0) }
+        return Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
+                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock)
+    }
+
+    // MARK: - Per-request rules
+
+    func check(_ v: inout RequestVerdict, ebc: EBCState?) {
+        let r = v.request!
+        let file = v.file
+        var rule: Policy.SecretRule? = nil
+
+        if let e = policy.trust.ebc, file == e.toc {
+            v.role = .ebcTOC
+        } else {
+            switch r.secretType {
+            case .null:
+                v.role = .meta
+                if !policy.store.allowMeta {
+                    v.problems.append(Problem("meta-not-allowed", file: file, "meta requests are not allowed by the policy (store.allow_meta)"))
+                }
+            case .updateCCK:
+                v.role = .updateCCK
+                if !policy.store.allowUpdateCCK {
+                    v.problems.append(Problem("update-cck-not-allowed", file: file, "update-CCK requests are not allowed by the policy (store.allow_update_cck)"))
+                } else {
+                    rule = policy.secrets.first { $0.type == .updateCCK }
+                    if rule == nil {
+                        v.problems.append(Problem("not-whitelisted", file: file, "the policy names no update-cck secret"))
+                    }
+                }
+            default:
+                v.role = .secret
+                rule = policy.secret(withID: r.secretID!)
+                if let rule {
+                    v.secretName = rule.name
+                    if rule.type != r.secretType {
+                        v.problems.append(Problem("wrong-type", file: file,
+                            "secret \"\(rule.name)\" must be \(rule.type.name), the request carries \(r.secretType.name)"))
+                    } else if let len = rule.length, len != Int(r.secretHeader.length) {
+                        v.problems.append(Problem("wrong-length", file: file,
+                            "secret \"\(rule.name)\" must have \(len) bytes, the request carries \(r.secretHeader.length)"))
+                    }
+                } else {
+                    v.problems.append(Problem("not-whitelisted", file: file,
+                        "secret \(v.displaySecret) (ID \(r.secretID!.hex), \(r.secretType.name)) is not named by the policy"))
+                }
+            }
+        }
+
+        // Flags.
+        if r.flags.unknownBits != 0 {
+            v.problems.append(Problem("flag-not-allowed", file: file,
+                "request sets unknown flag bits 0x\(String(r.flags.unknownBits, radix: 16)) (the ultravisor would refuse it)"))
+        }
+        for f in policy.store.requiredFlags where !r.flags.names.contains(f) {
+            v.problems.append(Problem("missing-flag", file: file, "request lacks the required flag \(f)"))
+        }
+        // Config UID.
+        if let cuid = policy.store.configUID, r.configUID != cuid {
+            let have = r.boundConfigUID.map { $0.hex } ?? "none (not bound)"
+            v.problems.append(Problem("config-uid-mismatch", file: file,
+                "request is bound to config UID \(have), the policy expects \(cuid.hex)"))
+        }
+        // Host keys.
+        if let hosts = hostKeyHashes, !hosts.isEmpty,
+           !r.keyslots.contains(where: { slot in hosts.contains(slot.hostKeyHash) }) {
+            v.problems.append(Problem("no-keyslot-for-host", file: file,
+                "no keyslot is for the given host key(s); the request was made for other machines (\(r.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) }.joined(separator: ", ")))"))
+        }
+        checkTrust(&v, rule: rule, ebc: ebc)
+    }
+
+    func checkTrust(_ v: inout RequestVerdict, rule: Policy.SecretRule?, ebc: EBCState?) {
+        let trust = policy.trust
+        guard trust.require != .none else { return }
+        let r = v.request!
+        let file = v.file
+        var failures: [Problem] = []
+        var ok: [String] = []
+
+        if v.role == .ebcTOC {
+            // The toc is governed by the EBC section alone.
+            if let e = ebc, e.tocTrusted { v.trustedBy = ["ebc"] } else {
+                v.problems.append(Problem("untrusted", file: file, "the EBC table of contents could not be established (see the EBC problems)"))
+            }
+            return
+        }
+
+        if trust.usesSignatures {
+            if !r.userDataType.isSigned {
+                failures.append(Problem("unsigned", file: file,
+                    "request is not signed (user-data type \(r.userDataType.name)) but the policy requires a signature"))
+            } else {
+                let candidates = trust.signers.filter { UserDataSignature.userDataType(for: $0.key.keyType) == r.userDataType }
+                if candidates.isEmpty {
+                    failures.append(Problem("unknown-signer", file: file,
+                        "signed with a \(r.userDataType.name) key, but the policy has no \(r.userDataType.name) signer"))
+                } else if let s = candidates.first(where: { UserDataSignature.verify(r, with: $0.key) == .valid }) {
+                    v.signer = s.name
+                    if let allowed = rule?.signers, !allowed.contains(s.name) {
+                        failures.append(Problem("signer-not-allowed", file: file,
+                            "signed by \"\(s.name)\", but secret \"\(rule!.name)\" only accepts \(allowed.joined(separator: ", "))"))
+                    } else {
+                        ok.append("signed:" + s.name)
+                    }
+                } else {
+                    failures.append(Problem("bad-signature", file: file,
+                        "the \(r.userDataType.name) signature does not verify with \(candidates.map { "\"\($0.name)\"" }.joined(separator: ", ")): tampered, or signed by an unknown key"))
+                }
+            }
+        }
+        if trust.usesPins {
+            if trust.pinned.contains(v.sha256) { ok.append("pinned") } else {
+                failures.append(Problem("not-pinned", file: file, "SHA-256 \(v.sha256.hex) is not among the pinned digests"))
+            }
+        }
+        if trust.ebc != nil {
+            if let e = ebc, e.listedTags.contains(r.gcmTag) { ok.append("ebc") } else {
+                failures.append(Problem("ebc-tag-not-listed", file: file,
+                    "tag \(r.gcmTag.hex) is not listed in the EBC table of contents" + (ebc == nil ? " (no usable table of contents)" : "")))
+            }
+        }
+        v.trustedBy = ok
+        switch trust.require {
+        case .any: if ok.isEmpty { v.problems += failures }
+        case .all: v.problems += failures
+        case .none: break
+        }
+    }
+
+    // MARK: - EBC
+
+    struct EBCState {
+        var tocTrusted = false
+        var listedTags: [[UInt8]] = []
+    }
+
+    func evaluateEBC(_ e: Policy.EBCTrust, set: RequestSet, verdicts: [RequestVerdict], problems: inout [Problem]) -> EBCState? {
+        guard let tocVerdict = verdicts.first(where: { $0.file == e.toc }) else {
+            problems.append(Problem("ebc-toc-missing", file: e.toc, "the EBC table of contents \(e.toc) is missing"))
+            return nil
+        }
+        guard let toc = tocVerdict.request else { return nil }  // already reported as malformed
+        guard toc.secretType == .null, toc.userDataType == .unsigned else {
+            problems.append(Problem("ebc-invalid", file: e.toc,
+                "an EBC table of contents is a meta request with unsigned user data, not \(toc.secretType.name) with \(toc.userDataType.name) user data"))
+            return nil
+        }
+        if let pin = e.tocSHA256, pin != tocVerdict.sha256 {
+            problems.append(Problem("ebc-toc-hash", file: e.toc, "SHA-256 \(tocVerdict.sha256.hex) differs from the policy's pin \(pin.hex)"))
+            return nil
+        }
+        let ref: EBC.PolicyReference
+        do { ref = try EBC.PolicyReference.parse(toc.userData.data) } catch {
+            problems.append(Problem(error.rule, file: e.toc, error.message))
+            return nil
+        }
+        guard let polFile = set.policyFiles.first(where: { $0.name == ref.path }) else {
+            problems.append(Problem("ebc-policy-missing", file: e.toc, "references \(ref.path), which is not in the request directory"))
+            return nil
+        }
+        guard polFile.sha256 == ref.sha256 else {
+            problems.append(Problem("ebc-policy-hash", file: polFile.name,
+                "SHA-256 \(polFile.sha256.hex) differs from the \(ref.sha256.hex) that \(e.toc) references"))
+            return nil
+        }
+        if let pin = e.policySHA256, pin != polFile.sha256 {
+            problems.append(Problem("ebc-policy-hash", file: polFile.name, "SHA-256 \(polFile.sha256.hex) differs from the policy's pin \(pin.hex)"))
+            return nil
+        }
+        let tags: [[UInt8]]
+        do { tags = try EBC.parseTOCPolicy(polFile.bytes) } catch {
+            problems.append(Problem("ebc-invalid", file: polFile.name, "\(error)"))
+            return nil
+        }
+        var state = EBCState(tocTrusted: true, listedTags: [])
+        for t in tags {
+            if state.listedTags.contains(t) {
+                problems.append(Problem("ebc-duplicate-tag", file: polFile.name, "tag \(t.hex) is listed more than once"))
+                continue
+            }
+            state.listedTags.append(t)
+            if !verdicts.contains(where: { $0.request?.gcmTag == t }) {
+                problems.append(Problem("ebc-listed-tag-missing", file: polFile.name, "lists tag \(t.hex), but no request has it"))
+            }
+        }
+        return state
+    }
+
+    // MARK: - Order
+
+    /// The EBC toc first, other meta requests by file name, then the secrets
+    /// in policy order, then a CCK update.
+    func submissionOrder(_ verdicts: [RequestVerdict]) -> [String] {
+        let parsed = verdicts.filter { $0.request != nil }
+        var order: [String] = []
+        order += parsed.filter { $0.role == .ebcTOC }.map(\.file)
+        order += parsed.filter { $0.role == .meta }.map(\.file).sorted()
+        for rule in policy.secrets where rule.type != .updateCCK {
+            order += parsed.filter { $0.role == .secret && $0.request?.secretID == rule.id }.map(\.file).sorted()
+        }
+        order += parsed.filter { $0.role == .updateCCK }.map(\.file).sorted()
+        return order
+    }
+}

@@ -1,0 +1,167 @@
+import SEBase
+import SECrypto
+import ASRCodec
+
+/// The policy embedded in the initrd (integrity-protected by Secure
+/// Execution). It says where the requests are, how they are trusted, which
+/// secrets must and may be present, what to do with each, and how the boot
+/// fails. Reference: docs/policy.md; schema: schema/policy.schema.json.
+public struct Policy: Sendable {
+    public static let currentVersion: Int64 = 1
+
+    public var version: Int64
+    public var description: String?
+    public var requests: RequestSource
+    public var trust: Trust
+    public var store: StoreRules
+    public var secrets: [SecretRule]
+    public var onFailure: FailureAction
+    /// SHA-256 of the policy file as read (for the report).
+    public var digest: [UInt8]
+
+    public struct RequestSource: Sendable, Equatable {
+        /// LABEL=, UUID=, PARTLABEL=, PARTUUID= or an absolute device path.
+        public var volume: VolumeSpec?
+        /// Directory on the volume, relative to its root.
+        public var directory: String
+        /// File-name suffix of request files; other names are ignored.
+        public var suffix: String
+        public var maxRequests: Int
+        public var maxFileSize: Int
+        /// How long to wait for the volume to appear.
+        public var waitSeconds: Int
+
+        public init(volume: VolumeSpec?, directory: String, suffix: String, maxRequests: Int, maxFileSize: Int, waitSeconds: Int) {
+            self.volume = volume
+            self.directory = directory
+            self.suffix = suffix
+            self.maxRequests = maxRequests
+            self.maxFileSize = maxFileSize
+            self.waitSeconds = waitSeconds
+        }
+    }
+
+    public struct Signer: Sendable {
+        public var name: String
+        public var key: PublicKey
+        public var fingerprint: [UInt8] { key.fingerprint }
+    }
+
+    public enum Requirement: String, Sendable {
+        /// A request is trusted if any configured method vouches for it.
+        case any
+        /// Every configured method must vouch for it.
+        case all
+        /// No trust check (completeness and whitelisting still apply). Must be explicit.
+        case none
+    }
+
+    public struct EBCTrust: Sendable, Equatable {
+        /// The table-of-contents request (a meta request with a policy reference).
+        public var toc: String
+        /// Optional pin of the toc request file's SHA-256.
+        public var tocSHA256: [UInt8]?
+        /// Optional pin of the referenced toc.pol's SHA-256.
+        public var policySHA256: [UInt8]?
+        /// IBM's own model, where toc.asr is not authenticated. Needed when neither pin is set.
+        public var allowUnpinnedTOC: Bool
+    }
+
+    public struct Trust: Sendable {
+        public var signers: [Signer]
+        public var pinned: [[UInt8]]
+        public var ebc: EBCTrust?
+        public var require: Requirement
+
+        public var usesSignatures: Bool { !signers.isEmpty }
+        public var usesPins: Bool { !pinned.isEmpty }
+        public var methodCount: Int { (usesSignatures ? 1 : 0) + (usesPins ? 1 : 0) + (ebc != nil ? 1 : 0) }
+    }
+
+    public struct StoreRules: Sendable, Equatable {
+        public var lock: Bool
+        public var allowMeta: Bool
+        public var allowUpdateCCK: Bool
+        public var requiredFlags: [String]
+        /// Expected config UID; requests must carry exactly this one.
+        public var configUID: [UInt8]?
+    }
+
+    public enum IDForm: String, Sendable { case sha256, rawName = "raw-name" }
+
+    public struct SecretRule: Sendable {
+        /// Display name (the name the ID is made from, or the ID's hex).
+        public var name: String
+        public var id: [UInt8]
+        public var type: SecretType
+        public var required: Bool
+        /// Exact stored length, if constrained.
+        public var length: Int?
+        /// Names of the signers allowed for this secret (nil: any configured signer).
+        public var signers: [String]?
+        public var actions: [Action]
+    }
+
+    public enum FailureAction: String, Sendable, CaseIterable {
+        case poweroff, reboot
+        case emergencyShell = "emergency-shell"
+        case `continue`
+    }
+
+    public func secret(withID id: [UInt8]) -> SecretRule? { secrets.first { $0.id == id } }
+}
+
+/// How the policy names the request volume.
+public enum VolumeSpec: Sendable, Equatable, CustomStringConvertible {
+    case label(String), uuid(String), partLabel(String), partUUID(String), path(String)
+
+    public init?(_ text: String) {
+        func value(_ prefix: String) -> String? {
+            guard text.hasPrefix(prefix) else { return nil }
+            let v = String(text.dropFirst(prefix.count))
+            return v.isEmpty || v.utf8.count > 255 ? nil : v
+        }
+        if let v = value("LABEL=") { self = .label(v) }
+        else if let v = value("UUID=") { self = .uuid(v) }
+        else if let v = value("PARTLABEL=") { self = .partLabel(v) }
+        else if let v = value("PARTUUID=") { self = .partUUID(v) }
+        else if text.hasPrefix("/dev/"), PathRules.isCleanAbsolute(text) { self = .path(text) }
+        else { return nil }
+    }
+
+    public var description: String {
+        switch self {
+        case let .label(v): return "LABEL=\(v)"
+        case let .uuid(v): return "UUID=\(v)"
+        case let .partLabel(v): return "PARTLABEL=\(v)"
+        case let .partUUID(v): return "PARTUUID=\(v)"
+        case let .path(v): return v
+        }
+    }
+}
+
+/// Path rules for everything the policy names.
+public enum PathRules {
+    /// Absolute, no empty, "." or ".." components, no NUL, bounded.
+    public static func isCleanAbsolute(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), path.utf8.count <= 4096, !path.utf8.contains(0) else { return false }
+        if path == "/" { return true }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        return parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && $0.utf8.count <= 255 }
+    }
+
+    /// Relative, no "..": "." or "a/b".
+    public static func isCleanRelative(_ path: String) -> Bool {
+        guard !path.hasPrefix("/"), !path.isEmpty, path.utf8.count <= 4096, !path.utf8.contains(0) else { return false }
+        if path == "." { return true }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && $0.utf8.count <= 255 }
+    }
+
+    /// A single file name: printable ASCII without '/', not "." or "..".
+    public static func isPlainFileName(_ name: String) -> Bool {
+        let u = Array(name.utf8)
+        return !u.isEmpty && u.count <= 255 && name != "." && name != ".." &&
+            u.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }
+    }
+}

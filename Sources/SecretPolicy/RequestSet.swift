@@ -1,0 +1,109 @@
+import SEBase
+import SECrypto
+import ASRCodec
+
+/// One file taken from the request directory, read exactly once. The same
+/// buffer is hashed, parsed, checked and (in the boot run) submitted.
+public struct RequestFile: Sendable {
+    public let name: String
+    public let bytes: [UInt8]
+    public let sha256: [UInt8]
+
+    public init(name: String, bytes: [UInt8]) {
+        self.name = name
+        self.bytes = bytes
+        self.sha256 = Digest.sha256(bytes)
+    }
+}
+
+/// The contents of a request directory as far as the policy cares: the
+/// request files (by suffix), EBC policy files (*.pol), and every entry that
+/// had to be refused while reading.
+public struct RequestSet: Sendable {
+    public var requests: [RequestFile] = []
+    public var policyFiles: [RequestFile] = []
+    public var problems: [Problem] = []
+    /// Names of entries that were not looked at (other suffixes).
+    public var ignored: [String] = []
+
+    public init(requests: [RequestFile] = [], policyFiles: [RequestFile] = [], problems: [Problem] = []) {
+        self.requests = requests
+        self.policyFiles = policyFiles
+        self.problems = problems
+    }
+
+    public static let maxEntries = 4096
+    static let maxPolicyFileSize = 1 << 20
+
+    /// Reads a directory: symlinks are never followed, only regular files are
+    /// read, each at most once and within the policy's size bound, and at most
+    /// `maxEntries` entries are looked at.
+    public static func load(directory: String, rules: Policy.RequestSource, includeEBC: Bool) throws -> RequestSet {
+        let dir = try FileIO.openDirectory(directory)
+        let entries = try FileIO.list(dir, displayPath: directory, limit: maxEntries)
+        var set = RequestSet()
+        for entry in entries {
+            let isRequest = entry.name.hasSuffix(rules.suffix)
+            let isPolicyFile = includeEBC && entry.name.hasSuffix(".pol")
+            guard isRequest || isPolicyFile else {
+                set.ignored.append(entry.name)
+                continue
+            }
+            let shown = displayName(entry.name)
+            guard PathRules.isPlainFileName(entry.name) else {
+                set.problems.append(Problem("bad-file-name", file: shown,
+                    "file name has bytes outside printable ASCII; rename it"))
+                continue
+            }
+            guard entry.kind == .regular else {
+                set.problems.append(Problem("not-regular-file", file: shown,
+                    "is a \(entry.kind.rawValue); only regular files are accepted (no symlinks, devices or directories)"))
+                continue
+            }
+            let limit = isRequest ? rules.maxFileSize : maxPolicyFileSize
+            do {
+                let bytes = try FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: limit)
+                let file = RequestFile(name: entry.name, bytes: bytes)
+                if isRequest { set.requests.append(file) } else { set.policyFiles.append(file) }
+            } catch let e as FileIO.TooLarge {
+                set.problems.append(Problem("file-too-large", file: shown, "larger than the limit of \(e.limit) bytes"))
+            } catch let e as FileIO.NotRegular {
+                set.problems.append(Problem("not-regular-file", file: shown,
+                    "is a \(e.kind.rawValue); only regular files are accepted (it changed while being read)"))
+            } catch {
+                set.problems.append(Problem("unreadable", file: shown, "\(error)"))
+            }
+        }
+        return set
+    }
+
+    /// A file name made safe for terminals and logs.
+    public static func displayName(_ name: String) -> String {
+        var out = ""
+        for u in name.unicodeScalars {
+            if u.value >= 0x20 && u.value < 0x7F && u != "\\" { out.unicodeScalars.append(u) }
+            else { out += "\\x" + [UInt8(truncatingIfNeeded: u.value)].hex }
+        }
+        return out
+    }
+}
+
+/// One broken rule: a stable identifier, the file it concerns (if any) and
+/// a message that says what is wrong. Never contains a secret.
+public struct Problem: Sendable, Equatable, CustomStringConvertible {
+    public let rule: String
+    public let file: String?
+    public let message: String
+
+    public init(_ rule: String, file: String? = nil, _ message: String) {
+        self.rule = rule
+        self.file = file
+        self.message = message
+    }
+
+    public var description: String { (file.map { "\($0): " } ?? "") + message + " [\(rule)]" }
+
+    public var json: JSON {
+        .object([("rule", .string(rule)), ("file", file.map { .string($0) } ?? .null), ("message", .string(message))])
+    }
+}

@@ -1,0 +1,206 @@
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+
+/// Commands for administrators preparing a deployment: `inspect` and `check`.
+enum AdminCommands {
+    static let all: [Command] = [inspect, check]
+
+    static let inspect = Command(
+        ["inspect"], summary: "Show what add-secret requests say (no key needed)",
+        arguments: "FILE...", positionals: 1...4096,
+        options: [.flag("json", "Print JSON (one object for one file, an array for several).")],
+        discussion: """
+        Parses each file strictly (the same parser the guest uses at boot) and prints
+        everything that is readable without a key: user-data type, lengths, keyslots
+        with their host-key hashes, flags, config UID, SE-header tag, secret type, ID
+        and length, the GCM tag (what EBC's toc.pol and attestation use) and the
+        SHA-256 of the whole file (what a policy pins). The secret itself is
+        encrypted and never shown.
+
+        JSON keys (a stable interface): file, user_data_type (none, unsigned,
+        ec-p521, rsa-2048, rsa-3072), version, length, encrypted_length,
+        keyslots[].host_key_hash, flags, disable_dump, config_uid (null when zero),
+        se_header_tag, secret_type, secret_id (null for meta), secret_name (for
+        raw-name IDs), secret_length, tag, sha256; user_data and signature_length
+        when present. A file that does not parse gives {"file", "error": {"rule",
+        "message"}} and exit code 65.
+
+        EXAMPLES:
+          se-secretd inspect luks-root.asr
+          se-secretd inspect --json requests/*.asr | jq -r '.[] | [.file, .secret_type] | @tsv'
+        """
+    ) { args, out in
+        var objects: [JSON] = []
+        var worst = ExitCode.ok
+        for path in args.positionals {
+            let bytes: [UInt8]
+            do {
+                bytes = try Inputs.file(path, limit: ASRLayout.maxSize, what: "request")
+            } catch let e as CLIError {
+                worst = worst == .noInput ? worst : e.code
+                if args.flag("json") {
+                    objects.append(.object([("file", .string(path)), ("error", .object([("rule", .string(e.code == .noInput ? "unreadable" : "oversize")), ("message", .string(e.message))]))]))
+                } else { out.error("\(path): \(e.message)") }
+                continue
+            }
+            let sha = Digest.sha256(bytes)
+            do throws(RequestFormatError) {
+                let r = try AddSecretRequest.parse(bytes)
+                if args.flag("json") { objects.append(r.inspectionJSON(sha256: sha, file: path)) }
+                else { out.out(describe(r, file: path, sha256: sha)) }
+            } catch {
+                if worst == .ok { worst = .policyViolation }
+                if args.flag("json") {
+                    objects.append(.object([("file", .string(path)), ("error", .object([("rule", .string(error.rule)), ("message", .string(error.description))]))]))
+                } else {
+                    out.error("\(path): not a valid add-secret request: \(error) [\(error.rule)]")
+                }
+            }
+        }
+        if args.flag("json") {
+            out.out((objects.count == 1 ? objects[0] : .array(objects)).serialized())
+        }
+        return worst
+    }
+
+    static func describe(_ r: AddSecretRequest, file: String, sha256: [UInt8]) -> String {
+        var s = "\(file):\n"
+        func row(_ k: String, _ v: String) { s += "  " + k.padded(to: 18) + v + "\n" }
+        row("secret type", r.secretType.name)
+        if let id = r.secretID {
+            row("secret ID", id.hex + (SecretID.asRawName(id).map { " (\"\($0)\")" } ?? ""))
+        }
+        row("secret length", String(r.secretHeader.length))
+        row("user data", r.userDataType.name + (r.userDataType.isSigned ? " (signature \(r.userData.signature.count) bytes)" : ""))
+        row("flags", r.flags.names.isEmpty ? "none" : r.flags.names.joined(separator: ", "))
+        row("config UID", r.boundConfigUID?.hex ?? "none (not bound to an instance)")
+        row("SE header tag", r.tags.tag.hex)
+        row("keyslots", String(r.keyslots.count))
+        for (i, k) in r.keyslots.enumerated() { row("  host key \(i)", k.hostKeyHash.hex) }
+        row("length", "\(r.length) bytes (\(r.encryptedLength) encrypted)")
+        row("tag", r.gcmTag.hex)
+        row("sha256", sha256.hex)
+        return s
+    }
+
+    static let check = Command(
+        ["check"], summary: "Check a request directory against a policy, before deploying it",
+        options: [
+            .value("policy", short: "p", "FILE", "The policy (JSON) that will be embedded in the initrd."),
+            .value("requests", short: "r", "DIR", "Directory with the request files (as on the request volume)."),
+            .value("host-key-document", short: "k", "CERT", repeatable: true,
+                   "Host-key document (or P-521 public key) of a target machine; every request must have a keyslot for one of them."),
+            .value("host-key-hash", "HEX", repeatable: true, "A target machine's host-key hash, as in /sys/firmware/uv/keys."),
+            .flag("json", "Print the result as JSON."),
+            .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
+        ],
+        discussion: """
+        Runs exactly the checks the guest runs at boot, offline and on any machine,
+        and says why a request list would not pass:
+          completeness   every required secret has exactly one request
+          whitelisting   no request the policy does not name, no duplicate IDs,
+                         no more requests than the policy allows
+          kinds          secret type (and length, if the policy fixes it)
+          trust          signatures by the policy's signers, pinned SHA-256 digests,
+                         or IBM's EBC table of contents (toc.asr + toc.pol)
+          flags, CUID    required flags (disable-dump), the expected config UID
+          host keys      with --host-key-document: a keyslot for one of those hosts
+          files          regular files only: symlinks, devices, directories named
+                         like requests are refused; sizes are bounded
+        Each problem names the file and the rule it breaks. The output also gives the
+        order in which the guest will submit the requests and the secret-store hash
+        that attestation (`pvattest check --secret ... --secret-store-locked`) will
+        report for that order.
+
+        What no guest-side tool can check: whether a request decrypts (that needs the
+        host's private key) and whether it is bound to this SE image; the
+        ultravisor enforces those at boot.
+
+        Exit codes: 0 the list passes, 65 policy violation, 78 invalid policy,
+        66 unreadable input, 64 bad arguments.
+
+        EXAMPLES:
+          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt
+          se-secretd check -p policy.json -r tenant-a/ --json | jq '.problems'
+        """
+    ) { args, out in
+        let policyPath = try args.require("policy")
+        let dir = try args.require("requests")
+        let policy = try Inputs.policy(policyPath)
+        let hosts = try Inputs.hostKeyHashes(documents: args.values("host-key-document"), hashes: args.values("host-key-hash"))
+        let set = try Inputs.requestSet(dir, policy: policy)
+        let started = MonotonicClock.nanoseconds()
+        let eval = Evaluator(policy: policy, hostKeyHashes: hosts.isEmpty ? nil : hosts).evaluate(set)
+        let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e6
+        if args.flag("quiet") { return eval.passed ? .ok : .policyViolation }
+        if args.flag("json") {
+            out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed).serialized())
+        } else {
+            out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed))
+        }
+        return eval.passed ? .ok : .policyViolation
+    }
+}
+
+/// Rendering of an evaluation, shared by `check` and the boot run's report.
+enum CheckReport {
+    static func verdictJSON(_ v: RequestVerdict) -> JSON {
+        let r = v.request
+        return .object([
+            ("file", .string(v.file)),
+            ("sha256", .string(v.sha256.hex)),
+            ("role", .string(v.role.rawValue)),
+            ("secret_name", v.secretName.map { .string($0) } ?? .null),
+            ("secret_id", JSON.hexOrNull(r?.secretID)),
+            ("secret_type", r.map { .string($0.secretType.name) } ?? .null),
+            ("user_data_type", r.map { .string($0.userDataType.name) } ?? .null),
+            ("signer", v.signer.map { .string($0) } ?? .null),
+            ("trusted_by", .array(v.trustedBy.map { .string($0) })),
+            ("tag", JSON.hexOrNull(r?.gcmTag)),
+            ("verdict", .string(v.passed ? "ok" : "fail")),
+            ("problems", .array(v.problems.map(\.json))),
+        ])
+    }
+
+    static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, milliseconds: Double) -> JSON {
+        .object([
+            ("result", .string(e.passed ? "pass" : "fail")),
+            ("policy", .object([("file", .string(policyPath)), ("sha256", .string(e.policyDigest.hex))])),
+            ("requests_directory", .string(directory)),
+            ("requests", .array(e.verdicts.map(verdictJSON))),
+            ("problems", .array(e.allProblems.map(\.json))),
+            ("submission_order", .array(e.submissionOrder.map { .string($0) })),
+            ("lock", .bool(e.lockStore)),
+            ("secret_store_hash", .string(e.secretStoreHash.hex)),
+            ("ignored_files", .array(set.ignored.map { .string(RequestSet.displayName($0)) })),
+            ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
+        ])
+    }
+
+    static func text(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, milliseconds: Double) -> String {
+        var s = "policy    \(policyPath) (sha256 \(e.policyDigest.hex.prefix(16))…)\n"
+        s += "requests  \(directory) (\(e.verdicts.count) request files"
+        s += set.ignored.isEmpty ? ")\n\n" : ", \(set.ignored.count) other files ignored)\n\n"
+        var t = Table("FILE", "SECRET", "TYPE", "USER DATA", "TRUSTED BY", "VERDICT")
+        for v in e.verdicts {
+            t.add(RequestSet.displayName(v.file), v.displaySecret, v.request?.secretType.name ?? "-",
+                  v.request?.userDataType.name ?? "-", v.trustedBy.isEmpty ? "-" : v.trustedBy.joined(separator: ","),
+                  v.passed ? "ok" : "FAIL")
+        }
+        s += t.render()
+        let problems = e.allProblems
+        if !problems.isEmpty {
+            s += "\nproblems:\n"
+            for p in problems { s += "  \(p)\n" }
+        }
+        if e.passed {
+            s += "\nsubmission order: \(e.submissionOrder.joined(separator: ", "))\n"
+            s += "secret-store hash (\(e.lockStore ? "locked" : "unlocked")): \(e.secretStoreHash.hex)\n"
+        }
+        let ms = (milliseconds * 10).rounded() / 10
+        s += "\nresult: " + (e.passed ? "PASS" : "FAIL — \(problems.count) problem\(problems.count == 1 ? "" : "s")") + " (\(ms) ms)\n"
+        return s
+    }
+}

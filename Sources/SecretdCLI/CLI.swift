@@ -1,0 +1,90 @@
+import SEBase
+
+public enum CLI {
+    public static let version = "0.1.0"
+
+    /// Every command, in the order the overview lists them. New command
+    /// groups register here.
+    public static var commands: [Command] {
+        AdminCommands.all + PolicyCommands.all + ExampleCommands.all
+    }
+
+    static let overview = """
+    se-secretd — personalizes a generic IBM Secure Execution guest at boot from
+    add-secret requests (made with `pvsecret create`) that sit on an untrusted
+    volume: it checks them against the policy embedded in the initrd, submits
+    them to the ultravisor, locks the secret store, and uses the secrets.
+
+    Administrators validate a request list before deploying it:
+      se-secretd inspect tenant/*.asr
+      se-secretd check --policy policy.json --requests tenant/ --host-key-document HKD.crt
+      se-secretd policy init --requests tenant/ --name luks-root --output policy.json
+
+    """
+
+    static let exitCodes: String = {
+        var s = "EXIT CODES:\n"
+        for c in ExitCode.allCases { s += "  \(String(c.rawValue).padded(to: 5))\(c.meaning)\n" }
+        return s
+    }()
+
+    static func topLevelHelp() -> String {
+        var s = overview + "\nCOMMANDS:\n"
+        for c in commands where !c.hidden {
+            s += "  " + c.name.padded(to: 22) + c.summary + "\n"
+        }
+        s += "\nRun `se-secretd COMMAND --help` for a command's options and examples.\n\n" + exitCodes
+        return s
+    }
+
+    /// Runs the tool with `args` (without the program name).
+    public static func run(_ args: [String], output: Output = .standard) -> Int32 {
+        if args.isEmpty || args == ["--help"] || args == ["-h"] || args == ["help"] {
+            output.out(topLevelHelp())
+            return args.isEmpty ? ExitCode.usage.rawValue : 0
+        }
+        if args == ["--version"] {
+            output.line("se-secretd \(version)")
+            return 0
+        }
+        var words = args
+        var helpRequested = false
+        if words.first == "help" {
+            words.removeFirst()
+            helpRequested = true
+        }
+        // Longest command path that prefixes the words.
+        let match = commands.filter { c in words.count >= c.path.count && Array(words.prefix(c.path.count)) == c.path }
+            .max { $0.path.count < $1.path.count }
+        guard let command = match else {
+            let group = commands.filter { $0.path.first == words.first }
+            if !group.isEmpty {
+                output.error("se-secretd: '\(words.joined(separator: " "))' needs a subcommand: " +
+                    group.map { $0.path.dropFirst().joined(separator: " ") }.joined(separator: ", "))
+            } else {
+                output.error("se-secretd: unknown command '\(words.first ?? "")'. Run `se-secretd --help` for the list.")
+            }
+            return ExitCode.usage.rawValue
+        }
+        let rest = Array(words.dropFirst(command.path.count))
+        if helpRequested || rest.contains("--help") || rest.contains("-h") {
+            output.out(command.help)
+            return 0
+        }
+        do {
+            let parsed = try Arguments.parse(rest, options: command.options)
+            guard command.positionals.contains(parsed.positionals.count) else {
+                let expected = command.arguments.isEmpty ? "no arguments" : command.arguments
+                throw CLIError(.usage, "expected \(expected), got \(parsed.positionals.count) argument(s)")
+            }
+            return try command.run(parsed, output).rawValue
+        } catch let e as CLIError {
+            output.error("se-secretd \(command.name): \(e.message)")
+            if e.code == .usage { output.error("Run `se-secretd \(command.name) --help` for usage.") }
+            return e.code.rawValue
+        } catch {
+            output.error("se-secretd \(command.name): \(error)")
+            return ExitCode.failure.rawValue
+        }
+    }
+}

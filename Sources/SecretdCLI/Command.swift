@@ -1,0 +1,73 @@
+import SEBase
+
+/// Where a command writes. Tests capture it; the binary writes to fds 1 and 2.
+public final class Output: @unchecked Sendable {
+    public var out: (String) -> Void
+    public var err: (String) -> Void
+    public init(out: @escaping (String) -> Void, err: @escaping (String) -> Void) {
+        self.out = out
+        self.err = err
+    }
+    public static let standard = Output(out: { Console.out($0) }, err: { Console.err($0) })
+
+    public func line(_ s: String = "") { out(s + "\n") }
+    public func error(_ s: String) { err(s + "\n") }
+}
+
+/// A command of the se-secretd tool.
+public struct Command: Sendable {
+    /// Words that select it, e.g. ["policy", "init"].
+    public let path: [String]
+    public let summary: String
+    /// Synopsis of positional arguments, e.g. "FILE...".
+    public let arguments: String
+    /// Explanatory text for --help: what it does, why, examples.
+    public let discussion: String
+    public let options: [OptionSpec]
+    public let positionals: ClosedRange<Int>
+    /// Hidden from the command list (developer tools).
+    public let hidden: Bool
+    public let run: @Sendable (Arguments, Output) throws -> ExitCode
+
+    public init(_ path: [String], summary: String, arguments: String = "", positionals: ClosedRange<Int> = 0...0,
+                options: [OptionSpec], hidden: Bool = false, discussion: String,
+                run: @escaping @Sendable (Arguments, Output) throws -> ExitCode) {
+        self.path = path
+        self.summary = summary
+        self.arguments = arguments
+        self.positionals = positionals
+        self.options = options + [.flag("help", short: "h", "Show this help.")]
+        self.hidden = hidden
+        self.discussion = discussion
+        self.run = run
+    }
+
+    public var name: String { path.joined(separator: " ") }
+
+    public var help: String {
+        var s = "se-secretd \(name) — \(summary)\n\nUSAGE: se-secretd \(name)"
+        if options.count > 1 { s += " [OPTIONS]" }
+        if !arguments.isEmpty { s += " \(arguments)" }
+        s += "\n\n" + discussion.trimmingTrailingNewlines + "\n\nOPTIONS:\n"
+        for o in options {
+            var left = "  "
+            left += o.short.map { "-\($0), " } ?? "    "
+            left += "--\(o.long)"
+            if let v = o.value { left += " \(v)" }
+            if o.repeatable { left += " ..." }
+            s += left.padded(to: 34) + o.help + "\n"
+        }
+        return s
+    }
+}
+
+extension String {
+    func padded(to width: Int) -> String {
+        count >= width ? self + "  " : self + String(repeating: " ", count: width - count)
+    }
+    var trimmingTrailingNewlines: String {
+        var s = self
+        while s.hasSuffix("\n") { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+
+/// A complete, self-contained example deployment: a (simulated) host key
+/// and its host-key document, a tenant signing key, signed requests for the
+/// secrets a generic guest needs, and the policy that accepts exactly them.
+/// Used by `se-secretd example`, the README's demo, tests and benchmarks.
+public struct ExampleSet {
+    public enum SignerType: String, Sendable, CaseIterable {
+        case ecP521 = "ec-p521", rsa2048 = "rsa-2048", rsa3072 = "rsa-3072"
+    }
+
+    public var extraSecrets = 0
+    public var signerType = SignerType.ecP521
+    /// Host key to encrypt for (default: a new one, written as host-key.pem).
+    public var hostKey: PrivateKey? = nil
+    public var tags: SEHeaderTags? = nil
+    public var configUID: [UInt8]? = nil
+
+    public init() {}
+
+    public struct Written: Sendable {
+        public let directory: String
+        public let requestDirectory: String
+        public let policyPath: String
+        public let hostKeyDocument: String
+        public let secretNames: [String]
+    }
+
+    struct Item {
+        let name: String
+        let type: SecretType
+        let value: SecureBytes     // encoded as stored
+        let clear: SecureBytes     // what the consumer gets (plaintext payload)
+        let actions: [JSON]
+        let required: Bool
+    }
+
+    public func write(to dir: String) throws -> Written {
+        try FileIO.makeDirectories(dir + "/requests", mode: 0o755)
+        try FileIO.makeDirectories(dir + "/values", mode: 0o700)
+        chmod(dir + "/values", 0o700)
+
+        let host = try hostKey ?? PrivateKey.generate(.ec(.p521))
+        let cert = try Certificate.selfSigned(key: host, commonName: "se-secretd example host", organization: "se-secretd example", days: 3650)
+        try FileIO.writeAtomically(dir + "/host-key.crt", Array(cert.pem.utf8), mode: 0o644)
+        if hostKey == nil { try FileIO.writeAtomically(dir + "/host-key.pem", Array(host.privateKeyPEM.utf8), mode: 0o600) }
+
+        let signer: PrivateKey
+        switch signerType {
+        case .ecP521: signer = try PrivateKey.generate(.ec(.p521))
+        case .rsa2048: signer = try PrivateKey.generate(.rsa(bits: 2048))
+        case .rsa3072: signer = try PrivateKey.generate(.rsa(bits: 3072))
+        }
+        try FileIO.writeAtomically(dir + "/tenant-signer.pem", Array(signer.privateKeyPEM.utf8), mode: 0o600)
+        try FileIO.writeAtomically(dir + "/tenant-signer.pub.pem", Array(signer.publicKey.publicKeyPEM.utf8), mode: 0o644)
+
+        let tags = self.tags ?? SEHeaderTags(pld: Random.bytes(64), ald: Random.bytes(64), tld: Random.bytes(64), tag: Random.bytes(16))
+        let ext = Random.secureBytes(32)
+
+        func plain(_ payload: SecureBytes) throws -> SecureBytes { try SecretValue.plaintext(payload) }
+        var items: [Item] = []
+        // A LUKS passphrase: 32 random bytes as 64 hex characters.
+        let pass = SecureBytes(copying: Array(Random.bytes(32).hex.utf8))
+        items.append(Item(name: "luks-root", type: .plain, value: try plain(pass), clear: pass,
+                          actions: [.object([("type", .string("luks")), ("device", .string("LABEL=root")),
+                                             ("name", .string("root")), ("key", .string("passphrase"))])], required: true))
+        let ssh = SecureBytes(copying: Array(try PrivateKey.generate(.ec(.p256)).privateKeyPEM.utf8))
+        items.append(Item(name: "ssh-host-ecdsa", type: .plain, value: try plain(ssh), clear: ssh,
+                          actions: [.object([("type", .string("file")), ("path", .string("/etc/ssh/ssh_host_ecdsa_key")),
+                                             ("format", .string("ssh-host-key")), ("mode", .string("0600"))])], required: true))
+        let tls = SecureBytes(copying: Array(try PrivateKey.generate(.ec(.p384)).privateKeyPEM.utf8))
+        items.append(Item(name: "tls-server-key", type: .plain, value: try plain(tls), clear: tls,
+                          actions: [.object([("type", .string("file")), ("path", .string("/etc/ssl/private/server.key")),
+                                             ("format", .string("tls-key")), ("mode", .string("0600"))])], required: true))
+        let keys = SecureBytes(copying: Array("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleOnlyNotARealKeyxxxxxxxxxxxxxxxxxx admin@example\n".utf8))
+        items.append(Item(name: "root-authorized-keys", type: .plain, value: try plain(keys), clear: keys,
+                          actions: [.object([("type", .string("credential")), ("name", .string("ssh.authorized_keys.root"))])], required: true))
+        let disk = Random.secureBytes(64)
+        items.append(Item(name: "data-volume-key", type: .aesXTS256, value: disk, clear: disk, actions: [], required: false))
+        for i in 0..<extraSecrets {
+            let v = Random.secureBytes(48)
+            items.append(Item(name: "extra-\(i)", type: .plain, value: try plain(v), clear: v, actions: [], required: true))
+        }
+
+        let cuid = configUID ?? [UInt8](repeating: 0, count: 16)
+        func build(_ secret: RequestBuilder.Secret) throws -> [UInt8] {
+            var b = RequestBuilder(secret: secret, hostKeys: [host.publicKey], tags: tags)
+            b.flags.disableDump = true
+            b.extensionSecret = .simple(ext)
+            b.userData = .signed(Array("se-secretd example".utf8), key: signer)
+            b.configUID = cuid
+            return try b.build()
+        }
+        try FileIO.writeAtomically(dir + "/requests/00-meta.asr", try build(.meta), mode: 0o644)
+        for item in items {
+            let id = SecretID.hashed(name: item.name, sha256: Digest.sha256)
+            try FileIO.writeAtomically(dir + "/requests/\(item.name).asr",
+                                       try build(.retrievable(item.type, id: id, value: item.value)), mode: 0o644)
+            try FileIO.writeAtomically(dir + "/values/\(item.name)", item.clear.unsafeCopyToArray(), mode: 0o600)
+        }
+
+        var store: [(String, JSON)] = [("lock", .bool(true)), ("allow_meta", .bool(true)),
+                                       ("required_flags", .array([.string("disable-dump")]))]
+        if !cuid.isAllZero { store.append(("config_uid", .string(cuid.hex))) }
+        let policy = JSON.object([
+            ("version", .int(1)),
+            ("description", .string("se-secretd example: a generic guest personalized with a LUKS passphrase, an SSH host key, a TLS key and root's authorized keys")),
+            ("requests", .object([("volume", .string("LABEL=SE-SECRETS")), ("directory", .string(".")),
+                                  ("max_requests", .int(Int64(items.count + 1)))])),
+            ("trust", .object([("signers", .array([.object([("name", .string("tenant")),
+                                                            ("key", .string(signer.publicKey.publicKeyPEM))])])),
+                               ("require", .string("any"))])),
+            ("store", .object(store)),
+            ("secrets", .array(items.map { item in
+                .object([("name", .string(item.name)), ("type", .string(item.type.name)),
+                         ("required", .bool(item.required)), ("actions", .array(item.actions))])
+            })),
+            ("on_failure", .string("poweroff")),
+        ])
+        try FileIO.writeAtomically(dir + "/policy.json", Array(policy.serialized().utf8), mode: 0o644)
+        return Written(directory: dir, requestDirectory: dir + "/requests", policyPath: dir + "/policy.json",
+                       hostKeyDocument: dir + "/host-key.crt", secretNames: items.map(\.name))
+    }
+}
+
+enum ExampleCommands {
+    static let all: [Command] = [example]
+
+    static let example = Command(
+        ["example"], summary: "Write a complete example deployment to try se-secretd on",
+        arguments: "DIR", positionals: 1...1,
+        options: [
+            .value("extra", "N", "Add N more plain secrets (for load tests; default 0)."),
+            .value("signer-type", "TYPE", "Tenant signing key: ec-p521 (default), rsa-2048 or rsa-3072."),
+            .flag("force", "Write into DIR even if it exists."),
+        ],
+        discussion: """
+        Creates DIR with everything a tenant and an ISV would have:
+          host-key.pem, host-key.crt   a (simulated) IBM Z host key and its host-key document
+          tenant-signer.pem, .pub.pem  the tenant's request-signing key
+          requests/*.asr               signed add-secret requests (a meta request with
+                                       disable-dump and an extension secret; a LUKS
+                                       passphrase, an SSH host key, a TLS key, root's
+                                       authorized keys, an AES-XTS volume key)
+          policy.json                  the policy that accepts exactly those requests
+          values/                      the example secret values (mode 0700), so that
+                                       tests can compare what comes back. Example only!
+        Then try:
+          se-secretd check -p DIR/policy.json -r DIR/requests -k DIR/host-key.crt
+        """
+    ) { args, out in
+        let dir = args.positionals[0]
+        if FileIO.kind(of: dir) != nil, !args.flag("force") {
+            throw CLIError(.usage, "\(dir) exists; use --force to write into it")
+        }
+        var ex = ExampleSet()
+        ex.extraSecrets = try args.int("extra", range: 0...4000) ?? 0
+        if let t = args.value("signer-type") {
+            guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }
+            ex.signerType = st
+        }
+        let w: ExampleSet.Written
+        do { w = try ex.write(to: dir) } catch { throw CLIError(.ioError, "cannot write the example: \(error)") }
+        out.line("wrote an example deployment to \(dir): \(w.secretNames.count + 1) requests in \(w.requestDirectory)")
+        out.line("check it with: se-secretd check -p \(w.policyPath) -r \(w.requestDirectory) -k \(w.hostKeyDocument)")
+        return .ok
+    }
+}

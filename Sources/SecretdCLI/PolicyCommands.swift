@@ -1,0 +1,189 @@
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+
+/// `policy init` and `policy validate`.
+enum PolicyCommands {
+    static let all: [Command] = [initCommand, validate]
+
+    static let validate = Command(
+        ["policy", "validate"], summary: "Validate a policy file and summarize it",
+        arguments: "FILE", positionals: 1...1,
+        options: [.flag("json", "Print the summary as JSON.")],
+        discussion: """
+        Reads a policy exactly as the guest will (strict JSON: no duplicate or unknown
+        keys, every value checked) and prints what it requires. Exit code 78 names the
+        first problem with its JSON path. Reference: docs/policy.md; schema:
+        schema/policy.schema.json.
+        """
+    ) { args, out in
+        let p = try Inputs.policy(args.positionals[0])
+        if args.flag("json") {
+            out.out(summaryJSON(p).serialized())
+        } else {
+            out.line("policy \(args.positionals[0]) is valid (version \(p.version), sha256 \(p.digest.hex))")
+            out.line("  requests   \(p.requests.volume?.description ?? "(no volume: local directory only)") dir \(p.requests.directory), *\(p.requests.suffix), at most \(p.requests.maxRequests)")
+            var methods: [String] = []
+            if p.trust.usesSignatures { methods.append("signed by " + p.trust.signers.map(\.name).joined(separator: ", ")) }
+            if p.trust.usesPins { methods.append("\(p.trust.pinned.count) pinned digests") }
+            if let e = p.trust.ebc { methods.append("EBC toc \(e.toc)") }
+            out.line("  trust      require \(p.trust.require.rawValue): " + (methods.isEmpty ? "nothing" : methods.joined(separator: "; ")))
+            out.line("  store      lock \(p.store.lock), meta \(p.store.allowMeta ? "allowed" : "refused"), flags [\(p.store.requiredFlags.joined(separator: ","))]" + (p.store.configUID.map { ", CUID \($0.hex)" } ?? ""))
+            for s in p.secrets {
+                out.line("  secret     \(s.name) (\(s.type.name), \(s.required ? "required" : "optional"))" + (s.actions.isEmpty ? "" : ": " + s.actions.map(\.summary).joined(separator: "; ")))
+            }
+            out.line("  on failure \(p.onFailure.rawValue)")
+        }
+        return .ok
+    }
+
+    static func summaryJSON(_ p: Policy) -> JSON {
+        .object([
+            ("valid", .bool(true)),
+            ("sha256", .string(p.digest.hex)),
+            ("secrets", .array(p.secrets.map { s in
+                .object([("name", .string(s.name)), ("id", .string(s.id.hex)), ("type", .string(s.type.name)),
+                         ("required", .bool(s.required)), ("actions", .array(s.actions.map { .string($0.summary) }))])
+            })),
+            ("signers", .array(p.trust.signers.map { .object([("name", .string($0.name)), ("fingerprint", .string($0.fingerprint.hex))]) })),
+            ("lock", .bool(p.store.lock)),
+            ("on_failure", .string(p.onFailure.rawValue)),
+        ])
+    }
+
+    static let initCommand = Command(
+        ["policy", "init"], summary: "Write a starting policy from a set of requests",
+        options: [
+            .value("requests", short: "r", "DIR", "Directory with the request files."),
+            .value("name", short: "n", "NAME", repeatable: true,
+                   "A secret name used with `pvsecret create ... NAME`; its SHA-256 ID is matched against the requests."),
+            .value("raw-name", "NAME", repeatable: true, "A name used with `pvsecret create --use-name` (raw ID)."),
+            .value("signer", short: "s", "NAME=FILE", repeatable: true,
+                   "Trust requests signed by this key (PEM public key or certificate) instead of pinning their digests."),
+            .value("volume", "SPEC", "Where the requests are at boot: LABEL=, UUID=, PARTLABEL=, PARTUUID= or /dev/... (default LABEL=SE-SECRETS)."),
+            .value("directory", "PATH", "Directory on that volume (default: its root)."),
+            .value("output", short: "o", "FILE", "Write the policy here instead of standard output."),
+            .flag("force", "Overwrite an existing output file."),
+        ],
+        discussion: """
+        Reads the requests and writes a policy that accepts exactly this list: every
+        secret present becomes a required secret of its type; meta and update-CCK
+        requests are allowed only if present; disable-dump is required if every
+        request sets it; a common config UID is pinned. Requests are trusted by their
+        SHA-256 digests, or, with --signer, by signature (then every request must
+        verify with one of the signers).
+
+        Secret IDs are SHA-256 hashes of the names given to `pvsecret create`; pass
+        the names with --name so the policy can show them (unknown IDs are kept as
+        hex). Add the actions (LUKS, files, credentials) by hand afterwards; see
+        docs/policy.md. The result is validated before it is written.
+
+        EXAMPLE:
+          se-secretd policy init -r tenant-a/ -n luks-root -n ssh-host-key \\
+              -s tenant=tenant-signing.pub.pem -o /etc/se-secretd/policy.json
+        """
+    ) { args, out in
+        let dir = try args.require("requests")
+        let relaxed = Policy.RequestSource(volume: nil, directory: ".", suffix: ".asr", maxRequests: 4096,
+                                           maxFileSize: ASRLayout.maxSize, waitSeconds: 30)
+        let set: RequestSet
+        do { set = try RequestSet.load(directory: dir, rules: relaxed, includeEBC: false) } catch {
+            throw CLIError(.noInput, "cannot read the request directory \(dir): \(error)")
+        }
+        if let p = set.problems.first { throw CLIError(.policyViolation, "\(p)") }
+        guard !set.requests.isEmpty else { throw CLIError(.noInput, "no *.asr files in \(dir)") }
+
+        var signers: [(String, PublicKey, String)] = []
+        for spec in args.values("signer") {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+                throw CLIError(.usage, "--signer takes NAME=FILE, not \"\(spec)\"")
+            }
+            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+            let bytes = try Inputs.file(path, limit: 64 << 10, what: "signer key")
+            let key: PublicKey
+            do { key = try PublicKey.load(bytes) } catch { throw CLIError(.noInput, "\(path): \(error)") }
+            signers.append((name, key, key.publicKeyPEM))
+        }
+        var names: [[UInt8]: (String, Bool)] = [:]
+        for n in args.values("name") { names[Digest.sha256(Array(n.utf8))] = (n, false) }
+        for n in args.values("raw-name") {
+            guard let id = SecretID.rawName(n) else { throw CLIError(.usage, "--raw-name takes 1 to 31 bytes") }
+            names[id] = (n, true)
+        }
+
+        var parsed: [(RequestFile, AddSecretRequest)] = []
+        for f in set.requests {
+            do { parsed.append((f, try AddSecretRequest.parse(f.bytes))) } catch {
+                throw CLIError(.policyViolation, "\(f.name): not a valid add-secret request: \(error)")
+            }
+        }
+        var secrets: [JSON] = []
+        var seen = Set<[UInt8]>()
+        var allowMeta = false, allowCCK = false
+        for (f, r) in parsed {
+            switch r.secretType {
+            case .null: allowMeta = true
+            case .updateCCK:
+                allowCCK = true
+                secrets.append(.object([("type", .string("update-cck")), ("required", .bool(true))]))
+            default:
+                let id = r.secretID!
+                guard seen.insert(id).inserted else { throw CLIError(.policyViolation, "\(f.name): a second request for secret ID \(id.hex)") }
+                var m: [(String, JSON)] = []
+                if let (n, raw) = names[id] {
+                    m.append(("name", .string(n)))
+                    if raw { m.append(("id_form", .string("raw-name"))) }
+                } else {
+                    m.append(("id", .string(id.hex)))
+                }
+                m += [("type", .string(r.secretType.name)), ("required", .bool(true)), ("actions", .array([]))]
+                secrets.append(.object(m))
+            }
+        }
+        var trust: [(String, JSON)] = []
+        if signers.isEmpty {
+            trust.append(("pinned_sha256", .array(parsed.map { .string($0.0.sha256.hex) })))
+        } else {
+            for (f, r) in parsed {
+                let ok = signers.contains { UserDataSignature.verify(r, with: $0.1) == .valid }
+                if !ok { throw CLIError(.policyViolation, "\(f.name) is not signed by any of the given signers (user data: \(r.userDataType.name))") }
+            }
+            trust.append(("signers", .array(signers.map { .object([("name", .string($0.0)), ("key", .string($0.2))]) })))
+        }
+        var store: [(String, JSON)] = [("lock", .bool(true)), ("allow_meta", .bool(allowMeta)), ("allow_update_cck", .bool(allowCCK))]
+        if parsed.allSatisfy({ $0.1.flags.disableDump }) { store.append(("required_flags", .array([.string("disable-dump")]))) }
+        let cuids = Set(parsed.map { $0.1.configUID })
+        if cuids.count == 1, let c = cuids.first, !c.isAllZero { store.append(("config_uid", .string(c.hex))) }
+
+        var requests: [(String, JSON)] = [("volume", .string(args.value("volume") ?? "LABEL=SE-SECRETS"))]
+        if let d = args.value("directory") { requests.append(("directory", .string(d))) }
+        requests.append(("max_requests", .int(Int64(parsed.count))))
+        let doc = JSON.object([
+            ("$schema", .string("https://se-secretd.example/schema/policy-v1.json")),
+            ("version", .int(Policy.currentVersion)),
+            ("description", .string("Generated by se-secretd policy init from \(parsed.count) requests")),
+            ("requests", .object(requests)),
+            ("trust", .object(trust)),
+            ("store", .object(store)),
+            ("secrets", .array(secrets)),
+            ("on_failure", .string("poweroff")),
+        ])
+        let text = doc.serialized()
+        do { _ = try Policy.parse(Array(text.utf8)) } catch {
+            throw CLIError(.failure, "the generated policy does not validate (a bug): \(error)")
+        }
+        if let path = args.value("output") {
+            if !args.flag("force"), FileIO.kind(of: path) != nil {
+                throw CLIError(.usage, "\(path) exists; use --force to overwrite it")
+            }
+            do { try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o644) } catch {
+                throw CLIError(.ioError, "cannot write \(path): \(error)")
+            }
+            out.error("wrote \(path): \(secrets.count) secrets, trust by \(signers.isEmpty ? "pinned digests" : "signature")")
+        } else {
+            out.out(text)
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,368 @@
+import Testing
+import Glibc
+import SEBase
+import SECrypto
+import ASRCodec
+@testable import SecretPolicy
+
+@Suite struct PassingSets {
+    @Test func signedSetPassesWithOrderAndStoreHash() throws {
+        let s = Scenario("pass"); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.secrets = [#"{"name": "luks-root", "type": "plain"}"#, #"{"name": "tls", "type": "plain", "required": false}"#]
+        doc.store = #"{"lock": true, "allow_meta": true}"#
+        let meta = s.write("00-meta.asr", Scenario.request(.meta))
+        let luks = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        let tls = s.write("tls.asr", Scenario.request(Scenario.plain("tls")))
+        let e = try s.evaluate(try doc.parse())
+        #expect(e.passed, "\(e.allProblems)")
+        #expect(e.submissionOrder == ["00-meta.asr", "luks.asr", "tls.asr"])
+        #expect(e.verdict(for: "luks.asr")?.signer == "tenant")
+        #expect(e.verdict(for: "luks.asr")?.secretName == "luks-root")
+        let tags = [meta, luks, tls].map { Array($0.bytes.suffix(16)) }
+        #expect(e.secretStoreHash == Digest.sha512(tags.flatMap { $0 } + [1]))
+    }
+
+    @Test func optionalSecretMayBeAbsent() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.secrets.append(#"{"name": "extra", "type": "aes-256", "required": false}"#)
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        #expect(try s.evaluate(try doc.parse()).passed)
+    }
+
+    @Test func pinnedDigestsTrustUnsignedRequests() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
+        var doc = PolicyDoc()
+        doc.trust = #"{"pinned_sha256": ["\#(f.sha256.hex)"]}"#
+        let e = try s.evaluate(try doc.parse())
+        #expect(e.passed)
+        #expect(e.verdict(for: "luks.asr")?.trustedBy == ["pinned"])
+    }
+
+    @Test func requireAllNeedsEveryMethod() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        var doc = PolicyDoc()
+        let signer = JSON.string(Keys.tenant.publicKey.publicKeyPEM).serialized(pretty: false)
+        doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#(f.sha256.hex)"], "require": "all"}"#
+        #expect(try s.evaluate(try doc.parse()).passed)
+        doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#([UInt8].repeating(9, 32).hex)"], "require": "all"}"#
+        #expect(try s.evaluate(try doc.parse()).rules == ["not-pinned"])
+        doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#([UInt8].repeating(9, 32).hex)"], "require": "any"}"#
+        #expect(try s.evaluate(try doc.parse()).passed)
+    }
+
+    @Test func rsaSignerWithAnySaltLength() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: Keys.tags)
+        b.userData = .signed([1, 2, 3], key: Keys.rsa2048)
+        b.pssSaltLength = 190  // what OpenSSL < 3.1 uses by default
+        s.write("luks.asr", try b.build())
+        var doc = PolicyDoc()
+        doc.trust = PolicyDoc.signedBy(Keys.rsa2048)
+        #expect(try s.evaluate(try doc.parse()).passed)
+    }
+
+    @Test func ignoredFilesDoNotCount() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        try FileIO.writeAtomically(s.requestDir + "/README.txt", Array("notes".utf8), mode: 0o644)
+        mkdir(s.requestDir + "/lost+found", 0o700)
+        let set = try s.load(try PolicyDoc().parse())
+        #expect(set.ignored.sorted() == ["README.txt", "lost+found"])
+        #expect(Evaluator(policy: try PolicyDoc().parse()).evaluate(set).passed)
+    }
+}
+
+@Suite struct Violations {
+    func only(_ rule: String, _ e: Evaluation, file: String? = nil) {
+        #expect(e.rules == [rule], "expected only \(rule), got \(e.allProblems)")
+        if let file { #expect(e.allProblems.allSatisfy { $0.file == file }) }
+        #expect(!e.passed)
+    }
+
+    @Test func missingRequiredSecret() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.secrets.append(#"{"name": "ssh-host-key", "type": "plain"}"#)
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        let e = try s.evaluate(try doc.parse())
+        only("missing-required", e)
+        #expect(e.allProblems[0].message.contains("\"ssh-host-key\""))
+    }
+
+    @Test func extraRequestIsNotWhitelisted() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("evil.asr", Scenario.request(Scenario.plain("attacker-secret")))
+        only("not-whitelisted", try s.evaluate(try PolicyDoc().parse()), file: "evil.asr")
+    }
+
+    @Test func duplicateID() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("a.asr", Scenario.request(Scenario.plain("luks-root", "one")))
+        s.write("b.asr", Scenario.request(Scenario.plain("luks-root", "two")))
+        let e = try s.evaluate(try PolicyDoc().parse())
+        only("duplicate-id", e)
+        #expect(Set(e.allProblems.map(\.file)) == ["a.asr", "b.asr"])
+    }
+
+    @Test func wrongKind() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(.retrievable(.aes256, id: Digest.sha256(Array("luks-root".utf8)), value: Random.secureBytes(32))))
+        let e = try s.evaluate(try PolicyDoc().parse())
+        only("wrong-type", e, file: "luks.asr")
+        #expect(e.allProblems[0].message.contains("must be plain"))
+    }
+
+    @Test func wrongLength() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.secrets = [#"{"name": "luks-root", "type": "plain", "length": 48}"#]
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root", "short")))
+        only("wrong-length", try s.evaluate(try doc.parse()))
+    }
+
+    @Test func unsignedWhereSignedIsRequired() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
+        only("unsigned", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
+        // Unsigned user data (type 1) is not a signature either.
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil, unsignedData: [7, 7, 7]))
+        only("unsigned", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
+    }
+
+    @Test func unknownSignerKeyType() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: Keys.rsa2048))
+        only("unknown-signer", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
+    }
+
+    @Test func signatureByAnUnknownKeyOrTamperedIsBad() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: Keys.stranger))
+        only("bad-signature", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
+        // A genuine request with one byte of the signed area changed (the config UID).
+        var bytes = Scenario.request(Scenario.plain("luks-root"))
+        bytes[0x108] ^= 0x01
+        s.write("luks.asr", bytes)
+        let e = try s.evaluate(try PolicyDoc().parse())
+        only("bad-signature", e, file: "luks.asr")
+    }
+
+    @Test func signerNotAllowedForThisSecret() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.trust = PolicyDoc.signedBy(Keys.tenant, Keys.stranger, names: ["tenant", "isv"])
+        doc.secrets = [#"{"name": "luks-root", "type": "plain", "signers": ["tenant"]}"#]
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: Keys.stranger))
+        only("signer-not-allowed", try s.evaluate(try doc.parse()))
+    }
+
+    @Test func digestNotPinned() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.trust = #"{"pinned_sha256": ["\#([UInt8].repeating(0xAB, 32).hex)"]}"#
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        only("not-pinned", try s.evaluate(try doc.parse()), file: "luks.asr")
+    }
+
+    @Test func metaNotAllowed() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("meta.asr", Scenario.request(.meta))
+        only("meta-not-allowed", try s.evaluate(try PolicyDoc().parse()), file: "meta.asr")
+    }
+
+    @Test func updateCCKNotAllowed() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("cck.asr", Scenario.request(.updateCCK(Random.secureBytes(32))))
+        only("update-cck-not-allowed", try s.evaluate(try PolicyDoc().parse()), file: "cck.asr")
+        // Allowed and named: passes, and is submitted last.
+        var doc = PolicyDoc()
+        doc.store = #"{"allow_update_cck": true}"#
+        doc.secrets.append(#"{"type": "update-cck"}"#)
+        let e = try s.evaluate(try doc.parse())
+        #expect(e.passed, "\(e.allProblems)")
+        #expect(e.submissionOrder.last == "cck.asr")
+    }
+
+    @Test func missingRequiredFlag() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.store = #"{"required_flags": ["disable-dump"]}"#
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), dump: false))
+        only("missing-flag", try s.evaluate(try doc.parse()), file: "luks.asr")
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), dump: true))
+        #expect(try s.evaluate(try doc.parse()).passed)
+    }
+
+    @Test func unknownFlagBits() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: Keys.tags)
+        b.userData = .signed([1], key: Keys.tenant)
+        b.flags = RequestFlags(rawValue: 1 << 40)
+        s.write("luks.asr", try b.build())
+        only("flag-not-allowed", try s.evaluate(try PolicyDoc().parse()))
+    }
+
+    @Test func configUIDMismatch() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.store = #"{"config_uid": "\#([UInt8].repeating(0x42, 16).hex)"}"#
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), cuid: .repeating(0x43, 16)))
+        only("config-uid-mismatch", try s.evaluate(try doc.parse()))
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))  // unbound
+        only("config-uid-mismatch", try s.evaluate(try doc.parse()))
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), cuid: .repeating(0x42, 16)))
+        #expect(try s.evaluate(try doc.parse()).passed)
+    }
+
+    @Test func tooManyRequests() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.requests = #"{"max_requests": 2}"#
+        doc.store = #"{"allow_meta": true}"#
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("m1.asr", Scenario.request(.meta))
+        s.write("m2.asr", Scenario.request(.meta))
+        only("too-many-requests", try s.evaluate(try doc.parse()))
+    }
+
+    @Test func symlinkInTheDirectoryIsRefused() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        let target = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        _ = target
+        symlink(s.requestDir + "/luks.asr", s.requestDir + "/link.asr")
+        let e = try s.evaluate(try PolicyDoc().parse())
+        #expect(e.rules.contains("not-regular-file"))
+        #expect(e.allProblems.first { $0.rule == "not-regular-file" }?.file == "link.asr")
+        #expect(e.allProblems.first { $0.rule == "not-regular-file" }?.message.contains("symlink") == true)
+        // A symlink to a file outside the directory is refused the same way, and never read.
+        unlink(s.requestDir + "/link.asr")
+        symlink("/etc/passwd", s.requestDir + "/passwd.asr")
+        #expect(try s.evaluate(try PolicyDoc().parse()).rules == ["not-regular-file"])
+    }
+
+    @Test func nonRegularEntriesAreRefused() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        mkfifo(s.requestDir + "/pipe.asr", 0o644)
+        mkdir(s.requestDir + "/dir.asr", 0o755)
+        let e = try s.evaluate(try PolicyDoc().parse())
+        #expect(e.rules == ["not-regular-file"])
+        #expect(Set(e.allProblems.map(\.file)) == ["pipe.asr", "dir.asr"])
+    }
+
+    @Test func malformedAndOversizeFiles() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.requests = #"{"max_file_size": 4096}"#
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("junk.asr", Array("not a request".utf8))
+        s.write("big.asr", [UInt8](repeating: 0, count: 5000))
+        let e = try s.evaluate(try doc.parse())
+        #expect(e.rules == ["malformed", "file-too-large"])
+        #expect(e.allProblems.first { $0.rule == "malformed" }?.file == "junk.asr")
+        #expect(e.allProblems.first { $0.rule == "file-too-large" }?.file == "big.asr")
+    }
+
+    @Test func requestForAnotherHost() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), host: Keys.otherHost))
+        let hash = try RequestBuilder.hostKeyHash(Keys.host.publicKey)
+        only("no-keyslot-for-host", try s.evaluate(try PolicyDoc().parse(), hosts: [hash]))
+        #expect(try s.evaluate(try PolicyDoc().parse(), hosts: [try RequestBuilder.hostKeyHash(Keys.otherHost.publicKey)]).passed)
+    }
+}
+
+@Suite struct EBCTrust {
+    /// An EBC layout as pvics makes it: toc.asr (meta, unsigned user data =
+    /// policy reference) and toc.pol (one tag per line).
+    func layout(_ s: Scenario, requests: [String: [UInt8]], polName: String = "toc.pol",
+                listed: [[UInt8]]? = nil, referencedHash: [UInt8]? = nil) -> (toc: [UInt8], pol: [UInt8]) {
+        var pol: [UInt8] = []
+        for (name, bytes) in requests.sorted(by: { $0.key < $1.key }) {
+            s.write(name, bytes)
+        }
+        for t in listed ?? requests.sorted(by: { $0.key < $1.key }).map({ Array($0.value.suffix(16)) }) {
+            pol += Array((t.hex + "\n").utf8)
+        }
+        try! FileIO.writeAtomically(s.requestDir + "/toc.pol", pol, mode: 0o644)
+        let ref = EBC.PolicyReference(sha256: referencedHash ?? Digest.sha256(pol), path: polName)
+        let toc = Scenario.request(.meta, signer: nil, unsignedData: ref.bytes)
+        s.write("toc.asr", toc)
+        return (toc, pol)
+    }
+
+    func doc(_ ebc: String) -> PolicyDoc {
+        var d = PolicyDoc()
+        d.trust = #"{"ebc": \#(ebc)}"#
+        return d
+    }
+
+    @Test func ebcLayoutPasses() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        let (_, pol) = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
+        let e = try s.evaluate(try doc(#"{"policy_sha256": "\#(Digest.sha256(pol).hex)"}"#).parse())
+        #expect(e.passed, "\(e.allProblems)")
+        #expect(e.submissionOrder == ["toc.asr", "luks.asr"])
+        #expect(e.verdict(for: "luks.asr")?.trustedBy == ["ebc"])
+    }
+
+    @Test func ebcPolicyHashMismatch() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)],
+                   referencedHash: .repeating(0x11, 32))
+        let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        #expect(e.rules.contains("ebc-policy-hash"))
+        #expect(e.rules.contains("ebc-tag-not-listed"))  // no usable toc, so nothing is vouched for
+        // The policy's own pin of toc.pol catches a consistent but different toc too.
+        let s2 = Scenario("ebc"); defer { s2.cleanup() }
+        _ = layout(s2, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
+        #expect(try s2.evaluate(try doc(#"{"policy_sha256": "\#([UInt8].repeating(0x22, 32).hex)"}"#).parse()).rules
+                    .contains("ebc-policy-hash"))
+    }
+
+    @Test func ebcTagNotListed() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
+        let other = Scenario.request(Scenario.plain("ssh"), signer: nil)
+        _ = layout(s, requests: ["luks.asr": luks, "ssh.asr": other], listed: [Array(luks.suffix(16))])
+        var d = doc(#"{"allow_unpinned_toc": true}"#)
+        d.secrets.append(#"{"name": "ssh", "type": "plain"}"#)
+        let e = try s.evaluate(try d.parse())
+        #expect(e.rules == ["ebc-tag-not-listed"])
+        #expect(e.allProblems[0].file == "ssh.asr")
+    }
+
+    @Test func ebcPathTraversalInPolicyReference() throws {
+        for bad in ["../../etc/shadow", "/etc/passwd", "sub/toc.pol", ".."] {
+            let s = Scenario("ebc"); defer { s.cleanup() }
+            _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: bad)
+            let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+            #expect(e.rules.contains("ebc-path-traversal"), "\(bad): \(e.allProblems)")
+        }
+    }
+
+    @Test func ebcTocMissingOrInvalid() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
+        #expect(try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse()).rules.contains("ebc-toc-missing"))
+        s.write("toc.asr", Scenario.request(Scenario.plain("x"), signer: nil))  // not a meta request
+        #expect(try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse()).rules.contains("ebc-invalid"))
+    }
+
+    @Test func ebcListedTagWithoutRequestAndTocPin() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
+        let (toc, _) = layout(s, requests: ["luks.asr": luks], listed: [Array(luks.suffix(16)), .repeating(0x33, 16)])
+        let e = try s.evaluate(try doc(#"{"toc_sha256": "\#(Digest.sha256(toc).hex)"}"#).parse())
+        #expect(e.rules == ["ebc-listed-tag-missing"])
+        let wrongPin = try s.evaluate(try doc(#"{"toc_sha256": "\#([UInt8].repeating(1, 32).hex)"}"#).parse())
+        #expect(wrongPin.rules.contains("ebc-toc-hash"))
+    }
+}

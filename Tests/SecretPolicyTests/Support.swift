@@ -1,0 +1,110 @@
+import Glibc
+import SEBase
+import SECrypto
+import ASRCodec
+@testable import SecretPolicy
+
+/// Shared keys: RSA generation is slow, so each key is made once per run.
+enum Keys {
+    static let host = try! PrivateKey.generate(.ec(.p521))
+    static let otherHost = try! PrivateKey.generate(.ec(.p521))
+    static let tenant = try! PrivateKey.generate(.ec(.p521))
+    static let stranger = try! PrivateKey.generate(.ec(.p521))
+    static let rsa2048 = try! PrivateKey.generate(.rsa(bits: 2048))
+    static let tags = SEHeaderTags(pld: .repeating(1, 64), ald: .repeating(2, 64), tld: .repeating(3, 64), tag: .repeating(4, 16))
+}
+
+func makeTempDir(_ label: String = "t") -> String {
+    var template = Array("/tmp/se-secretd-test-\(label)-XXXXXX".utf8CString)
+    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    precondition(p != nil)
+    return String(cString: p!)
+}
+
+func removeTree(_ path: String) {
+    _ = path.withCString { p in
+        // Small trees only; avoid shelling out.
+        var stack = [String(cString: p)]
+        var dirs: [String] = []
+        while let d = stack.popLast() {
+            dirs.append(d)
+            if let entries = try? FileIO.list(d) {
+                for e in entries {
+                    let full = d + "/" + e.name
+                    if e.kind == .directory { stack.append(full) } else { unlink(full) }
+                }
+            }
+        }
+        for d in dirs.reversed() { rmdir(d) }
+        return 0
+    }
+}
+
+/// Builds requests and policies for a scenario in a temporary directory.
+struct Scenario {
+    let dir: String
+    var requestDir: String { dir + "/requests" }
+
+    init(_ label: String = "s") {
+        dir = makeTempDir(label)
+        mkdir(dir + "/requests", 0o755)
+    }
+
+    func cleanup() { removeTree(dir) }
+
+    static func request(_ secret: RequestBuilder.Secret, signer: PrivateKey? = Keys.tenant, host: PrivateKey = Keys.host,
+                        tags: SEHeaderTags = Keys.tags, dump: Bool = false, cuid: [UInt8]? = nil,
+                        unsignedData: [UInt8]? = nil) -> [UInt8] {
+        var b = RequestBuilder(secret: secret, hostKeys: [host.publicKey], tags: tags)
+        if let s = signer { b.userData = .signed(Array("ud".utf8), key: s) }
+        if let u = unsignedData { b.userData = .unsigned(u) }
+        b.flags.disableDump = dump
+        if let c = cuid { b.configUID = c }
+        return try! b.build()
+    }
+
+    static func plain(_ name: String, _ payload: String = "value") -> RequestBuilder.Secret {
+        .retrievable(.plain, id: Digest.sha256(Array(name.utf8)),
+                     value: try! SecretValue.plaintext(SecureBytes(copying: Array(payload.utf8))))
+    }
+
+    @discardableResult
+    func write(_ name: String, _ bytes: [UInt8]) -> RequestFile {
+        try! FileIO.writeAtomically(requestDir + "/" + name, bytes, mode: 0o644)
+        return RequestFile(name: name, bytes: bytes)
+    }
+
+    func load(_ policy: Policy) throws -> RequestSet {
+        try RequestSet.load(directory: requestDir, rules: policy.requests, includeEBC: policy.trust.ebc != nil)
+    }
+
+    func evaluate(_ policy: Policy, hosts: [[UInt8]]? = nil) throws -> Evaluation {
+        Evaluator(policy: policy, hostKeyHashes: hosts).evaluate(try load(policy))
+    }
+}
+
+/// Policy documents as JSON text, with the pieces tests vary.
+struct PolicyDoc {
+    var secrets: [String] = [#"{"name": "luks-root", "type": "plain"}"#]
+    var trust = PolicyDoc.signedBy(Keys.tenant)
+    var store = #"{"lock": true}"#
+    var requests = #"{"volume": "LABEL=SE-SECRETS", "max_requests": 8}"#
+
+    static func signedBy(_ keys: PrivateKey..., names: [String]? = nil) -> String {
+        let signers = keys.enumerated().map { i, k in
+            let name = names?[i] ?? (i == 0 ? "tenant" : "signer\(i)")
+            return #"{"name": "\#(name)", "key": \#(JSON.string(k.publicKey.publicKeyPEM).serialized(pretty: false))}"#
+        }
+        return #"{"signers": [\#(signers.joined(separator: ","))]}"#
+    }
+
+    var text: String {
+        #"{"version": 1, "requests": \#(requests), "trust": \#(trust), "store": \#(store), "secrets": [\#(secrets.joined(separator: ","))]}"#
+    }
+
+    func parse() throws -> Policy { try Policy.parse(Array(text.utf8)) }
+}
+
+extension Evaluation {
+    var rules: Set<String> { Set(allProblems.map(\.rule)) }
+}

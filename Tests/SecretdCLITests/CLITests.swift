@@ -1,0 +1,183 @@
+import Testing
+import Glibc
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+@testable import SecretdCLI
+
+/// Runs the CLI in-process and captures what it prints.
+func run(_ args: String...) -> (code: Int32, out: String, err: String) { runArgs(args) }
+
+func runArgs(_ args: [String]) -> (code: Int32, out: String, err: String) {
+    final class Box: @unchecked Sendable { var out = ""; var err = "" }
+    let box = Box()
+    let output = Output(out: { box.out += $0 }, err: { box.err += $0 })
+    let code = CLI.run(args, output: output)
+    return (code, box.out, box.err)
+}
+
+func tempDir() -> String {
+    var t = Array("/tmp/se-secretd-cli-XXXXXX".utf8CString)
+    return String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
+}
+
+/// One example deployment shared by the tests (key generation is the slow part).
+let example: ExampleSet.Written = {
+    let dir = tempDir() + "/example"
+    return try! ExampleSet().write(to: dir)
+}()
+
+@Suite struct CheckCommandTests {
+    @Test func examplePasses() {
+        let r = run("check", "--policy", example.policyPath, "--requests", example.requestDirectory,
+                    "--host-key-document", example.hostKeyDocument)
+        #expect(r.code == 0, "\(r.out)\(r.err)")
+        #expect(r.out.contains("result: PASS"))
+        #expect(r.out.contains("luks-root"))
+    }
+
+    @Test func jsonOutputIsAnInterface() throws {
+        let r = run("check", "-p", example.policyPath, "-r", example.requestDirectory, "--json")
+        #expect(r.code == 0)
+        let j = try JSON.parse(r.out)
+        #expect(j["result"] == .string("pass"))
+        guard case let .array(reqs)? = j["requests"] else { Issue.record("no requests"); return }
+        #expect(reqs.count == example.secretNames.count + 1)
+        for key in ["file", "sha256", "role", "secret_name", "secret_type", "signer", "trusted_by", "verdict", "problems"] {
+            #expect(reqs.allSatisfy { $0[key] != nil }, "missing \(key)")
+        }
+        guard case let .array(order)? = j["submission_order"] else { Issue.record("no order"); return }
+        #expect(order.first == .string("00-meta.asr"))
+        guard case let .string(hash)? = j["secret_store_hash"] else { Issue.record("no hash"); return }
+        #expect(hash.count == 128)
+    }
+
+    @Test func violationExitCodeAndMessageNameFileAndRule() throws {
+        let dir = tempDir()
+        for name in try FileIO.list(example.requestDirectory).map(\.name) {
+            try FileIO.writeAtomically(dir + "/" + name, try FileIO.read(example.requestDirectory + "/" + name, limit: 1 << 20), mode: 0o644)
+        }
+        unlink(dir + "/luks-root.asr")
+        let r = run("check", "-p", example.policyPath, "-r", dir)
+        #expect(r.code == 65)
+        #expect(r.out.contains("required secret \"luks-root\" (plain) has no request [missing-required]"))
+        // A request for another host is named as such.
+        let other = try PrivateKey.generate(.ec(.p521))
+        let doc = dir + "/other.crt"
+        try FileIO.writeAtomically(doc, Array(try Certificate.selfSigned(key: other, commonName: "x", organization: "y", days: 1).pem.utf8), mode: 0o644)
+        let h = run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", doc, "--json")
+        #expect(h.code == 65)
+        #expect(h.out.contains("no-keyslot-for-host"))
+        #expect(run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-q").out.isEmpty)
+    }
+
+    @Test func unusableInputHasItsOwnExitCodes() throws {
+        #expect(run("check", "-p", "/nonexistent/policy.json", "-r", "/tmp").code == 78)
+        let bad = tempDir() + "/bad.json"
+        try FileIO.writeAtomically(bad, Array(#"{"version": 1, "trust": {}}"#.utf8), mode: 0o644)
+        let r = run("check", "-p", bad, "-r", "/tmp")
+        #expect(r.code == 78)
+        #expect(r.err.contains("$.trust"))
+        #expect(run("check", "-p", example.policyPath, "-r", "/nonexistent-dir").code == 66)
+        #expect(run("check", "-p", example.policyPath).code == 64)
+        #expect(run("check", "--polcy", "x").err.contains("did you mean --policy"))
+        #expect(run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", "/nonexistent.crt").code == 66)
+    }
+}
+
+@Suite struct InspectCommandTests {
+    @Test func jsonKeysForOneFile() throws {
+        let r = run("inspect", "--json", example.requestDirectory + "/luks-root.asr")
+        #expect(r.code == 0)
+        let j = try JSON.parse(r.out)
+        #expect(j["user_data_type"] == .string("ec-p521"))
+        #expect(j["secret_type"] == .string("plain"))
+        #expect(j["secret_id"] == .string(Digest.sha256(Array("luks-root".utf8)).hex))
+        #expect(j["disable_dump"] == .bool(true))
+        #expect(j["config_uid"] == .null)
+        #expect(j["version"] == .int(256))
+        let bytes = try FileIO.read(example.requestDirectory + "/luks-root.asr", limit: 1 << 20)
+        #expect(j["sha256"] == .string(Digest.sha256(bytes).hex))
+        #expect(j["tag"] == .string(Array(bytes.suffix(16)).hex))
+        #expect(j["length"] == .int(Int64(bytes.count)))
+        guard case let .array(slots)? = j["keyslots"], case let .string(h)? = slots.first?["host_key_hash"] else {
+            Issue.record("no keyslots"); return
+        }
+        #expect(h == h.lowercased() && h.count == 64)
+    }
+
+    @Test func severalFilesGiveAnArrayAndErrorsAreReported() throws {
+        let junk = tempDir() + "/junk.asr"
+        try FileIO.writeAtomically(junk, Array("asrcbM-not-really".utf8), mode: 0o644)
+        let r = run("inspect", "--json", example.requestDirectory + "/00-meta.asr", junk)
+        #expect(r.code == 65)
+        guard case let .array(items) = try JSON.parse(r.out) else { Issue.record("not an array"); return }
+        #expect(items.count == 2)
+        #expect(items[0]["secret_id"] == .null)
+        #expect(items[1]["error"]?["rule"] != nil)
+        let text = run("inspect", junk)
+        #expect(text.code == 65)
+        #expect(text.err.contains("junk.asr: not a valid add-secret request"))
+        #expect(run("inspect", "/nonexistent.asr").code == 66)
+    }
+}
+
+@Suite struct PolicyCommandTests {
+    @Test func initFromRequestsPinsDigestsAndPasses() throws {
+        let out = tempDir() + "/policy.json"
+        let r = run("policy", "init", "-r", example.requestDirectory, "-n", "luks-root", "-n", "ssh-host-ecdsa", "-o", out)
+        #expect(r.code == 0, "\(r.err)")
+        let p = try Policy.load(path: out)
+        #expect(p.trust.pinned.count == example.secretNames.count + 1)
+        #expect(p.store.allowMeta)
+        #expect(p.store.requiredFlags == ["disable-dump"])
+        #expect(p.secrets.contains { $0.name == "luks-root" && $0.type == .plain })
+        #expect(run("check", "-p", out, "-r", example.requestDirectory).code == 0)
+        #expect(run("policy", "init", "-r", example.requestDirectory, "-o", out).code == 64)  // exists
+    }
+
+    @Test func initWithSignerTrustsSignatures() throws {
+        let out = tempDir() + "/policy.json"
+        let signer = example.directory + "/tenant-signer.pub.pem"
+        let r = run("policy", "init", "-r", example.requestDirectory, "-s", "tenant=" + signer, "-o", out)
+        #expect(r.code == 0, "\(r.err)")
+        let p = try Policy.load(path: out)
+        #expect(p.trust.signers.map(\.name) == ["tenant"])
+        #expect(p.trust.pinned.isEmpty)
+        #expect(run("check", "-p", out, "-r", example.requestDirectory).code == 0)
+        // A signer that signed nothing here is refused.
+        let stranger = tempDir() + "/s.pem"
+        try FileIO.writeAtomically(stranger, Array(try PrivateKey.generate(.ec(.p521)).publicKey.publicKeyPEM.utf8), mode: 0o644)
+        #expect(run("policy", "init", "-r", example.requestDirectory, "-s", "x=" + stranger).code == 65)
+    }
+
+    @Test func validate() {
+        let r = run("policy", "validate", example.policyPath)
+        #expect(r.code == 0)
+        #expect(r.out.contains("is valid"))
+        #expect(r.out.contains("luks LABEL=root as root (passphrase)"))
+        #expect(r.out.contains("mode 0600"))
+        #expect(run("policy", "validate", "/nonexistent").code == 78)
+        #expect(run("policy").code == 64)
+    }
+}
+
+@Suite struct HelpTests {
+    @Test func everyCommandHasHelpThatTeaches() {
+        for c in CLI.commands {
+            let r = runArgs(c.path + ["--help"])
+            #expect(r.code == 0)
+            #expect(r.out.contains("USAGE: se-secretd \(c.name)"))
+            #expect(r.out.contains("--help"))
+            #expect(r.out.count > 300, "\(c.name) help is too thin")
+        }
+        let top = runArgs(["--help"])
+        #expect(top.code == 0)
+        #expect(top.out.contains("EXIT CODES"))
+        #expect(runArgs([]).code == 64)
+        #expect(runArgs(["frobnicate"]).code == 64)
+        #expect(runArgs(["--version"]).out.hasPrefix("se-secretd "))
+    }
+
+}
