@@ -92,8 +92,8 @@ public struct InfoReport {
                 ("kernel", .string(i.kernelGeneration)),
                 ("legacy", .bool(i.isLegacyDriver)),
                 ("ioctls", .array(Self.ioctlNames(i.driverIoctls).map { .string($0) })),
-                ("supp_uvio_cmds", .string(hex16(i.driverIoctls))),
-                ("supp_uv_cmds", i.ultravisorCalls.map { .string(hex16($0)) } ?? .null),
+                ("supp_uvio_cmds", .string(paddedHex(i.driverIoctls))),
+                ("supp_uv_cmds", i.ultravisorCalls.map { .string(paddedHex($0)) } ?? .null),
             ])))
         } else {
             members.append(("driver", .null))
@@ -119,9 +119,4 @@ public struct InfoReport {
         members.append(("errors", .array(sysfsErrors.map { .string($0) })))
         return .object(members)
     }
-}
-
-func hex16(_ v: UInt64) -> String {
-    let h = String(v, radix: 16)
-    return String(repeating: "0", count: 16 - h.count) + h
 }

@@ -132,8 +132,12 @@ public enum UVReturnCode {
     }
 }
 
-/// The hex form used in messages: 0x0108.
-public func rcHex(_ v: UInt16) -> String {
+/// Lower-case hex of an integer, zero-padded to its full width (u16: 4
+/// digits, u64: 16), without a prefix.
+public func paddedHex<T: FixedWidthInteger & UnsignedInteger>(_ v: T) -> String {
     let h = String(v, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+    return String(repeating: "0", count: max(0, T.bitWidth / 4 - h.count)) + h
 }
+
+/// The hex form of return codes and type codes in messages: 0x0108.
+public func rcHex(_ v: UInt16) -> String { "0x" + paddedHex(v) }

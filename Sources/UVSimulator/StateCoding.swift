@@ -34,10 +34,10 @@ enum StateCoding {
             ("format", .string(formatName)),
             ("revision", .int(Int64(bitPattern: s.revision))),
             ("kernel", .string(c.kernel.rawValue)),
-            ("facilities", .array(c.facilities.words.map { .string(hex64($0)) })),
-            ("supported_secret_types", .string(hex64(c.supportedSecretTypes))),
-            ("supported_add_secret_versions", .string(hex64(c.supportedAddSecretVersions))),
-            ("supported_add_secret_flags", .string(hex64(c.supportedAddSecretFlags))),
+            ("facilities", .array(c.facilities.words.map { .string(paddedHex($0)) })),
+            ("supported_secret_types", .string(paddedHex(c.supportedSecretTypes))),
+            ("supported_add_secret_versions", .string(paddedHex(c.supportedAddSecretVersions))),
+            ("supported_add_secret_flags", .string(paddedHex(c.supportedAddSecretFlags))),
             ("max_association_secrets", .int(Int64(c.maxAssociationSecrets))),
             ("max_retrievable_secrets", .int(Int64(c.maxRetrievableSecrets))),
             ("image_tags", .object([("pld", .string(c.imageTags.pld.hex)), ("ald", .string(c.imageTags.ald.hex)),
@@ -198,11 +198,6 @@ enum StateCoding {
         }
         guard r.remaining == 0 else { throw Invalid(message: "secrets.bin has trailing bytes") }
         return SecretsFile(revision: revision, wrappingKey: wrappingKey, extensionSecret: ext, cck: cck, store: store)
-    }
-
-    static func hex64(_ v: UInt64) -> String {
-        let h = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - h.count) + h
     }
 
     static func parseHex64(_ s: String, _ what: String) throws -> UInt64 {

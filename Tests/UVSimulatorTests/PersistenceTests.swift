@@ -44,7 +44,8 @@ import UVDevice
         #expect(add(two, try target.makeRequest(other)) == (0, 0x010C))
         let state = try dir.loadState()
         #expect(state.store.count == 1)
-        #expect(state.store[0].value.equals([0, 9] + Array("persisted".utf8) + [0, 0, 0, 0, 0]))
+        let stored = state.store[0].value.equals([0, 9] + Array("persisted".utf8) + [0, 0, 0, 0, 0])
+        #expect(stored, "the value is stored as the UV stores it (never printed)")
         #expect(state.isExtensionSecretPinned)
 
         // Lock through one, refused through the other.
