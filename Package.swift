@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
                                                    "UVDevice", "UVSimulator", "UVCommands"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
+        // Benchmarks (benchmarks/run.sh); not part of the initramfs.
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
@@ -46,7 +48,10 @@ let package = Package(
         .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase"]),
-        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"]),
+        // Fixtures/policies is shared with scripts/check-policy-schema.py; the
+        // test reads it through #filePath, so it is not a bundled resource.
+        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
     ]
 )

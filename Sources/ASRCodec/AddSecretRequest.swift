@@ -54,8 +54,9 @@ public struct UserDataArea: Equatable, Sendable {
 }
 
 /// A request that passed the strict structural checks. Everything readable
-/// without a key is exposed; the ciphertext stays opaque.
-public struct AddSecretRequest: Sendable {
+/// without a key is exposed; the ciphertext stays opaque. Immutable; a class
+/// so that passing it around never copies its many buffers.
+public final class AddSecretRequest: Sendable {
     /// The whole file, exactly as read (the same buffer is hashed, checked
     /// and submitted).
     public let bytes: [UInt8]
@@ -74,6 +75,25 @@ public struct AddSecretRequest: Sendable {
     public let encryptedLength: Int
     public let aadLength: Int
 
+    init(bytes: [UInt8], userDataType: UserDataType, version: UInt32, iv: [UInt8], flags: RequestFlags,
+         tags: SEHeaderTags, configUID: [UInt8], userData: UserDataArea, customerKeyX: [UInt8],
+         customerKeyY: [UInt8], keyslots: [Keyslot], secretHeader: SecretHeader, encryptedLength: Int, aadLength: Int) {
+        self.bytes = bytes
+        self.userDataType = userDataType
+        self.version = version
+        self.iv = iv
+        self.flags = flags
+        self.tags = tags
+        self.configUID = configUID
+        self.userData = userData
+        self.customerKeyX = customerKeyX
+        self.customerKeyY = customerKeyY
+        self.keyslots = keyslots
+        self.secretHeader = secretHeader
+        self.encryptedLength = encryptedLength
+        self.aadLength = aadLength
+    }
+
     public var length: Int { bytes.count }
     /// The GCM tag: the last 16 bytes (what EBC's toc.pol and the
     /// attestation secret-store hash use).
@@ -83,6 +103,25 @@ public struct AddSecretRequest: Sendable {
     public var secretType: SecretType { secretHeader.type }
     public var secretID: [UInt8]? { secretHeader.id }
     public var isMeta: Bool { secretHeader.type == .null }
+
+    /// The bytes a pin covers: the whole request except what depends on the
+    /// image it is bound to — the SE-header fields (PLD, ALD, TLD, tag) are
+    /// zeroed, the user-data signature area is zeroed (it signs them), and
+    /// the GCM tag (it authenticates them) is left out.
+    ///
+    /// A policy embedded in an image cannot pin whole request files: the
+    /// requests carry that image's SE-header tags, which cover the initrd that
+    /// holds the policy. The pin digest does not depend on them, and it still
+    /// fixes everything else — keyslots, customer key, IV, secret header,
+    /// flags, config UID, user data, ciphertext — so only the request's
+    /// creator, who knows its protection key, can make the GCM tag for a
+    /// binding that the ultravisor then checks.
+    public var pinnedBytes: [UInt8] {
+        var b = Array(bytes[0..<(bytes.count - ASRLayout.tagSize)])
+        for i in ASRLayout.tagsOffset..<ASRLayout.cuidOffset { b[i] = 0 }
+        if let z = UserDataSignature.zeroedRange(for: userDataType) { for i in z { b[i] = 0 } }
+        return b
+    }
     /// The config UID, or nil when all zero (not bound to an instance).
     public var boundConfigUID: [UInt8]? { configUID.isAllZero ? nil : configUID }
 }

@@ -68,7 +68,9 @@ public enum EBC {
                 if i == lines.count - 1 { continue }  // the final newline
                 throw InvalidTOC(line: i + 1, message: "empty line")
             }
-            guard line.count == 32, let tag = [UInt8](hex: String(decoding: line, as: UTF8.self)) else {
+            // [UInt8](hex:) also accepts a "0x" prefix: "0x" + 30 digits is
+            // 32 characters but only 15 bytes, so the decoded size is checked.
+            guard line.count == 32, let tag = [UInt8](hex: String(decoding: line, as: UTF8.self)), tag.count == 16 else {
                 throw InvalidTOC(line: i + 1, message: "expected a 16-byte GCM tag as 32 hex digits")
             }
             guard tags.count < maxEntries else { throw InvalidTOC(line: i + 1, message: "more than \(maxEntries) entries") }

@@ -23,6 +23,7 @@ extension AddSecretRequest {
             ("secret_length", .int(Int64(secretHeader.length))),
             ("tag", .string(gcmTag.hex)),
             ("sha256", .string(sha256.hex)),
+            ("pin_digest", .string(pinDigest.hex)),
         ]
         if userDataType != .none {
             let trimmed = Array(userData.data.reversed().drop { $0 == 0 }.reversed())

@@ -62,3 +62,8 @@ public enum UserDataSignature {
         return key.verify(signature: request.userData.signature, message: msg, scheme: scheme) ? .valid : .badSignature
     }
 }
+
+extension AddSecretRequest {
+    /// SHA-256 of `pinnedBytes`: what a policy's `pinned_sha256` lists.
+    public var pinDigest: [UInt8] { Digest.sha256(pinnedBytes) }
+}

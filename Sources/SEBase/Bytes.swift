@@ -18,12 +18,10 @@ extension Sequence where Element == UInt8 {
 }
 
 extension Array where Element == UInt8 {
-    /// Parses hex (upper or lower case). An optional `0x` prefix is accepted;
-    /// anything else that is not a hex digit, or an odd length, yields nil.
+    /// Parses hex digits (upper or lower case) and nothing else: no prefix,
+    /// no separators. An odd length or any other character yields nil.
     public init?(hex: String) {
-        var s = Substring(hex)
-        if s.hasPrefix("0x") || s.hasPrefix("0X") { s = s.dropFirst(2) }
-        let u = Array(s.utf8)
+        let u = Array(hex.utf8)
         guard u.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(u.count / 2)

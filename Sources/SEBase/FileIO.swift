@@ -78,18 +78,37 @@ public enum FileIO {
         let kind = FileKind(mode: st.st_mode)
         guard kind == .regular else { throw NotRegular(path: displayPath, kind: kind) }
         guard st.st_size <= limit else { throw TooLarge(path: displayPath, limit: limit) }
-        var out = [UInt8]()
-        out.reserveCapacity(Int(st.st_size))
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(handle.fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError.current("read", path: displayPath)
+        // Read into a buffer sized from fstat, one byte larger so that a file
+        // that grew since is noticed; then continue in chunks up to the limit.
+        let expected = Int(st.st_size)
+        var failure: SystemError? = nil
+        var out = [UInt8](unsafeUninitializedCapacity: expected + 1) { buf, count in
+            count = 0
+            while count < buf.count {
+                let n = Glibc.read(handle.fd, buf.baseAddress! + count, buf.count - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = SystemError.current("read", path: displayPath)
+                    return
+                }
+                if n == 0 { break }
+                count += n
             }
-            if n == 0 { break }
-            guard out.count + n <= limit else { throw TooLarge(path: displayPath, limit: limit) }
-            out.append(contentsOf: chunk[0..<n])
+        }
+        if let failure { throw failure }
+        if out.count > expected {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                guard out.count <= limit else { throw TooLarge(path: displayPath, limit: limit) }
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(handle.fd, $0.baseAddress, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemError.current("read", path: displayPath)
+                }
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<n])
+            }
+            guard out.count <= limit else { throw TooLarge(path: displayPath, limit: limit) }
         }
         return out
     }

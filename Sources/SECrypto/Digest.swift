@@ -1,10 +1,14 @@
 import CLibcrypto
 import SEBase
 
+nonisolated(unsafe) let fetchedSHA256: OpaquePointer = EVP_MD_fetch(nil, "SHA2-256", nil) ?? EVP_sha256()
+nonisolated(unsafe) let fetchedSHA512: OpaquePointer = EVP_MD_fetch(nil, "SHA2-512", nil) ?? EVP_sha512()
+
 public enum DigestAlgorithm: Sendable {
     case sha256, sha512
 
-    var md: OpaquePointer { self == .sha256 ? EVP_sha256() : EVP_sha512() }
+    /// Fetched once: OpenSSL 3's implicit fetch on every use is costly.
+    var md: OpaquePointer { self == .sha256 ? fetchedSHA256 : fetchedSHA512 }
     public var size: Int { self == .sha256 ? 32 : 64 }
 }
 

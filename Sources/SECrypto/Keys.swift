@@ -168,10 +168,10 @@ public final class PublicKey: EVPKey, @unchecked Sendable, Equatable {
         guard let md = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(md); CryptoError.clearErrorQueue() }
         var pctx: OpaquePointer? = nil
-        guard EVP_DigestVerifyInit(md, &pctx, EVP_sha512(), nil, pkey) == 1 else { return false }
+        guard EVP_DigestVerifyInit(md, &pctx, fetchedSHA512, nil, pkey) == 1 else { return false }
         if case .rsaPSSSHA512 = scheme {
             guard EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1,
-                  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha512()) == 1,
+                  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, fetchedSHA512) == 1,
                   EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) == 1 else { return false }
         }
         let rc = signature.withUnsafeBufferPointer { sig in

@@ -60,9 +60,15 @@ public struct Evaluator {
     /// Host-key hashes of the target machine(s); nil when unknown.
     public let hostKeyHashes: [[UInt8]]?
 
+    /// Policy secrets by ID.
+    let rulesByID: [[UInt8]: Policy.SecretRule]
+
     public init(policy: Policy, hostKeyHashes: [[UInt8]]? = nil) {
         self.policy = policy
         self.hostKeyHashes = hostKeyHashes
+        var byID: [[UInt8]: Policy.SecretRule] = [:]
+        for s in policy.secrets where s.type != .updateCCK { byID[s.id] = s }
+        rulesByID = byID
     }
 
     public func evaluate(_ set: RequestSet) -> Evaluation {
@@ -108,18 +114,23 @@ public struct Evaluator {
         }
 
         // Completeness.
+        var presentIDs = Set<[UInt8]>()
+        var cckPresent = false
+        for v in verdicts {
+            guard let r = v.request else { continue }
+            if r.secretType == .updateCCK { cckPresent = true } else if let id = r.secretID { presentIDs.insert(id) }
+        }
         for rule in policy.secrets where rule.required {
-            let present = verdicts.contains { v in
-                guard let r = v.request else { return false }
-                return rule.type == .updateCCK ? r.secretType == .updateCCK : r.secretID == rule.id
-            }
+            let present = rule.type == .updateCCK ? cckPresent : presentIDs.contains(rule.id)
             if !present {
                 global.append(Problem("missing-required", "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"))
             }
         }
 
         let order = submissionOrder(verdicts)
-        let tags = order.compactMap { name in verdicts.first { $0.file == name }?.request?.gcmTag }
+        var tagByFile: [String: [UInt8]] = [:]
+        for v in verdicts { if let r = v.request { tagByFile[v.file] = r.gcmTag } }
+        let tags = order.compactMap { tagByFile[$0] }
         let hash = SecretStoreHash.compute(tags: tags, locked: policy.store.lock, sha512: Digest.sha512)
         set.problems.forEach { global.append($0) }
         return Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
@@ -154,7 +165,7 @@ public struct Evaluator {
                 }
             default:
                 v.role = .secret
-                rule = policy.secret(withID: r.secretID!)
+                rule = rulesByID[r.secretID!]
                 if let rule {
                     v.secretName = rule.name
                     if rule.type != r.secretType {
@@ -234,8 +245,9 @@ public struct Evaluator {
             }
         }
         if trust.usesPins {
-            if trust.pinned.contains(v.sha256) { ok.append("pinned") } else {
-                failures.append(Problem("not-pinned", file: file, "SHA-256 \(v.sha256.hex) is not among the pinned digests"))
+            let pin = r.pinDigest
+            if trust.pinned.contains(pin) { ok.append("pinned") } else {
+                failures.append(Problem("not-pinned", file: file, "pin digest \(pin.hex) is not among the pinned digests"))
             }
         }
         if trust.ebc != nil {
@@ -270,8 +282,8 @@ public struct Evaluator {
                 "an EBC table of contents is a meta request with unsigned user data, not \(toc.secretType.name) with \(toc.userDataType.name) user data"))
             return nil
         }
-        if let pin = e.tocSHA256, pin != tocVerdict.sha256 {
-            problems.append(Problem("ebc-toc-hash", file: e.toc, "SHA-256 \(tocVerdict.sha256.hex) differs from the policy's pin \(pin.hex)"))
+        if let pin = e.tocSHA256, pin != toc.pinDigest {
+            problems.append(Problem("ebc-toc-hash", file: e.toc, "pin digest \(toc.pinDigest.hex) differs from the policy's pin \(pin.hex)"))
             return nil
         }
         let ref: EBC.PolicyReference
@@ -316,14 +328,22 @@ public struct Evaluator {
     /// The EBC toc first, other meta requests by file name, then the secrets
     /// in policy order, then a CCK update.
     func submissionOrder(_ verdicts: [RequestVerdict]) -> [String] {
-        let parsed = verdicts.filter { $0.request != nil }
-        var order: [String] = []
-        order += parsed.filter { $0.role == .ebcTOC }.map(\.file)
-        order += parsed.filter { $0.role == .meta }.map(\.file).sorted()
-        for rule in policy.secrets where rule.type != .updateCCK {
-            order += parsed.filter { $0.role == .secret && $0.request?.secretID == rule.id }.map(\.file).sorted()
+        var toc: [String] = [], meta: [String] = [], cck: [String] = []
+        var secretFiles: [[UInt8]: [String]] = [:]
+        for v in verdicts {
+            guard let r = v.request else { continue }
+            switch v.role {
+            case .ebcTOC: toc.append(v.file)
+            case .meta: meta.append(v.file)
+            case .updateCCK: cck.append(v.file)
+            case .secret: if let id = r.secretID { secretFiles[id, default: []].append(v.file) }
+            case .invalid: break
+            }
         }
-        order += parsed.filter { $0.role == .updateCCK }.map(\.file).sorted()
-        return order
+        var order = toc + meta.sorted()
+        for rule in policy.secrets where rule.type != .updateCCK {
+            order += (secretFiles[rule.id] ?? []).sorted()
+        }
+        return order + cck.sorted()
     }
 }

@@ -56,7 +56,7 @@ struct PolicyParser {
 
     func parse(_ json: JSON) throws -> Policy {
         var root = try JSONObjectReader(json, path: "$")
-        _ = root.value("$schema")
+        _ = try root.string("$schema")
         guard let version = try root.int("version", range: 0...Int64.max) else { throw fail("$", "missing required key \"version\"") }
         guard version == Policy.currentVersion else {
             throw fail("$.version", "unsupported policy version \(version) (this se-secretd reads version \(Policy.currentVersion))")
@@ -133,8 +133,16 @@ struct PolicyParser {
                                     maxFileSize: maxFileSize, waitSeconds: wait)
     }
 
+    /// Exactly `count` bytes as 2×count hex digits (no "0x" prefix).
+    func hexBytes(_ text: String, count: Int) -> [UInt8]? {
+        let u = text.utf8
+        let isHexDigit = { (c: UInt8) in (0x30...0x39).contains(c) || (0x41...0x46).contains(c) || (0x61...0x66).contains(c) }
+        guard u.count == 2 * count, u.allSatisfy(isHexDigit) else { return nil }
+        return [UInt8](hex: text)
+    }
+
     func parseHash(_ text: String, path: String) throws -> [UInt8] {
-        guard text.utf8.count == 64, let h = [UInt8](hex: text) else {
+        guard let h = hexBytes(text, count: 32) else {
             throw fail(path, "expected a SHA-256 as 64 hex digits")
         }
         return h
@@ -209,7 +217,7 @@ struct PolicyParser {
         }
         var cuid: [UInt8]? = nil
         if let text = try r?.string("config_uid") {
-            guard let c = [UInt8](hex: text), c.count == 16, !c.isAllZero else {
+            guard let c = hexBytes(text, count: 16), !c.isAllZero else {
                 throw fail(path + ".config_uid", "expected a non-zero 16-byte config UID as 32 hex digits")
             }
             cuid = c
@@ -250,7 +258,7 @@ struct PolicyParser {
                 }
                 display = n
             case let (n, t?):
-                guard t.utf8.count == 64, let v = [UInt8](hex: t) else { throw fail(r.childPath("id"), "expected a 32-byte ID as 64 hex digits") }
+                guard let v = hexBytes(t, count: 32) else { throw fail(r.childPath("id"), "expected a 32-byte ID as 64 hex digits") }
                 id = v
                 display = n ?? t
             default:
@@ -312,7 +320,8 @@ struct PolicyParser {
             let defaultMode: UInt32 = [.sshHostKey, .tlsKey].contains(fmt) ? 0o600 : 0o644
             var mode = defaultMode
             if let m = try r.string("mode") {
-                guard m.utf8.count >= 3, m.utf8.count <= 4, let v = UInt32(m, radix: 8), v <= 0o7777 else {
+                guard m.utf8.count >= 3, m.utf8.count <= 4, m.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x37 }),
+                      let v = UInt32(m, radix: 8), v <= 0o7777 else {
                     throw fail(r.childPath("mode"), "expected an octal mode like \"0600\"")
                 }
                 mode = v

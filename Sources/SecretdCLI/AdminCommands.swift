@@ -23,7 +23,9 @@ enum AdminCommands {
         ec-p521, rsa-2048, rsa-3072), version, length, encrypted_length,
         keyslots[].host_key_hash, flags, disable_dump, config_uid (null when zero),
         se_header_tag, secret_type, secret_id (null for meta), secret_name (for
-        raw-name IDs), secret_length, tag, sha256; user_data and signature_length
+        raw-name IDs), secret_length, tag, sha256, pin_digest (what a policy's
+        pinned_sha256 lists: independent of the image binding, see
+        docs/formats.md); user_data and signature_length
         when present. A file that does not parse gives {"file", "error": {"rule",
         "message"}} and exit code 65.
 
@@ -82,6 +84,7 @@ enum AdminCommands {
         row("length", "\(r.length) bytes (\(r.encryptedLength) encrypted)")
         row("tag", r.gcmTag.hex)
         row("sha256", sha256.hex)
+        row("pin digest", r.pinDigest.hex + " (for pinned_sha256)")
         return s
     }
 
@@ -151,6 +154,7 @@ enum CheckReport {
         return .object([
             ("file", .string(v.file)),
             ("sha256", .string(v.sha256.hex)),
+            ("pin_digest", JSON.hexOrNull(r?.pinDigest)),
             ("role", .string(v.role.rawValue)),
             ("secret_name", v.secretName.map { .string($0) } ?? .null),
             ("secret_id", JSON.hexOrNull(r?.secretID)),

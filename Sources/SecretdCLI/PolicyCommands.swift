@@ -143,7 +143,7 @@ enum PolicyCommands {
         }
         var trust: [(String, JSON)] = []
         if signers.isEmpty {
-            trust.append(("pinned_sha256", .array(parsed.map { .string($0.0.sha256.hex) })))
+            trust.append(("pinned_sha256", .array(parsed.map { .string($0.1.pinDigest.hex) })))
         } else {
             for (f, r) in parsed {
                 let ok = signers.contains { UserDataSignature.verify(r, with: $0.1) == .valid }

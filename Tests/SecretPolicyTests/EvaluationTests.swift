@@ -35,7 +35,7 @@ import ASRCodec
         let s = Scenario(); defer { s.cleanup() }
         let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
         var doc = PolicyDoc()
-        doc.trust = #"{"pinned_sha256": ["\#(f.sha256.hex)"]}"#
+        doc.trust = #"{"pinned_sha256": ["\#(try AddSecretRequest.parse(f.bytes).pinDigest.hex)"]}"#
         let e = try s.evaluate(try doc.parse())
         #expect(e.passed)
         #expect(e.verdict(for: "luks.asr")?.trustedBy == ["pinned"])
@@ -46,7 +46,7 @@ import ASRCodec
         let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         var doc = PolicyDoc()
         let signer = JSON.string(Keys.tenant.publicKey.publicKeyPEM).serialized(pretty: false)
-        doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#(f.sha256.hex)"], "require": "all"}"#
+        doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#(try AddSecretRequest.parse(f.bytes).pinDigest.hex)"], "require": "all"}"#
         #expect(try s.evaluate(try doc.parse()).passed)
         doc.trust = #"{"signers": [{"name": "tenant", "key": \#(signer)}], "pinned_sha256": ["\#([UInt8].repeating(9, 32).hex)"], "require": "all"}"#
         #expect(try s.evaluate(try doc.parse()).rules == ["not-pinned"])
@@ -360,9 +360,53 @@ import ASRCodec
         let s = Scenario("ebc"); defer { s.cleanup() }
         let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
         let (toc, _) = layout(s, requests: ["luks.asr": luks], listed: [Array(luks.suffix(16)), .repeating(0x33, 16)])
-        let e = try s.evaluate(try doc(#"{"toc_sha256": "\#(Digest.sha256(toc).hex)"}"#).parse())
+        let e = try s.evaluate(try doc(#"{"toc_sha256": "\#(try AddSecretRequest.parse(toc).pinDigest.hex)"}"#).parse())
         #expect(e.rules == ["ebc-listed-tag-missing"])
         let wrongPin = try s.evaluate(try doc(#"{"toc_sha256": "\#([UInt8].repeating(1, 32).hex)"}"#).parse())
         #expect(wrongPin.rules.contains("ebc-toc-hash"))
+    }
+}
+
+@Suite struct PinsAreImageIndependent {
+    /// A request drafted once (fixed customer key, protection key and IV)
+    /// and bound to two different images.
+    func draft(tags: SEHeaderTags, signer: PrivateKey? = nil, value: String = "pass") throws -> [UInt8] {
+        var b = RequestBuilder(secret: Scenario.plain("luks-root", value), hostKeys: [Keys.host.publicKey], tags: tags)
+        b.customerKey = Keys.stranger
+        b.protectionKey = SecureBytes(copying: [UInt8].repeating(0x17, 32))
+        b.iv = .repeating(0x55, 12)
+        if let signer { b.userData = .signed([1, 2, 3], key: signer) }
+        return try b.build()
+    }
+
+    let imageB = SEHeaderTags(pld: .repeating(9, 64), ald: .repeating(8, 64), tld: .repeating(7, 64), tag: .repeating(6, 16))
+
+    @Test(arguments: [false, true]) func pinSurvivesRebindingButNothingElse(signed: Bool) throws {
+        let signer = signed ? Keys.tenant : nil
+        let a = try AddSecretRequest.parse(try draft(tags: Keys.tags, signer: signer))
+        let b = try AddSecretRequest.parse(try draft(tags: imageB, signer: signer))
+        #expect(a.bytes != b.bytes)
+        #expect(Digest.sha256(a.bytes) != Digest.sha256(b.bytes))
+        #expect(a.pinDigest == b.pinDigest)
+        let c = try AddSecretRequest.parse(try draft(tags: imageB, signer: signer, value: "other"))
+        #expect(c.pinDigest != a.pinDigest)
+        // Any byte outside the binding, the signature and the GCM tag changes the pin.
+        for offset in [0x10, 0x30, 0x108, 0x218, 0x418, 0x4B8, a.bytes.count - 17] {
+            var bytes = a.bytes
+            bytes[offset] ^= 1
+            if let t = try? AddSecretRequest.parse(bytes) { #expect(t.pinDigest != a.pinDigest, "offset \(offset)") }
+        }
+    }
+
+    @Test func policyPinnedForADraftAcceptsItForTheRealImage() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        let pin = try AddSecretRequest.parse(try draft(tags: Keys.tags)).pinDigest
+        s.write("luks.asr", try draft(tags: imageB))
+        var doc = PolicyDoc()
+        doc.trust = #"{"pinned_sha256": ["\#(pin.hex)"]}"#
+        let e = try s.evaluate(try doc.parse())
+        #expect(e.passed, "\(e.allProblems)")
+        s.write("luks.asr", try draft(tags: imageB, value: "swapped"))
+        #expect(try s.evaluate(try doc.parse()).rules == ["not-pinned"])
     }
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs se-secretd's benchmarks on a release build and prints the results in
+# the format of benchmarks/results.md. Not part of the test suite: numbers
+# depend on the machine. Usage: benchmarks/run.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/install-deps.sh
+
+rounds=7
+[ "${1:-}" = "--quick" ] && rounds=3
+
+echo "==> building (release, static Swift runtime)" >&2
+swift build -c release --static-swift-stdlib --product se-secretd >&2
+swift build -c release --product se-secretd-bench >&2
+bindir=$(swift build -c release --show-bin-path)
+
+echo "## Machine"
+echo
+echo "- $(date -u +%Y-%m-%d), $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "- CPU: $(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)"
+echo "- $(swift --version 2>&1 | head -n 1); $(openssl version)"
+echo
+
+echo "## Binary size"
+echo
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$bindir/se-secretd" "$tmp/se-secretd"
+strip -o "$tmp/se-secretd.stripped" "$tmp/se-secretd"
+gzip -9 -c "$tmp/se-secretd.stripped" > "$tmp/se-secretd.gz"
+xz -9 -c "$tmp/se-secretd.stripped" > "$tmp/se-secretd.xz" 2>/dev/null || true
+size() { stat -c %s "$1" | awk '{printf "%.2f MB (%d bytes)", $1/1e6, $1}'; }
+echo "| build | size |"
+echo "|---|---|"
+echo "| release, --static-swift-stdlib, unstripped | $(size "$tmp/se-secretd") |"
+echo "| stripped | $(size "$tmp/se-secretd.stripped") |"
+echo "| stripped, gzip -9 | $(size "$tmp/se-secretd.gz") |"
+[ -s "$tmp/se-secretd.xz" ] && echo "| stripped, xz -9 | $(size "$tmp/se-secretd.xz") |"
+echo
+echo "Dynamic dependencies: $(ldd "$tmp/se-secretd.stripped" | awk '{print $1}' | grep -v -e linux-vdso -e ld-linux | xargs echo)"
+echo
+
+echo "## check: 250 signed requests against the bare libcrypto operations"
+echo
+echo "Per request: read + hash + parse + evaluate (what \`se-secretd check\` and the boot run do) next to"
+echo "SHA-256 of the file plus one signature verification with EVP calls only, same requests, same run;"
+echo "median of $rounds rounds."
+echo
+echo "| signer | se-secretd µs/request | bare libcrypto µs/request | ratio (target < 1.5) |"
+echo "|---|---|---|---|"
+for s in ec-p521 rsa-2048 rsa-3072; do
+    line=$("$bindir/se-secretd-bench" check --signer "$s" --rounds "$rounds" | grep '^RESULT')
+    per=$(sed -E 's/.*per_request_us=([0-9.]+).*/\1/' <<<"$line")
+    bare=$(sed -E 's/.*bare_us=([0-9.]+).*/\1/' <<<"$line")
+    ratio=$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$line")
+    echo "| $s | $per | $bare | $ratio |"
+done

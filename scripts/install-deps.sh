@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what se-secretd needs to build and test on Debian 12, if missing.
+# Safe to run repeatedly; does nothing when everything is there.
+set -euo pipefail
+
+packages=(libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "==> installing: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+        [ -x "$d/swift" ] && export PATH="$d:$PATH" && break
+    done
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: no Swift toolchain found. se-secretd needs Swift 6 (swift.org toolchain for Debian 12," >&2
+    echo "       unpacked e.g. to /opt/swift). Debian 12 itself does not package Swift 6." >&2
+    exit 69
+fi
