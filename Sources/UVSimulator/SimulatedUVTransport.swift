@@ -39,9 +39,14 @@ public final class SimulatedUVTransport: UVTransport {
     }
 
     /// Opens a state directory as the backend, unless the sysfs tree says
-    /// this is a real Secure Execution guest.
-    public static func open(stateDirectory: String, sysfs: UVSysfs) throws -> SimulatedUVTransport {
-        if try sysfs.isSecureExecutionGuest() == true { throw Refused(sysfsRoot: sysfs.root) }
+    /// this is a real Secure Execution guest. The machine's own /sys is
+    /// asked as well, so that pointing --sysfs at a simulator's tree cannot
+    /// smuggle the simulator into a real guest.
+    public static func open(stateDirectory: String, sysfs: UVSysfs,
+                            machine: UVSysfs = UVSysfs()) throws -> SimulatedUVTransport {
+        for tree in [sysfs, machine] where try tree.isSecureExecutionGuest() == true {
+            throw Refused(sysfsRoot: tree.root)
+        }
         return SimulatedUVTransport(directory: try SimulatorStateDirectory(path: stateDirectory))
     }
 

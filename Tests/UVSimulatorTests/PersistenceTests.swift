@@ -123,6 +123,11 @@ import UVDevice
         }
         let dev = try makeDirectory()
         _ = try SimulatedUVTransport.open(stateDirectory: dev.path, sysfs: UVSysfs(root: dev.sysfsRoot))
+        // The machine's own sysfs counts too: a fake tree cannot hide a real guest.
+        #expect(throws: SimulatedUVTransport.Refused.self) {
+            _ = try SimulatedUVTransport.open(stateDirectory: dev.path, sysfs: UVSysfs(root: dev.sysfsRoot),
+                                              machine: UVSysfs(root: guest.sysfsRoot))
+        }
         _ = try SimulatedUVTransport.open(stateDirectory: dev.path, sysfs: UVSysfs(root: dev.path + "/nonexistent"))
     }
 
