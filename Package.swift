@@ -23,10 +23,21 @@ let package = Package(
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
         // The add-secret request codec: parser, builder, user-data signatures.
         .target(name: "ASRCodec", dependencies: ["SEBase", "SECrypto"]),
+        // The kernel UAPI of /dev/uv, mirrored in C with compile-time layout checks.
+        .target(name: "CUVDevice"),
+        // The /dev/uv client: transport, control blocks, typed errors, list decoding, sysfs.
+        .target(name: "UVDevice", dependencies: ["CUVDevice", "SEBase", "ASRCodec"]),
+        // copy_from_user/copy_to_user for the simulator: process_vm_readv/writev on itself.
+        .target(name: "CProcessMemory"),
+        // A simulated uvdevice driver plus ultravisor behind the same transport.
+        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec"]),
+        // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve, sim).
+        .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
         // Commands, argument parsing, output formatting.
-        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy"]),
+        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
+                                                   "UVDevice", "UVSimulator", "UVCommands"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
@@ -34,6 +45,9 @@ let package = Package(
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto"]),
+        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
+        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],

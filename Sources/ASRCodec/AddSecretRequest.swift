@@ -146,8 +146,10 @@ public struct RequestFormatError: Error, Equatable, Sendable, CustomStringConver
 
 extension AddSecretRequest {
     /// Parses and validates a request. Never traps: every inconsistency is a
-    /// `RequestFormatError`.
-    public static func parse(_ bytes: [UInt8]) throws(RequestFormatError) -> AddSecretRequest {
+    /// `RequestFormatError`. With `opaqueUserData` the 512-byte user-data
+    /// area is taken as it is (data = the whole area, no signature), as the
+    /// ultravisor does: it authenticates the area but does not interpret it.
+    public static func parse(_ bytes: [UInt8], opaqueUserData: Bool = false) throws(RequestFormatError) -> AddSecretRequest {
         guard !bytes.isEmpty else { throw RequestFormatError("empty", "empty file") }
         guard bytes.count <= ASRLayout.maxSize else {
             throw RequestFormatError("oversize", "file has \(bytes.count) bytes, more than the kernel's limit of \(ASRLayout.maxSize)")
@@ -210,7 +212,8 @@ extension AddSecretRequest {
         try zeros(256, "reserved 0x118")
         let userDataStart = r.offset
         let area = try read(ASRLayout.userDataSize, "user data")
-        let userData = try parseUserData(area, type: udt, base: userDataStart)
+        let userData = opaqueUserData ? UserDataArea(data: area, signature: [])
+            : try parseUserData(area, type: udt, base: userDataStart)
         let cx = try read(80, "customer public key X")
         let cy = try read(80, "customer public key Y")
         var slots: [Keyslot] = []

@@ -1,0 +1,244 @@
+import SEBase
+import ASRCodec
+import SecretPolicy
+import UVDevice
+import UVCommands
+
+/// The guest-side commands on the ultravisor: info, list, add, lock,
+/// retrieve. Each works on the kernel device (--uv, default /dev/uv) or on a
+/// simulator state (--uv-sim DIR); sysfs is read from --sysfs (default /sys).
+enum DeviceCommands {
+    static let all: [Command] = [info, list, add, lock, retrieve]
+
+    static let backendOptions: [OptionSpec] = [
+        .value("uv", "DEVICE", "The ultravisor device (default /dev/uv)."),
+        .value("uv-sim", "DIR", "Use the simulated ultravisor in this state directory (see `se-secretd sim init`); refused in a real Secure Execution guest."),
+        .value("sysfs", "ROOT", "Read firmware/uv below ROOT instead of /sys (a simulator state has one in DIR/sysfs)."),
+    ]
+
+    static let backendHelp = """
+    BACKENDS:
+      --uv DEVICE      the kernel's uvdevice (default /dev/uv; `modprobe uvdevice`)
+      --uv-sim DIR     a simulated ultravisor made with `se-secretd sim init`
+      --sysfs ROOT     where firmware/uv is (default /sys; DIR/sysfs for a simulator)
+    """
+
+    static func sysfs(_ args: Arguments) -> UVSysfs { UVSysfs(root: args.value("sysfs") ?? UVSysfs.defaultRoot) }
+
+    static func backend(_ args: Arguments) throws -> UVBackend {
+        try cli { try UVBackend.select(device: args.value("uv"), simulator: args.value("uv-sim")) }
+    }
+
+    static func client(_ args: Arguments) throws -> UVClient {
+        try cli { try backend(args).client(sysfs: sysfs(args)) }
+    }
+
+    /// Secret names the policy knows, by ID.
+    static func policyNames(_ args: Arguments) throws -> [[UInt8]: String] {
+        guard let path = args.value("policy") else { return [:] }
+        var names: [[UInt8]: String] = [:]
+        for s in try Inputs.policy(path).secrets { names[s.id] = s.name }
+        return names
+    }
+
+    /// Runs library code, mapping its failures to exit codes.
+    static func cli<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let f as CommandFailure {
+            throw CLIError(exitCode(f.kind), f.message)
+        } catch let e as UVError {
+            throw CLIError(exitCode(CommandFailure.from(e).kind), "\(e)")
+        }
+    }
+
+    static func exitCode(_ kind: CommandFailure.Kind) -> ExitCode {
+        switch kind {
+        case .device: return .device
+        case .ultravisor: return .ultravisor
+        case .input: return .noInput
+        case .invalidInput: return .policyViolation
+        case .io: return .ioError
+        case .usage: return .usage
+        }
+    }
+
+    // MARK: info
+
+    static let info = Command(
+        ["info"], summary: "Show what the ultravisor device and firmware offer",
+        options: backendOptions + [.flag("json", "Print JSON.")],
+        discussion: """
+        Asks the device which ioctls it implements and which ultravisor calls it can
+        reach (a driver older than Linux 6.5 only knows attestation), and reads
+        /sys/firmware/uv: whether this is a Secure Execution guest, the installed
+        ultravisor calls, the secret-store limits, the supported secret types and
+        request versions, and the host-key hashes (Linux 6.13+) that a request's
+        keyslot must carry. Unreadable parts are reported, not fatal.
+
+        \(backendHelp)
+        JSON keys: device, device_error, driver {kernel, legacy, ioctls,
+        supp_uvio_cmds, supp_uv_cmds}, secure_execution_guest, query {facilities,
+        max_secrets, max_assoc_secrets, max_retr_secrets, secret_types,
+        add_secret_versions, disable_dump_supported}, host_key_hashes {host_key,
+        backup_host_key, all}, errors.
+
+        EXAMPLES:
+          se-secretd info
+          se-secretd info --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs --json
+        """
+    ) { args, out in
+        let sysfs = sysfs(args)
+        var transport: UVTransport? = nil
+        var deviceError: String? = nil
+        do { transport = try cli { try backend(args).open(sysfs: sysfs) } } catch let e as CLIError {
+            if e.code == .usage { throw e }
+            deviceError = e.message
+        }
+        let report = InfoReport.gather(transport: transport, deviceError: deviceError, sysfs: sysfs)
+        out.out(args.flag("json") ? report.json.serialized() + "\n" : report.text)
+        return transport == nil ? .device : .ok
+    }
+
+    // MARK: list
+
+    static let list = Command(
+        ["list"], summary: "List the secrets in the ultravisor's store",
+        options: backendOptions + [
+            .flag("json", "Print JSON."),
+            .value("policy", short: "p", "FILE", "Show the names this policy gives to secret IDs."),
+        ],
+        discussion: """
+        Lists the secret store like `pvsecret list`: index, type and ID of every
+        secret (never the secret). Names are shown for raw-name IDs and for IDs the
+        policy knows. The buffer is sized from /sys/firmware/uv/query/max_secrets;
+        a kernel older than 6.13 returns at most 85 secrets, and the list is then
+        marked incomplete (exit code 69).
+
+        \(backendHelp)
+        JSON keys: total, complete, secrets[] {index, type, type_code, length, id,
+        name, retrievable}.
+
+        EXAMPLES:
+          se-secretd list
+          se-secretd list --json --policy /etc/se-secretd/policy.json
+        """
+    ) { args, out in
+        let names = try policyNames(args)
+        let client = try client(args)
+        let listing = try cli { try CommandFailure.checking { () throws(UVError) in try client.listSecrets() } }
+        let report = ListReport(listing: listing, names: names)
+        out.out(args.flag("json") ? report.json.serialized() + "\n" : report.text)
+        return listing.isComplete ? .ok : .device
+    }
+
+    // MARK: add
+
+    static let add = Command(
+        ["add"], summary: "Submit add-secret requests to the ultravisor",
+        arguments: "FILE...", positionals: 1...4096,
+        options: backendOptions,
+        discussion: """
+        Reads every request once, checks it strictly (as `se-secretd inspect` does)
+        and, when /sys/firmware/uv/keys lists this machine's host-key hashes, checks
+        that it has a keyslot for this machine — all before submitting anything.
+        Then submits the requests in the order given. The first refusal stops the
+        run and names the ultravisor's return code; "dump in progress" (0x010d) is
+        worth retrying later.
+
+        This command submits requests without a policy; the boot agent uses the
+        policy to decide what to submit.
+
+        \(backendHelp)
+        EXAMPLES:
+          se-secretd add meta.asr luks-root.asr
+          se-secretd add --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs requests/*.asr
+        """
+    ) { args, out in
+        let sysfs = sysfs(args)
+        let keys = try? sysfs.hostKeyHashes()
+        let loaded = try cli { try AddRequests.load(args.positionals, hostKeys: keys ?? nil) }
+        let client = try client(args)
+        try cli {
+            try AddRequests.submit(loaded, client: client) { r in
+                out.line("added \(r.path) (\(r.request.isMeta ? "meta" : r.request.secretType.name)\(r.request.secretID.map { ", id \($0.hex)" } ?? ""))")
+            }
+        }
+        return .ok
+    }
+
+    // MARK: lock
+
+    static let lock = Command(
+        ["lock"], summary: "Lock the secret store for the rest of this boot",
+        options: backendOptions,
+        discussion: """
+        After the lock the ultravisor refuses every further add-secret request
+        (0x0102) until the guest reboots. Locking an already locked store fails with
+        the same code.
+
+        \(backendHelp)
+        EXAMPLE:
+          se-secretd lock
+        """
+    ) { args, out in
+        let client = try client(args)
+        try cli { try CommandFailure.checking("lock") { () throws(UVError) in try client.lock() } }
+        out.line("the secret store is locked")
+        return .ok
+    }
+
+    // MARK: retrieve
+
+    static let retrieve = Command(
+        ["retrieve"], summary: "Retrieve a secret from the store",
+        arguments: "[NAME|ID]", positionals: 0...1,
+        options: backendOptions + [
+            .value("index", "N", "Retrieve the secret at this list index instead of by name or ID."),
+            .value("output", short: "o", "FILE", "Write the secret to FILE (mode 0600) instead of standard output."),
+            .value("policy", short: "p", "FILE", "Also resolve names the policy gives to secret IDs."),
+        ],
+        discussion: """
+        Finds the secret in a fresh list — by the name given to `pvsecret create`
+        (its --use-name form first, then the SHA-256 of the name), by its 64-hex-digit
+        ID, or by --index — and retrieves it with a buffer of the listed size
+        (Linux 6.13+, IBM z17). A plaintext secret is written without its length
+        prefix and padding; key secrets come back as the protected-key blob the
+        ultravisor returns (usable only in this guest instance). Association
+        secrets are not retrievable (0x0111).
+
+        The secret is written to --output (created with mode 0600) or to standard
+        output, which must not be a terminal. Nothing is logged.
+
+        \(backendHelp)
+        EXAMPLES:
+          se-secretd retrieve luks-passphrase -o /run/luks.key
+          se-secretd retrieve --index 3 > key.blob
+        """
+    ) { args, out in
+        let selector: SecretSelector
+        switch (args.positionals.first, try args.int("index", range: 0...0xFFFF)) {
+        case let (.some(text), nil): selector = SecretSelector.parse(text)
+        case let (nil, .some(i)): selector = .index(UInt16(i))
+        default: throw CLIError(.usage, "give either NAME|ID or --index N")
+        }
+        let outputPath = args.value("output")
+        if outputPath == nil && Console.isTerminal(1) {
+            throw CLIError(.usage, "refusing to write a secret to a terminal; use --output FILE or redirect standard output")
+        }
+        let names = try policyNames(args)
+        let client = try client(args)
+        let secret = try cli { try RetrieveSecret.retrieve(selector, client: client, names: names) }
+        defer { secret.value.wipe() }
+        for w in secret.warnings { out.error("warning: \(w)") }
+        var bytes = secret.value.unsafeCopyToArray()
+        defer { bytes.wipe() }
+        if let path = outputPath {
+            do { try FileIO.writeAtomically(path, bytes, mode: 0o600) } catch {
+                throw CLIError(.ioError, "cannot write \(path): \(error)")
+            }
+            out.error("wrote \(secret.isPlaintext ? "plaintext" : secret.entry.typeName) secret at index \(secret.entry.index) (\(bytes.count) bytes) to \(path)")
+        } else {
+            Console.writeAll(1, &bytes)
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Proves the layout of the CUVDevice C target on s390x (big-endian): compiles
+# the header's _Static_asserts and the ioctl wrapper with Debian's
+# s390x-linux-gnu-gcc, and for comparison with the host compiler.
+# Exit status: 0 when every check compiles, non-zero otherwise.
+set -eu
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+src="$here/Sources/CUVDevice"
+cc=${S390X_CC:-s390x-linux-gnu-gcc}
+flags="-std=c11 -Wall -Wextra -Werror -pedantic -O2 -I$src/include"
+
+if ! command -v "$cc" >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "check-uapi-s390x: $cc not found, installing gcc-s390x-linux-gnu" >&2
+        apt-get update -qq && apt-get install -y -qq gcc-s390x-linux-gnu >/dev/null
+    fi
+fi
+if ! command -v "$cc" >/dev/null 2>&1; then
+    echo "check-uapi-s390x: $cc is missing; install the Debian package gcc-s390x-linux-gnu" >&2
+    echo "  (apt-get install gcc-s390x-linux-gnu, as root) or set S390X_CC" >&2
+    exit 2
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+status=0
+check() {
+    label=$1; shift
+    if "$@"; then
+        echo "ok   $label"
+    else
+        echo "FAIL $label" >&2
+        status=1
+    fi
+}
+
+# 1. The wrapper and every static assertion, for s390x.
+check "s390x: $src/uvdevice_abi.c" $cc $flags -c "$src/uvdevice_abi.c" -o "$tmp/abi-s390x.o"
+
+# 2. The target really is big-endian with 64-bit longs (guards against a
+#    compiler that silently targets something else).
+cat > "$tmp/target.c" <<'C'
+#include "uvdevice_abi.h"
+_Static_assert(__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__, "big-endian target");
+_Static_assert(sizeof(long) == 8, "64-bit target");
+#ifndef __s390x__
+#error "not compiling for s390x"
+#endif
+int se_target_probe(void);
+int se_target_probe(void) { return (int)sizeof(struct se_uvio_ioctl_cb); }
+C
+check "s390x: big-endian, LP64, header self-contained" $cc $flags -c "$tmp/target.c" -o "$tmp/target.o"
+
+# 3. The object really is s390x code.
+if command -v file >/dev/null 2>&1; then
+    desc=$(file -b "$tmp/abi-s390x.o" 2>/dev/null || true)
+    case $desc in
+        *"IBM S/390"*|*s390*) echo "ok   object is s390x: $desc" ;;
+        *) echo "FAIL object is not s390x: $desc" >&2; status=1 ;;
+    esac
+fi
+
+# 4. The same header on the host (little-endian on x86-64).
+hostcc=${HOST_CC:-cc}
+if command -v "$hostcc" >/dev/null 2>&1; then
+    check "host ($($hostcc -dumpmachine)): $src/uvdevice_abi.c" \
+        $hostcc $flags -c "$src/uvdevice_abi.c" -o "$tmp/abi-host.o"
+fi
+
+if [ $status -eq 0 ]; then
+    echo "check-uapi-s390x: all layout checks hold on s390x and on the host"
+fi
+exit $status
