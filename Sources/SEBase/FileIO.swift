@@ -120,6 +120,21 @@ public enum FileIO {
         return FileHandle(fd: fd)
     }
 
+    /// Opens `relativePath` below `base` one component at a time, refusing
+    /// a symlink at any component ("a/b/c" with b a symlink fails with
+    /// ELOOP) and any "..", so the result is always inside `base`.
+    public static func openDirectory(beneath base: FileHandle, relativePath: String, displayPath: String) throws -> FileHandle {
+        var current = FileHandle(fd: dup(base.fd))
+        guard current.fd >= 0 else { throw SystemError.current("dup", path: displayPath) }
+        for part in relativePath.split(separator: "/") where part != "." {
+            guard part != ".." else { throw SystemError(errno: EPERM, operation: "refuse '..' in", path: displayPath) }
+            let fd = openat(current.fd, String(part), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw SystemError.current("open directory", path: displayPath) }
+            current = FileHandle(fd: fd)
+        }
+        return current
+    }
+
     /// Lists a directory's entries (without "." and ".."), sorted by name,
     /// each with the kind of the entry itself (symlinks are not followed).
     /// At most `limit` entries are read; more is an error.
