@@ -29,6 +29,9 @@ public struct BootConfiguration: Sendable {
     public var backoffInitial: Double = 0.1
     public var backoffCap: Double = 5
     public var handoff = HandoffPaths()
+    /// Test hook, called right after the requests were read and copied (a
+    /// test swaps files on the volume here to show that it has no effect).
+    public var afterFetch: (@Sendable () -> Void)? = nil
 
     public init(policyPath: String, backend: UVBackend, sysfs: UVSysfs) {
         self.policyPath = policyPath
@@ -91,6 +94,7 @@ public final class BootRunner {
                 let client = try timed("probe") { try probe(policy) }
                 let fetched = try timed("fetch") { try fetch(policy) }
                 self.fetched = fetched
+                config.afterFetch?()
                 try timed("check") { try check(policy, fetched) }
                 try timed("submit") { try submit(client) }
                 if policy.store.lock { try timed("lock") { try lock(client) } }
