@@ -46,7 +46,8 @@ let package = Package(
                                                    "UVDevice", "UVSimulator", "UVCommands", "BootRun"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
-        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
+                                                                 "UVSimulator"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),

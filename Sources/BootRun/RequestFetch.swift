@@ -80,7 +80,8 @@ public enum RequestFetch {
         do {
             try RunDirectory.recreatePrivateDirectory(copy)
             for f in set.requests + set.policyFiles {
-                try FileIO.writeAtomically(copy + "/" + f.name, f.bytes, mode: 0o600)
+                // tmpfs in the initramfs: atomic is needed, durable is not.
+                try FileIO.writeAtomically(copy + "/" + f.name, f.bytes, mode: 0o600, durable: false)
             }
         } catch {
             throw BootFailure(.io, step: "fetch", "cannot copy the requests to \(copy): \(error)")
