@@ -74,6 +74,8 @@ enum BootCommands {
         Kernel command line (integrity-protected as part of the SE image):
           rd.se_secretd.policy=PATH  rd.se_secretd.timeout=SECONDS
           rd.se_secretd.requests=DIR rd.se_secretd.debug
+          rd.se_secretd.uv_sim=DIR   rd.se_secretd.sysfs=ROOT  (a simulated ultravisor,
+                                     for boot tests; refused on a real secure guest)
 
         EXAMPLE (simulated ultravisor, a directory standing in for the volume):
           se-secretd boot -p policy.json --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs \\
@@ -88,11 +90,15 @@ enum BootCommands {
             throw CLIError(.noInput, "cannot read the kernel command line \(cmdlinePath)")
         }
         let backend: UVBackend
-        do { backend = try UVBackend.select(device: args.value("uv"), simulator: args.value("uv-sim")) } catch let f as CommandFailure {
+        do {
+            let flags = args.value("uv") != nil || args.value("uv-sim") != nil
+            backend = try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : switches.uvSimulator)
+        } catch let f as CommandFailure {
             throw CLIError(.usage, f.message)
         }
         var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
-                                       backend: backend, sysfs: UVSysfs(root: args.value("sysfs") ?? UVSysfs.defaultRoot))
+                                       backend: backend,
+                                       sysfs: UVSysfs(root: args.value("sysfs") ?? (args.value("uv") == nil ? switches.effectiveSysfs : nil) ?? UVSysfs.defaultRoot))
         config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
         config.requestsDirectory = args.value("requests") ?? switches.requests
         if let t = args.value("timeout") {
