@@ -35,9 +35,19 @@ let package = Package(
         .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
+        // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
+        .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),
+        // Linux headers Swift's Glibc module leaves out (statfs, xattr).
+        .systemLibrary(name: "CLinuxExtras"),
+        // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
+        .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
+        // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
+        .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
+                                                      "SecretPolicy", "UVDevice"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands"]),
+                                                   "UVDevice", "UVSimulator", "UVCommands", "SecretActions", "SEDevices"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
@@ -53,5 +63,9 @@ let package = Package(
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase", "CCryptsetup"]),
+        .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
+                                                               "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
+                                                               "ASRCodec", "SECrypto", "SEBase"]),
     ]
 )
