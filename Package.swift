@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
-        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase", "CCryptsetup"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
                                                                "ASRCodec", "SECrypto", "SEBase"]),
