@@ -76,8 +76,8 @@ public final class LUKSVolume {
         }, Unmanaged.passUnretained(log).toOpaque())
         let loaded = crypt_load(cd, nil, nil)
         guard loaded == 0 else {
+            // Every stored property is set, so deinit runs and frees cd.
             let text = log.text
-            crypt_free(cd)
             throw ActionFailure(.data, "\(path) is not a LUKS volume: \(LUKSVolume.errnoText(loaded))\(text)")
         }
     }
