@@ -124,7 +124,8 @@ public final class LUKSVolume {
                                              raw.count, flags.raw)
             }
         case let .volumeKey(k):
-            guard k.count == volumeKeySize else {
+            // A LUKS2 header without keyslots reports 0; libcryptsetup then checks the size itself.
+            guard volumeKeySize == 0 || k.count == volumeKeySize else {
                 throw ActionFailure(.data, "\(path) has a \(volumeKeySize)-byte volume key; the secret has \(k.count) bytes")
             }
             rc = k.withUnsafeBytes { raw in

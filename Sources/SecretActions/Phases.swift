@@ -235,7 +235,7 @@ public struct PhaseRunner {
         case .passphrase: key = .passphrase(secret!)
         case .volumeKey: key = .volumeKey(secret!)
         case .paesToken:
-            guard volume.volumeKeySize == PaesToken.size else {
+            guard volume.volumeKeySize == 0 || volume.volumeKeySize == PaesToken.size else {
                 throw ActionFailure(.data, "\(path) has a \(volume.volumeKeySize)-byte volume key; a UV secret token has \(PaesToken.size) (is it a paes volume?)")
             }
             var t = try PaesToken.make(type: entry.type ?? .null, id: entry.id)
