@@ -42,15 +42,19 @@ let package = Package(
         .systemLibrary(name: "CLinuxExtras"),
         // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
         .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
+        // The boot run: from the request volume to a locked, verified store and a report.
+        .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
+                                                "UVDevice", "UVCommands"]),
         // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
         .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
                                                       "SecretPolicy", "UVDevice"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands", "SecretActions", "SEDevices"]),
+                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
-        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
+                                                                 "UVSimulator"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
@@ -62,6 +66,8 @@ let package = Package(
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "UVSimulator", "UVDevice", "UVCommands",
+                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
         .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",

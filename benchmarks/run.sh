@@ -57,3 +57,22 @@ for s in ec-p521 rsa-2048 rsa-3072; do
     eratio=$(sed -E 's/.*eval_ratio=([0-9.]+).*/\1/' <<<"$line")
     echo "| $s | $per | $ev | $bare | $ratio | $eratio |"
 done
+
+echo
+echo "## boot: the whole boot run on the simulated ultravisor"
+echo
+echo "The release binary run as a child process (start-up included), median of $rounds rounds; peak RSS is"
+echo "the child's own. \"UV crypto\" is the time the ultravisor's own work takes for the same requests"
+echo "(keyslot ECDH, key unwrap, AES-GCM decryption), measured in the same run."
+echo
+echo "| requests | wall ms | ms/request | peak RSS KiB | UV crypto ms | UV crypto share | steps (ms) |"
+echo "|---|---|---|---|---|---|---|"
+"$bindir/se-secretd-bench" boot --rounds "$rounds" > "$tmp/boot.txt"
+while read -r line; do
+    case "$line" in
+        RESULT*)
+            kv() { sed -E "s/.*$1=([0-9.]+).*/\\1/" <<<"$line"; }
+            echo "| $(kv n) | $(kv wall_ms) | $(kv per_request_ms) | $(kv peak_rss_kib) | $(kv uv_crypto_ms) | $(kv uv_crypto_share_pct) % | $steps |" ;;
+        *"steps (ms"*) steps=$(sed -E 's/.*report\): //' <<<"$line") ;;
+    esac
+done < <(awk '/steps \(ms/ {s=$0; next} /^RESULT/ {print s; print $0}' "$tmp/boot.txt")

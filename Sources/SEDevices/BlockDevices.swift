@@ -105,6 +105,36 @@ public struct BlockDevices: Sendable {
         }
     }
 
+    // MARK: - The system's devices, without errors
+
+    /// The device node for `spec` on this system (/sys, /dev), or nil when
+    /// none carries it now — or more than one does (use the instance method
+    /// to tell the two apart).
+    public static func resolve(_ spec: VolumeSpec) -> String? {
+        (try? BlockDevices().resolve(spec)) ?? nil
+    }
+
+    /// Polls until `spec` resolves or `timeout` seconds passed (udev may
+    /// create the device late); nil on a timeout or an ambiguous tag.
+    public static func waitFor(_ spec: VolumeSpec, timeout: Double, interval: Double = 0.25) -> String? {
+        var devices = BlockDevices()
+        devices.pollInterval = interval
+        return try? devices.waitFor(spec, deadline: deadline(afterSeconds: timeout))
+    }
+
+    /// The file-system type libblkid detects on `device` ("ext4", "vfat", ...).
+    public static func filesystemType(of device: String) -> String? {
+        guard let probe = blkid_new_probe_from_filename(device) else { return nil }
+        defer { blkid_free_probe(probe) }
+        blkid_probe_enable_superblocks(probe, 1)
+        blkid_probe_set_superblocks_flags(probe, Int32(BLKID_SUBLKS_TYPE))
+        guard blkid_do_safeprobe(probe) == 0 else { return nil }
+        var value: UnsafePointer<CChar>? = nil
+        var len = 0
+        guard blkid_probe_lookup_value(probe, "TYPE", &value, &len) == 0, let v = value else { return nil }
+        return String(cString: v)
+    }
+
     // MARK: - Probing
 
     /// What libblkid says about one device.
@@ -157,9 +187,9 @@ public struct BlockDevices: Sendable {
         guard let pr = blkid_new_probe_from_filename(path) else { return nil }
         defer { blkid_free_probe(pr) }
         blkid_probe_enable_superblocks(pr, 1)
-        blkid_probe_set_superblocks_flags(pr, se_blkid_sublks_flags)
+        blkid_probe_set_superblocks_flags(pr, Int32(BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE))
         blkid_probe_enable_partitions(pr, 1)
-        blkid_probe_set_partitions_flags(pr, se_blkid_parts_flags)
+        blkid_probe_set_partitions_flags(pr, Int32(BLKID_PARTS_ENTRY_DETAILS))
         // 0: found something, 1: nothing, -2: ambiguous superblocks, -1: error.
         guard blkid_do_safeprobe(pr) == 0 else { return nil }
         func value(_ key: String) -> String? {

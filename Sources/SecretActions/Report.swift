@@ -55,7 +55,6 @@ public enum RunReport {
     public static let fileName = "report.json"
     public static let lockName = ".report.lock"
     public static let maxSize = 16 << 20
-    public static let defaultRunDirectory = "/run/se-secretd"
 
     /// Adds `records` to the report's "actions", removing the old records for
     /// which `replacing` is true (normally: those of the same phase).

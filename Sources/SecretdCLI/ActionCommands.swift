@@ -7,6 +7,7 @@ import SEBase
 import SecretPolicy
 import SecretActions
 import UVCommands
+import BootRun
 
 /// The commands that use the secrets after the boot run: `unlock` (LUKS and
 /// key hand-off, before cryptsetup), `install` (files, credentials and
@@ -15,10 +16,21 @@ import UVCommands
 enum ActionCommands {
     static let all: [Command] = [unlock, install, removeKeyFiles, keyscript]
 
-    static let defaultPolicy = "/etc/se-secretd/policy.json"
+    static let policyOption = OptionSpec.value("policy", short: "p", "FILE", "The policy (default: rd.se_secretd.policy=, else \(BootCommands.defaultPolicy)), as for `se-secretd boot`.")
+    static let runDirOption = OptionSpec.value("run-dir", "DIR", "Where the boot run's report is (default \(RunDirectory.defaultPath)); the phase adds its records to DIR/report.json.")
 
-    static let policyOption = OptionSpec.value("policy", short: "p", "FILE", "The policy (default \(defaultPolicy)).")
-    static let runDirOption = OptionSpec.value("run-dir", "DIR", "Where the report is (default \(RunReport.defaultRunDirectory)); the phase adds its records to DIR/report.json.")
+    /// --policy, else rd.se_secretd.policy= from /proc/cmdline, else the
+    /// boot run's default: every phase reads the policy the boot run read.
+    static func policyPath(_ args: Arguments) -> String {
+        if let p = args.value("policy") { return p }
+        if let bytes = try? FileIO.read("/proc/cmdline", limit: 64 << 10, followSymlinks: true),
+           let p = BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self))).policy {
+            return p
+        }
+        return BootCommands.defaultPolicy
+    }
+
+    static func runDirectory(_ args: Arguments) -> String { args.value("run-dir") ?? RunDirectory.defaultPath }
     static let keyDirOption = OptionSpec.value("key-file-dir", "DIR", "Where key files for systemd-cryptsetup go (default /run/cryptsetup-keys.d).")
     static let memoryFSOption = OptionSpec.flag("no-tmpfs-check", "Allow hand-off directories that are not on tmpfs/ramfs (tests only).")
 
@@ -83,13 +95,13 @@ enum ActionCommands {
     /// Runs a phase, prints its records, adds them to the report and picks
     /// the exit code of the first failure.
     static func runPhase(_ phase: Phase, _ args: Arguments, _ out: Output) throws -> ExitCode {
-        let policy = try Inputs.policy(args.value("policy") ?? defaultPolicy)
+        let policy = try Inputs.policy(policyPath(args))
         let env = try environment(args)
         let records = PhaseRunner(policy: policy, environment: env, openStore: storeOpener(args)).run(phase)
         var code = records.first { $0.result == .failed }.map { exitCode($0.failure ?? .io) } ?? .ok
         var reportError: String? = nil
         do {
-            try RunReport.record(records, runDirectory: args.value("run-dir") ?? RunReport.defaultRunDirectory) {
+            try RunReport.record(records, runDirectory: runDirectory(args)) {
                 $0["phase"] == .string(phase.rawValue)
             }
         } catch {
@@ -264,7 +276,7 @@ enum ActionCommands {
             throw CLIError(.usage, "no volume: CRYPTTAB_NAME is not set and --volume was not given")
         }
         let keyField = args.positionals.first ?? env("CRYPTTAB_KEY")
-        let policy = try Inputs.policy(args.value("policy") ?? defaultPolicy)
+        let policy = try Inputs.policy(policyPath(args))
         let started = MonotonicClock.nanoseconds()
         var record = ActionRecord(phase: Phase.keyscript.rawValue, secret: "", action: "keyscript",
                                   target: "CRYPTTAB_NAME=\(volume)", result: .ok, message: "", milliseconds: 0)
@@ -286,7 +298,7 @@ enum ActionCommands {
         }
         record.milliseconds = Int((MonotonicClock.nanoseconds() - started) / 1_000_000)
         do {
-            try RunReport.record([record], runDirectory: args.value("run-dir") ?? RunReport.defaultRunDirectory) {
+            try RunReport.record([record], runDirectory: runDirectory(args)) {
                 $0["phase"] == .string(Phase.keyscript.rawValue) && $0["target"] == .string(record.target)
             }
         } catch {

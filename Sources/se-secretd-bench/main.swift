@@ -14,6 +14,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 import SecretdCLI
+import UVSimulator
 
 func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
@@ -114,9 +115,104 @@ func benchCheck() throws {
     print("RESULT check signer=\(signerType.rawValue) n=\(files.count) per_request_us=\(f(perCheck)) eval_us=\(f(perEval)) bare_us=\(f(perBare)) ratio=\(String((perCheck / perBare * 100).rounded() / 100)) eval_ratio=\(String((perEval / perBare * 100).rounded() / 100))")
 }
 
+/// Runs a program, returns (wall seconds, peak RSS KiB, exit status).
+func spawn(_ argv: [String]) -> (Double, Int, Int32) {
+    var pid: pid_t = 0
+    var cargs = argv.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    let devnull = open("/dev/null", O_WRONLY)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, devnull, 1)
+    posix_spawn_file_actions_adddup2(&actions, devnull, 2)
+    let t0 = now()
+    guard posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ) == 0 else { fatalError("cannot run \(argv[0])") }
+    var status: Int32 = 0
+    var usage = rusage()
+    wait4(pid, &status, 0, &usage)
+    let wall = Double(now() - t0) / 1e9
+    posix_spawn_file_actions_destroy(&actions)
+    close(devnull)
+    return (wall, usage.ru_maxrss, (status >> 8) & 0xff)
+}
+
+/// The whole boot run on the simulator for N signed plaintext requests, as
+/// a child process of the release binary (start-up included); next to the
+/// time the ultravisor's own cryptography takes for the same requests
+/// (keyslot ECDH + unwrap + AES-GCM decryption: RequestDecryption).
+func benchBoot() throws {
+    let counts = arg("requests", "1,16,64,250").split(separator: ",").map { Int($0)! }
+    let rounds = Int(arg("rounds", "5"))!
+    let bin = String(CommandLine.arguments[0].dropLast("se-secretd-bench".count)) + "se-secretd"
+    var t = Array("/tmp/se-secretd-bench-boot-XXXXXX".utf8CString)
+    let dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
+    let host = try PrivateKey.generate(.ec(.p521))
+    let tenant = try PrivateKey.generate(.ec(.p521))
+    let tags = SEHeaderTags(pld: Random.bytes(64), ald: Random.bytes(64), tld: Random.bytes(64), tag: Random.bytes(16))
+    print("boot run on the simulated ultravisor (release binary, median of \(rounds) rounds)")
+    print("  requests   wall ms   ms/request   peak RSS KiB   UV crypto ms   UV crypto share")
+    for n in counts {
+        let set = dir + "/set-\(n)"
+        mkdir(set, 0o755)
+        mkdir(set + "/requests", 0o755)
+        var secrets: [String] = []
+        var requests: [AddSecretRequest] = []
+        for i in 0..<n {
+            let name = "secret-\(i)"
+            var b = RequestBuilder(secret: .retrievable(.plain, id: Digest.sha256(Array(name.utf8)),
+                                                        value: try SecretValue.plaintext(Random.secureBytes(48))),
+                                   hostKeys: [host.publicKey], tags: tags)
+            b.userData = .signed([], key: tenant)
+            let bytes = try b.build()
+            requests.append(try AddSecretRequest.parse(bytes))
+            try FileIO.writeAtomically(set + "/requests/\(name).asr", bytes, mode: 0o644)
+            secrets.append(#"{"name": "\#(name)", "type": "plain"}"#)
+        }
+        let signer = JSON.string(tenant.publicKey.publicKeyPEM).serialized(pretty: false)
+        let policy = #"{"version": 1, "requests": {"max_requests": \#(n)}, "trust": {"signers": [{"name": "t", "key": \#(signer)}]}, "secrets": [\#(secrets.joined(separator: ","))]}"#
+        try FileIO.writeAtomically(set + "/policy.json", Array(policy.utf8), mode: 0o644)
+
+        var walls: [Double] = [], rss: [Int] = [], crypto: [Double] = []
+        var steps: [String: [Double]] = [:]
+        for r in 0..<rounds {
+            var options = SimulatorOptions()
+            options.hostKey = Array(host.privateKeyPEM.utf8)
+            options.imageTags = tags
+            options.maxSecrets = max(256, 2 * n)
+            options.maxRetrievableSecrets = max(192, n)
+            let state = set + "/sim-\(r)"
+            _ = try SimulatorStateDirectory.create(at: state, options: options)
+            let (wall, maxrss, status) = spawn([bin, "boot", "-p", set + "/policy.json", "--uv-sim", state, "--sysfs", state + "/sysfs",
+                                                "-r", set + "/requests", "--run-dir", set + "/run-\(r)", "--kmsg", "none"])
+            if status != 0 { print("boot failed with exit \(status), wall \(wall)"); exit(1) }
+            walls.append(wall * 1000)
+            rss.append(maxrss)
+            if let report = try? JSON.parse(try FileIO.read(set + "/run-\(r)/report.json", limit: 1 << 24)),
+               case let .object(timings)? = report["timings_ms"] {
+                for (k, v) in timings { if case let .double(d) = v { steps[k, default: []].append(d) } }
+            }
+            let c0 = now()
+            for req in requests { _ = try RequestDecryption.decrypt(req, hostKey: host) }
+            crypto.append(Double(now() - c0) / 1e6)
+        }
+        let w = median(walls), c = median(crypto)
+        func f(_ x: Double) -> String { String((x * 10).rounded() / 10) }
+        print("  \(String(n).padding(8))   \(f(w).padding(7))   \(f(w / Double(n)).padding(10))   \(String(rss.max()!).padding(12))   \(f(c).padding(12))   \(f(c / w * 100))%")
+        let stepText = ["probe", "fetch", "check", "submit", "lock", "verify"].compactMap { k in steps[k].map { "\(k) \(f(median($0)))" } }
+        print("             steps (ms, from the report): " + stepText.joined(separator: ", "))
+        print("RESULT boot n=\(n) wall_ms=\(f(w)) per_request_ms=\(f(w / Double(n))) peak_rss_kib=\(rss.max()!) uv_crypto_ms=\(f(c)) uv_crypto_share_pct=\(f(c / w * 100))")
+    }
+}
+
+extension String {
+    func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}
+
 switch CommandLine.arguments.dropFirst().first {
 case "check": try benchCheck()
+case "boot": try benchBoot()
 default:
     print("usage: se-secretd-bench check [--requests N] [--rounds R] [--signer ec-p521|rsa-2048|rsa-3072]")
+    print("       se-secretd-bench boot [--requests 1,16,64,250] [--rounds R]")
     exit(64)
 }
