@@ -121,7 +121,7 @@ public enum ShadowFile {
         guard let st = try tree.attributes(path) else {
             throw ActionFailure(.io, "the new root has no /etc/shadow")
         }
-        guard FileKind.of(st.st_mode) == .regular else { throw ActionFailure(.io, "\(tree.topPath)/etc/shadow is not a regular file") }
+        guard FileKind(mode: st.st_mode) == .regular else { throw ActionFailure(.io, "\(tree.topPath)/etc/shadow is not a regular file") }
         guard var old = try tree.read(path, limit: Accounts.maxFileSize) else {
             throw ActionFailure(.io, "the new root has no /etc/shadow")
         }

@@ -48,7 +48,9 @@ public enum FileFormats {
     /// and nothing else: a private key pasted into the same secret would
     /// otherwise be published with it.
     static func checkCertificates(_ secret: SecureBytes) throws(ActionFailure) -> String {
-        let bytes = secret.unsafeCopyToArray()
+        // The secret may hold a private key by mistake: wipe the copy.
+        var bytes = secret.unsafeCopyToArray()
+        defer { bytes.wipe() }
         if bytes.withUnsafeBytes({ SSHHostKey.contains($0, "PRIVATE KEY") }) {
             throw ActionFailure(.data, "the certificate secret also contains a private key; refusing to write it to a certificate file")
         }

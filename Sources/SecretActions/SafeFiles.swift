@@ -79,7 +79,7 @@ public struct SafeTree {
                 let e = errno
                 var st = stat()
                 if fstatat(current.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                    let kind = FileKind.of(st.st_mode)
+                    let kind = FileKind(mode: st.st_mode)
                     if kind == .symlink {
                         throw ActionFailure(.io, "\(shown) is a symbolic link; refusing to follow it")
                     }
@@ -142,7 +142,7 @@ public struct SafeTree {
         var st = stat()
         var exists = false
         if fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-            let kind = FileKind.of(st.st_mode)
+            let kind = FileKind(mode: st.st_mode)
             if kind == .symlink { throw ActionFailure(.io, "\(displayPath) is a symbolic link; refusing to write through or over it") }
             guard kind == .regular else { throw ActionFailure(.io, "\(displayPath) is a \(kind.rawValue), not a regular file") }
             exists = true
@@ -292,7 +292,7 @@ public struct HandoffDirectory {
             if errno == ENOENT { return false }
             throw ActionFailure(.io, "cannot stat \(path)/\(name): \(SystemError.current("stat"))")
         }
-        if FileKind.of(st.st_mode) == .regular {
+        if FileKind(mode: st.st_mode) == .regular {
             let fd = openat(handle.fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
             if fd >= 0 {
                 let h = FileHandle(fd: fd)
@@ -312,21 +312,6 @@ public struct HandoffDirectory {
         }
         _ = fsync(handle.fd)
         return true
-    }
-}
-
-extension FileKind {
-    static func of(_ mode: mode_t) -> FileKind {
-        switch mode & S_IFMT {
-        case S_IFREG: return .regular
-        case S_IFDIR: return .directory
-        case S_IFLNK: return .symlink
-        case S_IFCHR: return .characterDevice
-        case S_IFBLK: return .blockDevice
-        case S_IFIFO: return .fifo
-        case S_IFSOCK: return .socket
-        default: return .unknown
-        }
     }
 }
 
