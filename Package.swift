@@ -35,15 +35,22 @@ let package = Package(
         .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
-        // Thin import of libblkid, and finding devices by LABEL=/UUID=/... with it.
+        // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),
+        // Linux headers Swift's Glibc module leaves out (statfs, xattr).
+        .systemLibrary(name: "CLinuxExtras"),
+        // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
         .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
         // The boot run: from the request volume to a locked, verified store and a report.
         .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
                                                 "UVDevice", "UVCommands"]),
+        // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
+        .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
+                                                      "SecretPolicy", "UVDevice"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun"]),
+                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
@@ -62,5 +69,9 @@ let package = Package(
         .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),
+        .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
+                                                               "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
+                                                               "ASRCodec", "SECrypto", "SEBase"]),
     ]
 )

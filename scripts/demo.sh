@@ -3,8 +3,10 @@
 # install what is missing, build se-secretd, create a simulated guest,
 # write an example deployment for it (host key, signed requests, policy),
 # check it as an administrator would, then run the boot run the initramfs
-# runs (a directory stands in for the request volume) and show the report.
-# Finally, show that a planted request stops the boot before anything is
+# runs (a directory stands in for the request volume) and show the report,
+# then use the secrets: unlock a LUKS2 image with the retrieved passphrase and
+# install the host keys, TLS key and credentials into a directory standing in
+# for the new root. Finally, show that a planted request stops the boot before anything is
 # added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,38 @@ PY
 echo
 echo "==> the ultravisor's store now"
 "$bin" list "${sim[@]}"
+
+echo
+echo "==> se-secretd unlock: open the LUKS2 root with the passphrase from the store (an image file here)"
+truncate -s 32M "$work/root.img"
+cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+    --key-file "$work/deploy/values/luks-root" "$work/root.img"
+check_only=()
+grep -q " device-mapper$" /proc/misc 2>/dev/null && [ "$(id -u)" -eq 0 ] || check_only=(--check-only)
+[ ${#check_only[@]} -eq 0 ] || echo "(no device-mapper here: the key is checked against the LUKS2 header, nothing is activated)"
+"$bin" unlock -p "$work/deploy/policy.json" "${sim[@]}" --run-dir "$work/run" \
+    --device "LABEL=root=$work/root.img" "${check_only[@]}"
+[ ${#check_only[@]} -ne 0 ] || cryptsetup close root
+echo
+echo "==> se-secretd install: host keys, TLS key and credentials into the mounted root (a directory here)"
+mkdir -p "$work/sysroot/etc/ssh" "$work/sysroot/etc/ssl/private"
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/sysroot/etc/passwd"
+printf 'root:x:0:\n' > "$work/sysroot/etc/group"
+handoff=(--credentials-dir "$work/credentials/@initrd" --no-tmpfs-check)
+if grep -q "^tmpfs /dev/shm " /proc/mounts; then
+    shm=$(mktemp -d /dev/shm/se-secretd-demo.XXXXXX)
+    trap 'rm -rf "$work" "$shm"' EXIT
+    handoff=(--credentials-dir "$shm/credentials/@initrd")
+fi
+"$bin" install -p "$work/deploy/policy.json" "${sim[@]}" --run-dir "$work/run" --root "$work/sysroot" "${handoff[@]}"
+(cd "$work/sysroot" && ls -ln etc/ssh etc/ssl/private | sed 's/^/    /')
+echo
+echo "==> the report's action records (no secret values)"
+python3 - "$work/run/report.json" <<'PY'
+import json, sys
+for a in json.load(open(sys.argv[1]))["actions"]:
+    print(f"  {a['phase']:<8} {a['secret']:<22} {a['action']:<11} {a['result']:<7} {a['target']}")
+PY
 
 echo
 echo "==> a fresh boot where the host planted a request of its own next to the tenant's"

@@ -15,7 +15,7 @@ public enum FileKind: String, Sendable, Equatable {
     case regular, directory, symlink, characterDevice = "character device", blockDevice = "block device"
     case fifo, socket, unknown
 
-    init(mode: mode_t) {
+    public init(mode: mode_t) {
         switch mode & S_IFMT {
         case S_IFREG: self = .regular
         case S_IFDIR: self = .directory

@@ -33,6 +33,10 @@ public struct RequestSet: Sendable {
     }
 
     public static let maxEntries = 4096
+
+    /// Test seam: called with each file's display path right before it is
+    /// read (a test makes the volume vanish here). Nil in production.
+    nonisolated(unsafe) public static var beforeRead: ((String) -> Void)?
     static let maxPolicyFileSize = 1 << 20
     static let maxPolicyFiles = 8
 
@@ -77,6 +81,7 @@ public struct RequestSet: Sendable {
                 if policyFiles > maxPolicyFiles { continue }
             }
             let limit = isRequest ? rules.maxFileSize : maxPolicyFileSize
+            RequestSet.beforeRead?(directory + "/" + entry.name)
             do {
                 let bytes = try FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: limit)
                 let file = RequestFile(name: entry.name, bytes: bytes)

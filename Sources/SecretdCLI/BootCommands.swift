@@ -27,9 +27,7 @@ enum BootCommands {
         ["boot"], summary: "Turn the requests on the untrusted volume into a locked secret store (initramfs)",
         options: [
             .value("policy", short: "p", "FILE", "The policy embedded in the initrd (default: rd.se_secretd.policy=, else \(defaultPolicy))."),
-            .value("uv", "DEVICE", "The ultravisor device (default /dev/uv)."),
-            .value("uv-sim", "DIR", "Use a simulated ultravisor's state directory instead (refused on a real secure guest)."),
-            .value("sysfs", "ROOT", "Where sysfs is (default /sys; tests point it at a simulator's tree)."),
+        ] + DeviceCommands.backendOptions + [
             .value("run-dir", "DIR", "Run directory on tmpfs for the request copy, journal and report (default \(RunDirectory.defaultPath))."),
             .value("requests", short: "r", "DIR", "Read the requests from this directory instead of the policy's volume."),
             .value("timeout", "SECONDS", "Overall deadline for the volume wait and retries (default: rd.se_secretd.timeout=, else 120)."),
@@ -89,16 +87,8 @@ enum BootCommands {
         } else if args.value("cmdline") != nil {
             throw CLIError(.noInput, "cannot read the kernel command line \(cmdlinePath)")
         }
-        let backend: UVBackend
-        do {
-            let flags = args.value("uv") != nil || args.value("uv-sim") != nil
-            backend = try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : switches.uvSimulator)
-        } catch let f as CommandFailure {
-            throw CLIError(.usage, f.message)
-        }
         var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
-                                       backend: backend,
-                                       sysfs: UVSysfs(root: args.value("sysfs") ?? (args.value("uv") == nil ? switches.effectiveSysfs : nil) ?? UVSysfs.defaultRoot))
+                                       backend: try DeviceCommands.backend(args), sysfs: DeviceCommands.sysfs(args))
         config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
         config.requestsDirectory = args.value("requests") ?? switches.requests
         if let t = args.value("timeout") {

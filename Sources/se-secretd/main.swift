@@ -5,4 +5,10 @@ import Musl
 #endif
 import SecretdCLI
 
-exit(CLI.run(Array(CommandLine.arguments.dropFirst())))
+var arguments = Array(CommandLine.arguments.dropFirst())
+// Installed as (or linked to) se-secretd-keyscript, the binary is a crypttab
+// keyscript= program: cryptroot runs it with the key field as its argument.
+if let name = CommandLine.arguments.first?.split(separator: "/").last, name == "se-secretd-keyscript" {
+    arguments = ["keyscript", "--"] + arguments
+}
+exit(CLI.run(arguments))

@@ -27,6 +27,30 @@ func sh(_ args: [String]) -> (status: Int32, out: String) {
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// An ext4 image with `content`, labelled `label`, attached read-only to a
+/// loop device; detached by the returned closure.
+func attachVolume(_ g: Guest, content: String, label: String) throws -> (device: String, detach: () -> Void) {
+    let image = g.dir + "/requests.img"
+    #expect(sh(["/usr/bin/truncate", "-s", "16M", image]).status == 0)
+    let mk = sh(["/usr/sbin/mkfs.ext4", "-q", "-L", label, "-d", content, image])
+    try #require(mk.status == 0, "mkfs.ext4 failed: \(mk.out)")
+    let attach = sh(["/usr/sbin/losetup", "--find", "--show", "--read-only", image])
+    try #require(attach.status == 0, "losetup failed: \(attach.out)")
+    let loop = attach.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    return (loop, { sh(["/usr/sbin/losetup", "-d", loop]) })
+}
+
+/// The guest's config reading from the volume `LABEL=label`, directory `dir`.
+func volumeConfig(_ g: Guest, label: String, directory: String) throws -> BootConfiguration {
+    let policy = try g.policyVariant("policy-volume.json") { m in
+        replacing(&m, "requests", .object([("volume", .string("LABEL=\(label)")), ("directory", .string(directory)),
+                                           ("wait_seconds", .int(10))]))
+    }
+    var c = g.config(policy: policy)
+    c.requestsDirectory = nil
+    return c
+}
+
 @Suite struct LoopVolumeTests {
     @Test(.enabled(if: loopSkipReason == nil, "real volume test skipped: \(loopSkipReason ?? "")"))
     func requestsOnAnExt4VolumeFoundByItsLabel() throws {
@@ -39,22 +63,9 @@ func sh(_ args: [String]) -> (status: Int32, out: String) {
             try FileIO.writeAtomically(content + "/tenant/requests/" + e.name,
                                        try FileIO.read(g.requests + "/" + e.name, limit: 1 << 20), mode: 0o644)
         }
-        let image = g.dir + "/requests.img"
-        #expect(sh(["/usr/bin/truncate", "-s", "16M", image]).status == 0)
-        let mk = sh(["/usr/sbin/mkfs.ext4", "-q", "-L", label, "-d", content, image])
-        #expect(mk.status == 0, "\(mk.out)")
-        let attach = sh(["/usr/sbin/losetup", "--find", "--show", "--read-only", image])
-        try #require(attach.status == 0, "losetup failed: \(attach.out)")
-        let loop = attach.out.trimmingCharacters(in: .whitespacesAndNewlines)
-        defer { sh(["/usr/sbin/losetup", "-d", loop]) }
-
-        let policy = try g.policyVariant("policy-volume.json") { m in
-            replacing(&m, "requests", .object([("volume", .string("LABEL=\(label)")), ("directory", .string("tenant/requests")),
-                                               ("wait_seconds", .int(10))]))
-        }
-        var c = g.config(policy: policy)
-        c.requestsDirectory = nil
-        let (result, stderr) = g.boot(c)
+        let (loop, detach) = try attachVolume(g, content: content, label: label)
+        defer { detach() }
+        let (result, stderr) = g.boot(try volumeConfig(g, label: label, directory: "tenant/requests"))
         #expect(result.succeeded, "\(stderr)")
         #expect(stderr.contains("mounted \(loop) (ext4) read-only"))
         let source = try g.report()["requests_source"]
@@ -74,20 +85,9 @@ func sh(_ args: [String]) -> (status: Int32, out: String) {
         try FileManager.default.createDirectory(atPath: content, withIntermediateDirectories: true)
         // The host points the request directory at the initrd's own files.
         try FileManager.default.createSymbolicLink(atPath: content + "/requests", withDestinationPath: "/etc")
-        let image = g.dir + "/requests.img"
-        sh(["/usr/bin/truncate", "-s", "16M", image])
-        #expect(sh(["/usr/sbin/mkfs.ext4", "-q", "-L", label, "-d", content, image]).status == 0)
-        let attach = sh(["/usr/sbin/losetup", "--find", "--show", "--read-only", image])
-        try #require(attach.status == 0)
-        let loop = attach.out.trimmingCharacters(in: .whitespacesAndNewlines)
-        defer { sh(["/usr/sbin/losetup", "-d", loop]) }
-        let policy = try g.policyVariant("policy-volume.json") { m in
-            replacing(&m, "requests", .object([("volume", .string("LABEL=\(label)")), ("directory", .string("requests")),
-                                               ("wait_seconds", .int(10))]))
-        }
-        var c = g.config(policy: policy)
-        c.requestsDirectory = nil
-        let (result, stderr) = g.boot(c)
+        let (_, detach) = try attachVolume(g, content: content, label: label)
+        defer { detach() }
+        let (result, stderr) = g.boot(try volumeConfig(g, label: label, directory: "requests"))
         #expect(result.failure?.failureClass == .input, "\(stderr)")
         #expect(stderr.contains("a symlink or '..' on the way is refused"))
     }
