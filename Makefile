@@ -23,6 +23,9 @@ LIBDIR ?= $(PREFIX)/lib
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 DRACUTDIR ?= /usr/lib/dracut/modules.d
 INITRAMFSTOOLSDIR ?= /usr/share/initramfs-tools
+# The binary is stripped on install (an initramfs has no use for 7 MB of
+# symbols); INSTALL_STRIP= keeps them.
+INSTALL_STRIP ?= -s
 SWIFT ?= swift
 SWIFTFLAGS ?= -c release --static-swift-stdlib
 BINARY ?= $(shell $(SWIFT) build $(SWIFTFLAGS) --show-bin-path 2>/dev/null)/se-secretd
@@ -43,7 +46,7 @@ install:
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/se-secretd $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(DRACUTDIR)/91se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks \
 		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom
-	install -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/se-secretd
+	install -m 0755 $(INSTALL_STRIP) $(BINARY) $(DESTDIR)$(BINDIR)/se-secretd
 	ln -sf $(shell realpath -m --relative-to=$(LIBDIR)/se-secretd $(BINDIR)/se-secretd) \
 		$(DESTDIR)$(LIBDIR)/se-secretd/se-secretd-keyscript
 	install -m 0755 initramfs-hooks/common/se-secretd-initrd $(DESTDIR)$(LIBDIR)/se-secretd/se-secretd-initrd
