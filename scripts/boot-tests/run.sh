@@ -19,8 +19,9 @@
 # (cached, rebuilt when the package set or the kernel changes), and the images
 # are built there with the kernel of linux-image-amd64.
 #
-# Exits 0 when every check passed or when the tests cannot run here at all (not
-# root, not x86_64 Debian, no network for debootstrap): then it says why.
+# Exits 0 when every check passed, or when the tests cannot run on this kind of
+# machine at all (not root, not x86_64, no apt): then it says why and skips. A
+# failed download or debootstrap is a failure.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,6 +54,12 @@ skip_all() {
     echo "boot tests: 0 passed, 0 failed, 1 skipped"
     exit 0
 }
+# The machine cannot run them at all (not a skip: something that should work did not).
+fail_all() {
+    echo "FAILED: boot tests: $*"
+    echo "boot tests: $passed passed, $((failed + 1)) failed"
+    exit 1
+}
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 elapsed() { echo $(($(date +%s) - $1)); }
 
@@ -69,9 +76,9 @@ for p in "${host_packages[@]}"; do
 done
 if ((${#missing[@]})); then
     note "installing ${missing[*]}"
-    apt-get update -qq || skip_all "apt-get update failed (no network?)"
+    apt-get update -qq || fail_all "apt-get update failed (no network?)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null ||
-        skip_all "cannot install ${missing[*]} with apt-get"
+        fail_all "cannot install ${missing[*]} with apt-get"
 fi
 
 case "$ACCEL" in
@@ -130,12 +137,12 @@ if [ -z "$kpkg" ]; then
     apt-get update -qq || true
     kpkg=$(apt-cache depends linux-image-amd64 2> /dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
 fi
-[ -n "$kpkg" ] || skip_all "apt knows no linux-image-amd64 (no Debian package lists)"
+[ -n "$kpkg" ] || fail_all "apt knows no linux-image-amd64 (no Debian package lists)"
 KVER=${kpkg#linux-image-}
 kdeb=$(ls "$CACHE"/debs/"${kpkg}"_*.deb 2> /dev/null | head -n 1 || true)
 if [ -z "$kdeb" ]; then
     mkdir -p "$CACHE/debs"
-    (cd "$CACHE/debs" && apt-get download "$kpkg" > /dev/null) || skip_all "cannot download $kpkg"
+    (cd "$CACHE/debs" && apt-get download "$kpkg" > /dev/null 2>&1) || fail_all "cannot download $kpkg"
     kdeb=$(ls "$CACHE"/debs/"${kpkg}"_*.deb | head -n 1)
 fi
 note "kernel $KVER ($(basename "$kdeb"))"
@@ -161,7 +168,7 @@ build_chroot() { # build_chroot NAME PACKAGES...
     if [ ! -f "$CACHE/base.tar" ] || [ "$(cat "$CACHE/base.key" 2> /dev/null)" != "$chroot_key" ]; then
         safe_rm "$CACHE/base"
         debootstrap --variant=minbase --include="$BASE_INCLUDE" "$SUITE" "$CACHE/base" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 ||
-            { tail -n 20 "$CACHE/debootstrap.log"; skip_all "debootstrap failed (no network to $MIRROR?); log: $CACHE/debootstrap.log"; }
+            { tail -n 20 "$CACHE/debootstrap.log"; fail_all "debootstrap failed (no network to $MIRROR?); log: $CACHE/debootstrap.log"; }
         tar -C "$CACHE/base" -cf "$CACHE/base.tar" .
         echo "$chroot_key" > "$CACHE/base.key"
         safe_rm "$CACHE/base"
@@ -225,22 +232,28 @@ V=$W/ex/values
 # initramfs-tools hands the passphrase to Debian's cryptroot through crypttab's
 # keyscript=. The SSH host key and TLS key go into the new root, root's
 # authorized keys become a credential. Failure: power off.
-make_policy() { # make_policy OUT LUKS_ACTION_JSON
-    python3 - "$W/ex/policy.json" "$1" "$2" << 'EOF'
+make_policy() { # make_policy OUT LUKS_ACTION_JSON [ON_FAILURE [TLS_KEY_PATH]]
+    python3 - "$W/ex/policy.json" "$1" "$2" "${3:-poweroff}" "${4:-}" << 'EOF'
 import json, sys
-src, out, luks = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+src, out, luks, on_failure, tls_path = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
 p = json.load(open(src))
 p["description"] = "se-secretd boot tests"
 p["requests"]["wait_seconds"] = 60
 for s in p["secrets"]:
     if s["name"] == "luks-root":
         s["actions"] = [luks]
-p["on_failure"] = "poweroff"
+    if s["name"] == "tls-server-key" and tls_path:
+        s["actions"][0]["path"] = tls_path
+p["on_failure"] = on_failure
 json.dump(p, open(out, "w"), indent=2)
 EOF
 }
 make_policy "$W/policy-dracut.json" '{"type": "luks", "device": "LABEL=root", "name": "root", "key": "passphrase"}'
 make_policy "$W/policy-itools.json" '{"type": "keyscript", "volume": "root"}'
+# The emergency path: the install phase fails after the root was opened and
+# mounted (the TLS key's directory does not exist); the policy allows a shell.
+make_policy "$W/policy-dracut-emergency.json" '{"type": "luks", "device": "LABEL=root", "name": "root", "key": "passphrase"}' \
+    emergency-shell /etc/ssl/no-such-directory/server.key
 "$BIN" policy validate "$W/policy-dracut.json" > /dev/null
 "$BIN" policy validate "$W/policy-itools.json" > /dev/null
 
@@ -336,12 +349,14 @@ boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE
     echo "$rc" > "$W/qemu-$name.rc"
 }
 result_value() { # result_value NAME KEY
-    sed -n '/^SE-SECRETD-RESULT-DISK$/,/^END-OF-RESULT$/p' "$W/result-$1.img" | tr -d '\0' | sed -n "s/^$2=//p" | head -n 1
+    tr -d '\0' < "$W/result-$1.img" | sed -n '/^SE-SECRETD-RESULT-DISK$/,/^END-OF-RESULT$/p' | sed -n "s/^$2=//p" | sed -n 1p
 }
 # The console as text: no carriage returns, no colour escapes.
 console_text() { tr -d '\r' < "$W/console-$1.log" | sed 's/\x1b\[[0-9;]*m//g'; }
-console_has() { console_text "$1" | grep -a -q -E "$2"; }
-line_of() { console_text "$1" | grep -a -n -E "$2" | head -n 1 | cut -d: -f1; }
+# (No grep -q or head in these pipes: an early exit would SIGPIPE the writer,
+# and with pipefail a match would read as a failure.)
+console_has() { console_text "$1" | grep -a -E "$2" > /dev/null; }
+line_of() { console_text "$1" | grep -a -n -E "$2" | sed -n '1s/:.*//p'; }
 sha_of() { sha256sum < "$1" | cut -d' ' -f1; }
 
 # Before BEFORE-REGEX appears, AFTER-REGEX must not have: se-secretd's success
@@ -381,9 +396,13 @@ assert r["store"]["locked"] is True, r["store"]
 ' "$W/report-$n.json"
     check "$n: no secret value on the console or in the report" bash -c '
 for f in "$1"/values/*; do
-    v=$(head -c 48 "$f" | tr -d "\n")
+    if [ "$(tr -d "\000" < "$f" | wc -c)" -eq "$(wc -c < "$f")" ]; then
+        v=$(head -c 48 "$f" | tr -d "\n")          # text: as it is
+    else
+        v=$(head -c 24 "$f" | od -An -tx1 | tr -d " \n")   # binary: as hex
+    fi
     [ ${#v} -ge 16 ] || continue
-    grep -a -q -F -- "$v" "$2" "$3" && { echo "secret from $f found"; exit 1; }
+    if grep -a -i -F -- "$v" "$2" "$3" > /dev/null; then echo "secret from $f found"; exit 1; fi
 done; exit 0' _ "$W/ex" "$W/console-$n.log" "$W/report-$n.json"
 }
 
@@ -395,7 +414,7 @@ negative_checks() { # negative_checks NAME PROBLEM-REGEX
     check "$n: the failure handler powered off per the policy, with no volume open" \
         console_has "$n" "se-secretd: a step FAILED; powering off now \(policy on_failure=poweroff\)\. Encrypted volumes open: *$"
     check "$n: the encrypted root was never opened (no unlock, no mount, real root not reached)" bash -c "
-        ! grep -a -q -E 'Mounted .*sysroot|cryptsetup: root: set up successfully|SE-SECRETD-BOOTTEST|Finished.*se-secretd-unlock' '$W/console-$n.log'"
+        ! grep -a -q -E 'Mounted .*sysroot|cryptsetup: root: set up successfully|opened /dev/[a-z]+ as /dev/mapper|SE-SECRETD-BOOTTEST|Finished.*se-secretd-unlock' '$W/console-$n.log'"
     check "$n: nothing written to the result disk" [ -z "$(result_value "$n" marker)" ]
 }
 
@@ -430,6 +449,11 @@ if [ $need_dracut = yes ]; then
     if wants dracut-systemd || wants verify; then
         dracut_build /boot/initrd-systemd-se.img -a se-secretd "${sim_include[@]}" || dracut_ok=no
         dracut_build /boot/initrd-systemd-base.img -a "crypt dm" -o se-secretd || dracut_ok=no
+    fi
+    if wants dracut-systemd; then
+        install -m 0644 "$W/policy-dracut-emergency.json" "$DRACUT_ROOT/etc/se-secretd/policy.json"
+        dracut_build /boot/initrd-systemd-emergency.img -a se-secretd "${sim_include[@]}" || dracut_ok=no
+        install -m 0644 "$W/policy-dracut.json" "$DRACUT_ROOT/etc/se-secretd/policy.json"
     fi
     if wants dracut-shell; then
         dracut_build /boot/initrd-shell-se.img -o "systemd systemd-initrd dracut-systemd" -a se-secretd "${sim_include[@]}" || dracut_ok=no
@@ -508,6 +532,18 @@ if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
     negative_checks dracut-tampered "ssh-host-ecdsa.asr"
     boot dracut-missing "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-missing.img" "$CMD"
     negative_checks dracut-missing "luks-root"
+    # on_failure=emergency-shell after the root was opened: wipe, unmount,
+    # close, and only then emergency.target (which powers off with rd.shell=0).
+    boot dracut-emergency "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-emergency.img" "$W/requests-good.img" "$CMD"
+    n=dracut-emergency
+    check "$n: the root was opened and mounted before the install phase failed" \
+        ordered "$n" "opened /dev/[a-z]+ as /dev/mapper/root" "Mounted .*sysroot"
+    check "$n: the install phase failed on the missing directory" console_has "$n" "tls-server-key.*(no-such-directory|/etc/ssl)"
+    check "$n: the handler wiped, unmounted /sysroot and closed the volume before any shell" \
+        ordered "$n" "hand-off files wiped, new root unmounted, encrypted volumes closed" "Reached target .*[Ee]mergency|emergency\\.target|Emergency"
+    check "$n: it warned that the ultravisor's secrets stay retrievable" console_has "$n" "stay retrievable through /dev/uv"
+    check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
+    check "$n: qemu powered off by itself (rd.shell=0: no shell)" [ "$(cat "$W/qemu-$n.rc")" = 0 ]
 fi
 
 if wants dracut-shell && [ "${dracut_ok:-no}" = yes ]; then
@@ -526,6 +562,8 @@ if wants dracut-shell && [ "${dracut_ok:-no}" = yes ]; then
         KERNEL=$DRACUT_ROOT/boot/vmlinuz-$KVER
         boot dracut-shell-good "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-good.img" "$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff"
         positive_checks dracut-shell-good "opened /dev/[a-z]+ as /dev/mapper/root"
+        boot dracut-shell-tampered "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-tampered.img" "$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff"
+        negative_checks dracut-shell-tampered "ssh-host-ecdsa.asr"
     fi
 fi
 
@@ -560,12 +598,16 @@ EOF
     mv "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-top/se-secretd" "$aside/local-top"
     mv "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-bottom/se-secretd" "$aside/local-bottom"
     mv "$ITOOLS_ROOT/etc/initramfs-tools/hooks/zz-se-secretd-boottest-sim" "$aside/sim-hook"
+    # ... and crypttab without keyscript=, or cryptroot's hook would copy se-secretd in.
+    cp "$ITOOLS_ROOT/etc/crypttab" "$aside/crypttab"
+    echo "root LABEL=root none luks,initramfs" > "$ITOOLS_ROOT/etc/crypttab"
     in_chroot "$ITOOLS_ROOT" mkinitramfs -o /boot/initrd-itools-base.img "$KVER" > "$W/mkinitramfs-base.log" 2>&1 ||
         { tail -n 30 "$W/mkinitramfs-base.log"; bad "mkinitramfs without se-secretd failed"; itools_ok=no; }
     mv "$aside/hook" "$ITOOLS_ROOT/usr/share/initramfs-tools/hooks/se-secretd"
     mv "$aside/local-top" "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-top/se-secretd"
     mv "$aside/local-bottom" "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-bottom/se-secretd"
     mv "$aside/sim-hook" "$ITOOLS_ROOT/etc/initramfs-tools/hooks/zz-se-secretd-boottest-sim"
+    mv "$aside/crypttab" "$ITOOLS_ROOT/etc/crypttab"
     rmdir "$aside"
     in_chroot "$ITOOLS_ROOT" lsinitramfs /boot/initrd-itools-se.img > "$W/lsinitramfs-se.txt" 2> /dev/null || true
     chroot_umount "$ITOOLS_ROOT"
