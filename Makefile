@@ -32,7 +32,7 @@ BINARY ?= $(shell $(SWIFT) build $(SWIFTFLAGS) --show-bin-path 2>/dev/null)/se-s
 
 UNITS = se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
         se-secretd-keyfiles-cleanup.service se-secretd-failure.service
-DRACUT_FILES = module-setup.sh se-secretd-modules.sh se-secretd-early.sh se-secretd-late.sh
+DRACUT_FILES = module-setup.sh se-secretd-modules.sh se-secretd-early.sh se-secretd-late.sh se-secretd-emergency.sh
 
 .PHONY: all build install uninstall
 

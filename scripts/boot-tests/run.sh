@@ -412,7 +412,7 @@ negative_checks() { # negative_checks NAME PROBLEM-REGEX
     check "$n: the console names the problem" console_has "$n" "$2"
     check "$n: the boot run says the boot must stop" console_has "$n" "se-secretd: error: FAILED \(policy\) at check; the boot must stop: poweroff"
     check "$n: the failure handler powered off per the policy, with no volume open" \
-        console_has "$n" "se-secretd: a step FAILED; powering off now \(policy on_failure=poweroff\)\. Encrypted volumes open: *$"
+        console_has "$n" "se-secretd: (a step FAILED; )?powering off now \(policy on_failure=poweroff\)\. Encrypted volumes open: *$"
     check "$n: the encrypted root was never opened (no unlock, no mount, real root not reached)" bash -c "
         ! grep -a -q -E 'Mounted .*sysroot|cryptsetup: root: set up successfully|opened /dev/[a-z]+ as /dev/mapper|SE-SECRETD-BOOTTEST|Finished.*se-secretd-unlock' '$W/console-$n.log'"
     check "$n: nothing written to the result disk" [ -z "$(result_value "$n" marker)" ]
@@ -541,7 +541,11 @@ if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
     check "$n: the install phase failed on the missing directory" console_has "$n" "tls-server-key.*(no-such-directory|/etc/ssl)"
     check "$n: the handler wiped, unmounted /sysroot and closed the volume before any shell" \
         ordered "$n" "hand-off files wiped, new root unmounted, encrypted volumes closed" "Reached target .*[Ee]mergency|emergency\\.target|Emergency"
+    check "$n: the failed unit handled its failure itself, before later units (ExecStopPost)" \
+        ordered "$n" "se-secretd-install.service FAILED \\(exit-code" "Starting initrd-parse-etc|initrd-parse-etc"
     check "$n: it warned that the ultravisor's secrets stay retrievable" console_has "$n" "stay retrievable through /dev/uv"
+    check "$n: emergency.target was isolated: no attempt to switch to the new root" \
+        bash -c "grep -a -q -E 'Reached target .*emergency' '$W/console-$n.log' && ! grep -a -q -E 'initrd-switch-root' '$W/console-$n.log'"
     check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
     check "$n: qemu powered off by itself (rd.shell=0: no shell)" [ "$(cat "$W/qemu-$n.rc")" = 0 ]
 fi

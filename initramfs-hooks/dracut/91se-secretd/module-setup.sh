@@ -118,6 +118,10 @@ install() {
         return 1
     fi
 
+    # Every way into a dracut shell (rd.shell, rd.break, emergency) passes the
+    # emergency hooks first: no hand-off file survives into a shell.
+    inst_hook emergency 00 "$moddir/se-secretd-emergency.sh"
+
     if dracut_module_included "systemd"; then
         if ! unitdir=$(se_secretd_unit_dir); then
             dfatal "se-secretd: the se-secretd units are not installed (make install)"
