@@ -232,23 +232,24 @@ V=$W/ex/values
 # initramfs-tools hands the passphrase to Debian's cryptroot through crypttab's
 # keyscript=. The SSH host key and TLS key go into the new root, root's
 # authorized keys become a credential. Failure: power off.
-make_policy() { # make_policy OUT LUKS_ACTION_JSON [ON_FAILURE [TLS_KEY_PATH]]
-    python3 - "$W/ex/policy.json" "$1" "$2" "${3:-poweroff}" "${4:-}" << 'EOF'
+make_policy() { # make_policy OUT LUKS_ACTION_JSON [ON_FAILURE [TLS_KEY_PATH [2ND_ACTION_JSON]]]
+    python3 - "$W/ex/policy.json" "$1" "$2" "${3:-poweroff}" "${4:-}" "${5:-}" << 'EOF'
 import json, sys
-src, out, luks, on_failure, tls_path = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
+src, out, luks, on_failure, tls_path, second = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 p = json.load(open(src))
 p["description"] = "se-secretd boot tests"
 p["requests"]["wait_seconds"] = 60
 for s in p["secrets"]:
     if s["name"] == "luks-root":
-        s["actions"] = [luks]
+        s["actions"] = [luks] + ([json.loads(second)] if second else [])
     if s["name"] == "tls-server-key" and tls_path:
         s["actions"][0]["path"] = tls_path
 p["on_failure"] = on_failure
 json.dump(p, open(out, "w"), indent=2)
 EOF
 }
-make_policy "$W/policy-dracut.json" '{"type": "luks", "device": "LABEL=root", "name": "root", "key": "passphrase"}'
+make_policy "$W/policy-dracut.json" '{"type": "luks", "device": "LABEL=root", "name": "root", "key": "passphrase"}' \
+    poweroff "" '{"type": "keyfile", "volume": "data"}'
 make_policy "$W/policy-itools.json" '{"type": "keyscript", "volume": "root"}'
 # The emergency path: the install phase fails after the root was opened and
 # mounted (the TLS key's directory does not exist); the policy allows a shell.
@@ -283,6 +284,13 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --reduce-device-size 16
     --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label root \
     --key-file "$V/luks-root" "$W/root.img" > /dev/null
 ROOT_UUID=$(cryptsetup luksUUID "$W/root.img")
+# A second LUKS2 volume, "data", for the key-file hand-off: with systemd in the
+# initrd, se-secretd writes /run/cryptsetup-keys.d/data.key and the image's
+# crypttab lets systemd-cryptsetup open it (same secret, so no new request).
+truncate -s 24M "$W/data.img"
+cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+    --label data --key-file "$V/luks-root" "$W/data.img" > /dev/null
+echo "data LABEL=data none luks" > "$W/crypttab-dracut"
 
 # Request volumes: the example's requests; one with a tampered request (a byte
 # of the SSH host key's encrypted payload flipped); one with a request missing.
@@ -339,6 +347,7 @@ boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE
         -drive file="$W/root.img",format=raw,if=virtio,snapshot=on \
         -drive file="$req",format=raw,if=virtio,readonly=on \
         -drive file="$res",format=raw,if=virtio \
+        -drive file="$W/data.img",format=raw,if=virtio,snapshot=on \
         > "$W/qemu-$name.log" 2>&1 || rc=$?
     BOOT_SECONDS[$name]=$(elapsed "$t")
     BOOTS_T=$((BOOTS_T + BOOT_SECONDS[$name]))
@@ -376,7 +385,7 @@ positive_checks() { # positive_checks NAME UNLOCKED-REGEX
     check "$n: no passphrase prompt" bash -c "! grep -a -q -i -E 'enter passphrase|please enter|password for' '$W/console-$n.log'"
     check "$n: the real root was reached" console_has "$n" "SE-SECRETD-BOOTTEST: real root reached"
     check "$n: marker of the encrypted root seen by the booted system" [ "$(result_value "$n" marker)" = "$MARKER" ]
-    check "$n: root is mounted from the dm-crypt mapping 'root'" bash -c "[[ '$(result_value "$n" root_mount)' == /dev/mapper/root* || '$(result_value "$n" root_mount)' == /dev/dm-* ]] && [[ '$(result_value "$n" dm)' == 'root CRYPT-LUKS2' ]]"
+    check "$n: root is mounted from the dm-crypt mapping 'root'" bash -c "[[ '$(result_value "$n" root_mount)' == /dev/mapper/root* || '$(result_value "$n" root_mount)' == /dev/dm-* ]] && [[ '$(result_value "$n" dm_root)' == 'CRYPT-LUKS2' ]]"
     check "$n: SSH host key in the new root, mode 0600, root-owned, the example's bytes" \
         [ "$(result_value "$n" ssh_key)" = "600 0 0 $(stat -c %s "$V/ssh-host-ecdsa") $(sha_of "$V/ssh-host-ecdsa")" ]
     check "$n: SSH host key .pub derived beside it (0644)" bash -c "[[ '$(result_value "$n" ssh_pub)' == '644 0 0 '* ]]"
@@ -445,9 +454,11 @@ if [ $need_dracut = yes ]; then
             { tail -n 30 "$W/dracut-$(basename "$out").log"; bad "dracut $* failed"; return 1; }
     }
     sim_include=(--include "$SIM_IN_INITRD" "$SIM_IN_INITRD")
+    cp "$W/crypttab-dracut" "$DRACUT_ROOT/etc/se-secretd/boottest-crypttab"
+    crypttab_include=(--include /etc/se-secretd/boottest-crypttab /etc/crypttab)
     dracut_ok=yes
     if wants dracut-systemd || wants verify; then
-        dracut_build /boot/initrd-systemd-se.img -a se-secretd "${sim_include[@]}" || dracut_ok=no
+        dracut_build /boot/initrd-systemd-se.img -a se-secretd "${sim_include[@]}" "${crypttab_include[@]}" || dracut_ok=no
         dracut_build /boot/initrd-systemd-base.img -a "crypt dm" -o se-secretd || dracut_ok=no
     fi
     if wants dracut-systemd; then
@@ -526,6 +537,12 @@ if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
     CMD="$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff systemd.show_status=1"
     boot dracut-good "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-good.img" "$CMD"
     positive_checks dracut-good "Reached target .*(Encrypted Volumes|cryptsetup)|Mounted .*sysroot|Initrd Root Device"
+    check "dracut-good: unlock handed the key file to systemd-cryptsetup, which opened 'data' without a prompt" \
+        ordered dracut-good "keyfile +/run/cryptsetup-keys.d/data.key" "Finished .*(systemd-cryptsetup@data|Cryptography Setup for data)"
+    check "dracut-good: the key file was overwritten and removed after cryptsetup.target" \
+        ordered dracut-good "Reached target .*cryptsetup\\." "overwrote and removed the key file"
+    check "dracut-good: the booted system has both mappings open, root and data" \
+        bash -c "[[ ' $(result_value dracut-good dm_names) ' == *' data '* && ' $(result_value dracut-good dm_names) ' == *' root '* ]]"
     check "dracut-good: the unlock phase opened root with libcryptsetup before cryptsetup.target and the root mount" \
         ordered dracut-good "opened /dev/[a-z]+ as /dev/mapper/root with the passphrase" "Reached target .*cryptsetup\\.|Mounted .*sysroot"
     boot dracut-tampered "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-tampered.img" "$CMD"
