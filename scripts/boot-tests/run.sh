@@ -527,6 +527,7 @@ if wants verify && [ "${dracut_ok:-no}" = yes ]; then
     check "the image holds the binary, the helper, the policy and the modules-load list" \
         bash -c "[ -x '$U/usr/bin/se-secretd' ] && [ -x '$U/usr/lib/se-secretd/se-secretd-initrd' ] && [ -f '$U/etc/se-secretd/policy.json' ] && grep -q '^dm_crypt$' '$U/usr/lib/modules-load.d/se-secretd.conf'"
     check "dm-crypt is in the image" bash -c "find '$U/usr/lib/modules' '$U/lib/modules' -name 'dm-crypt.ko*' 2>/dev/null | grep -q ."
+    SIZES+=("se-secretd binary in the image: $(stat -c %s "$U/usr/bin/se-secretd") bytes (stripped by make install; $(stat -c %s "$BIN") before)")
 fi
 
 if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
