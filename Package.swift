@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
-                                                                 "UVSimulator"]),
+                                                                 "UVSimulator", "SecretActions", "CCryptsetup"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),

@@ -3,7 +3,7 @@
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 
-packages=(libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema
+packages=(time libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema
           openssh-client e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do

@@ -80,7 +80,7 @@ enum LUKSImage {
     /// key `volumeKey`; adds a PBKDF2 keyslot for `passphrase` when given.
     static func format(_ path: String, cipher: String = "aes", mode: String = "xts-plain64", volumeKey: [UInt8],
                        passphrase: [UInt8]?, label: String? = nil, size: Int = 20 << 20) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try h.truncate(atOffset: UInt64(size))
         try h.close()
@@ -88,10 +88,13 @@ enum LUKSImage {
         try #require(crypt_init(&cd, path) == 0)
         defer { crypt_free(cd) }
         // PBKDF2 with few iterations: fast tests (a real image chooses its own).
-        var pbkdf = crypt_pbkdf_type(type: se_crypt_kdf_pbkdf2, hash: "sha256", time_ms: 0, iterations: 1000,
+        // The hash name must outlive the call: a strdup'ed copy, freed after.
+        let hashName = strdup("sha256")
+        defer { free(hashName) }
+        var pbkdf = crypt_pbkdf_type(type: se_crypt_kdf_pbkdf2, hash: hashName, time_ms: 0, iterations: 1000,
                                      max_memory_kb: 0, parallel_threads: 0, flags: se_crypt_pbkdf_no_benchmark)
         try #require(crypt_set_pbkdf_type(cd, &pbkdf) == 0)
-        let rc: Int32 = try withLabel(label) { labelPtr in
+        let rc: Int32 = withLabel(label) { labelPtr in
             var params = crypt_params_luks2(pbkdf: nil, integrity: nil, integrity_params: nil, data_alignment: 0,
                                             data_device: nil, sector_size: 512, label: labelPtr, subsystem: nil)
             return volumeKey.withUnsafeBytes { vk in
