@@ -24,10 +24,11 @@ enum DeviceCommands {
       --sysfs ROOT     where firmware/uv is (default /sys; DIR/sysfs for a simulator)
     """
 
-    /// --sysfs, else (unless --uv is given) rd.se_secretd.sysfs= or the
-    /// rd.se_secretd.uv_sim= simulator's tree, else /sys.
+    /// --sysfs, else (unless --uv or --uv-sim chose the backend) rd.se_secretd.sysfs=
+    /// or the rd.se_secretd.uv_sim= simulator's tree, else /sys.
     static func sysfs(_ args: Arguments) -> UVSysfs {
-        UVSysfs(root: args.value("sysfs") ?? (args.value("uv") == nil ? BootSwitches.current().effectiveSysfs : nil) ?? UVSysfs.defaultRoot)
+        let flags = args.value("uv") != nil || args.value("uv-sim") != nil
+        return UVSysfs(root: args.value("sysfs") ?? (flags ? nil : BootSwitches.current().effectiveSysfs) ?? UVSysfs.defaultRoot)
     }
 
     /// --uv / --uv-sim, else rd.se_secretd.uv_sim= from the kernel command line
