@@ -18,7 +18,9 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
 
         // Byte handling, strict JSON, wiped buffers, careful file I/O.
-        .target(name: "SEBase"),
+        // prctl/capget for ProcessHardening (variadic or syscall-only in C).
+        .target(name: "CProcessHardening"),
+        .target(name: "SEBase", dependencies: ["CProcessHardening"]),
         // The crypto layer: libcrypto behind a small Swift API.
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
         // The add-secret request codec: parser, builder, user-data signatures.
@@ -53,5 +55,7 @@ let package = Package(
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
+        // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
+        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening"]),
     ]
 )

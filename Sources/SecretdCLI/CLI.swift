@@ -7,6 +7,7 @@ public enum CLI {
     /// groups register here.
     public static var commands: [Command] {
         AdminCommands.all + PolicyCommands.all + ExampleCommands.all + DeviceCommands.all + SimCommands.all
+            + HardeningCommands.all
     }
 
     static let overview = """
