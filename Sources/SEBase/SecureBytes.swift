@@ -20,12 +20,19 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
     /// a test can assert that every secret buffer really ends up zeroed.
     nonisolated(unsafe) public static var wipeObserver: ((UnsafeRawBufferPointer) -> Void)?
 
+    public enum Lifecycle: Sendable { case created, wiped, released }
+    /// Test hook: called at every creation, wipe and release (after the
+    /// final wipe, before the memory is freed) with the buffer's storage, so
+    /// a test can pair creations with releases and check what was left.
+    nonisolated(unsafe) public static var lifecycleObserver: ((Lifecycle, UnsafeRawBufferPointer) -> Void)?
+
     public init(count: Int) {
         precondition(count >= 0)
         self.count = count
         self.storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
         self.storage.initializeMemory(as: UInt8.self, repeating: 0)
         self.locked = PageLocks.lock(storage)
+        if let observer = SecureBytes.lifecycleObserver { observer(.created, UnsafeRawBufferPointer(storage)) }
     }
 
     /// Copies `bytes` into a new secure buffer. The caller still owns (and
@@ -44,6 +51,7 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
 
     deinit {
         wipe()
+        if let observer = SecureBytes.lifecycleObserver { observer(.released, UnsafeRawBufferPointer(storage)) }
         if locked { PageLocks.unlock(storage) }
         storage.deallocate()
     }
@@ -51,6 +59,7 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
     public func wipe() {
         secureZero(storage)
         if let observer = SecureBytes.wipeObserver { observer(UnsafeRawBufferPointer(storage)) }
+        if let observer = SecureBytes.lifecycleObserver { observer(.wiped, UnsafeRawBufferPointer(storage)) }
     }
 
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
