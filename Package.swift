@@ -43,6 +43,11 @@ let package = Package(
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
+        // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
+        // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
+        .target(name: "CFuzzing"),
+        .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec",
+                                                                  "SecretPolicy", "UVDevice", "UVSimulator"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
