@@ -1,3 +1,5 @@
+import SEBase
+
 /// The kernel command line (`/proc/cmdline`), split like the kernel does:
 /// on white space, with double quotes grouping a value.
 public struct KernelCommandLine: Sendable {
@@ -46,11 +48,17 @@ public struct KernelCommandLine: Sendable {
 ///   rd.se_secretd.timeout=SECONDS  overall deadline (volume wait, retries)
 ///   rd.se_secretd.debug            more detail on stderr (never secrets)
 ///   rd.se_secretd.requests=DIR     read requests from a directory instead of the volume
+///   rd.se_secretd.uv_sim=DIR       use the simulated ultravisor in DIR instead of /dev/uv
+///                                  (boot tests; refused on a real Secure Execution guest)
+///   rd.se_secretd.sysfs=ROOT       read firmware/uv below ROOT (default /sys, or DIR/sysfs
+///                                  with uv_sim)
 public struct BootSwitches: Sendable, Equatable {
     public var policy: String?
     public var timeout: Double?
     public var debug = false
     public var requests: String?
+    public var uvSimulator: String?
+    public var sysfs: String?
 
     public static let prefix = "rd.se_secretd."
 
@@ -61,5 +69,19 @@ public struct BootSwitches: Sendable, Equatable {
         if let t = cmdline.value(Self.prefix + "timeout"), let v = Double(t), v >= 0, v <= 3600 { timeout = v }
         debug = cmdline.flag(Self.prefix + "debug")
         requests = cmdline.value(Self.prefix + "requests").flatMap { $0.isEmpty ? nil : $0 }
+        uvSimulator = cmdline.value(Self.prefix + "uv_sim").flatMap { $0.isEmpty ? nil : $0 }
+        sysfs = cmdline.value(Self.prefix + "sysfs").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The sysfs root these switches select: rd.se_secretd.sysfs=, else the
+    /// simulator's own tree (DIR/sysfs) with rd.se_secretd.uv_sim=, else nil (/sys).
+    public var effectiveSysfs: String? {
+        sysfs ?? uvSimulator.map { $0 + "/sysfs" }
+    }
+
+    /// The switches on this machine's kernel command line (none when unreadable).
+    public static func current(_ path: String = "/proc/cmdline") -> BootSwitches {
+        guard let bytes = try? FileIO.read(path, limit: 64 << 10, followSymlinks: true) else { return BootSwitches() }
+        return BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self)))
     }
 }

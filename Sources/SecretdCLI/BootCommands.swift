@@ -72,6 +72,8 @@ enum BootCommands {
         Kernel command line (integrity-protected as part of the SE image):
           rd.se_secretd.policy=PATH  rd.se_secretd.timeout=SECONDS
           rd.se_secretd.requests=DIR rd.se_secretd.debug
+          rd.se_secretd.uv_sim=DIR   rd.se_secretd.sysfs=ROOT  (a simulated ultravisor,
+                                     for boot tests; refused on a real secure guest)
 
         EXAMPLE (simulated ultravisor, a directory standing in for the volume):
           se-secretd boot -p policy.json --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs \\
