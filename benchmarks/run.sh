@@ -8,6 +8,8 @@ source scripts/install-deps.sh
 
 rounds=7
 [ "${1:-}" = "--quick" ] && rounds=3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 echo "==> building (release, as for the initramfs: scripts/build-release.sh)" >&2
 size_table=$(bash scripts/build-release.sh)
