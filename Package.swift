@@ -18,7 +18,9 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
 
         // Byte handling, strict JSON, wiped buffers, careful file I/O.
-        .target(name: "SEBase"),
+        // prctl/capget for ProcessHardening (variadic or syscall-only in C).
+        .target(name: "CProcessHardening"),
+        .target(name: "SEBase", dependencies: ["CProcessHardening"]),
         // The crypto layer: libcrypto behind a small Swift API.
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
         // The add-secret request codec: parser, builder, user-data signatures.
@@ -55,6 +57,11 @@ let package = Package(
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
                                                                  "UVSimulator", "SecretActions", "CCryptsetup"]),
+        // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
+        // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
+        .target(name: "CFuzzing"),
+        .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec",
+                                                                  "SecretPolicy", "UVDevice", "UVSimulator"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
@@ -73,5 +80,7 @@ let package = Package(
         .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
                                                                "ASRCodec", "SECrypto", "SEBase"]),
+        // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
+        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening"]),
     ]
 )

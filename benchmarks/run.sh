@@ -8,9 +8,11 @@ source scripts/install-deps.sh
 
 rounds=7
 [ "${1:-}" = "--quick" ] && rounds=3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
-echo "==> building (release, static Swift runtime)" >&2
-swift build -c release --static-swift-stdlib --product se-secretd >&2
+echo "==> building (release, as for the initramfs: scripts/build-release.sh)" >&2
+size_table=$(bash scripts/build-release.sh)
 swift build -c release --product se-secretd-bench >&2
 bindir=$(swift build -c release --show-bin-path)
 
@@ -23,21 +25,7 @@ echo
 
 echo "## Binary size"
 echo
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$bindir/se-secretd" "$tmp/se-secretd"
-strip -o "$tmp/se-secretd.stripped" "$tmp/se-secretd"
-gzip -9 -c "$tmp/se-secretd.stripped" > "$tmp/se-secretd.gz"
-xz -9 -c "$tmp/se-secretd.stripped" > "$tmp/se-secretd.xz" 2>/dev/null || true
-size() { stat -c %s "$1" | awk '{printf "%.2f MB (%d bytes)", $1/1e6, $1}'; }
-echo "| build | size |"
-echo "|---|---|"
-echo "| release, --static-swift-stdlib, unstripped | $(size "$tmp/se-secretd") |"
-echo "| stripped | $(size "$tmp/se-secretd.stripped") |"
-echo "| stripped, gzip -9 | $(size "$tmp/se-secretd.gz") |"
-[ -s "$tmp/se-secretd.xz" ] && echo "| stripped, xz -9 | $(size "$tmp/se-secretd.xz") |"
-echo
-echo "Dynamic dependencies: $(ldd "$tmp/se-secretd.stripped" | awk '{print $1}' | grep -v -e linux-vdso -e ld-linux | xargs echo)"
+echo "$size_table"
 echo
 
 echo "## check: 250 signed requests against the bare libcrypto operations"

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Synchronization
 
 /// A fixed-size buffer for secret material. Its storage is allocated once,
 /// never grows (so no unwiped copy is left behind by a reallocation), is
@@ -19,12 +20,19 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
     /// a test can assert that every secret buffer really ends up zeroed.
     nonisolated(unsafe) public static var wipeObserver: ((UnsafeRawBufferPointer) -> Void)?
 
+    public enum Lifecycle: Sendable { case created, wiped, released }
+    /// Test hook: called at every creation, wipe and release (after the
+    /// final wipe, before the memory is freed) with the buffer's storage, so
+    /// a test can pair creations with releases and check what was left.
+    nonisolated(unsafe) public static var lifecycleObserver: ((Lifecycle, UnsafeRawBufferPointer) -> Void)?
+
     public init(count: Int) {
         precondition(count >= 0)
         self.count = count
         self.storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
         self.storage.initializeMemory(as: UInt8.self, repeating: 0)
-        self.locked = mlock(storage.baseAddress!, storage.count) == 0
+        self.locked = PageLocks.lock(storage)
+        if let observer = SecureBytes.lifecycleObserver { observer(.created, UnsafeRawBufferPointer(storage)) }
     }
 
     /// Copies `bytes` into a new secure buffer. The caller still owns (and
@@ -43,13 +51,15 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
 
     deinit {
         wipe()
-        if locked { munlock(storage.baseAddress!, storage.count) }
+        if let observer = SecureBytes.lifecycleObserver { observer(.released, UnsafeRawBufferPointer(storage)) }
+        if locked { PageLocks.unlock(storage) }
         storage.deallocate()
     }
 
     public func wipe() {
         secureZero(storage)
         if let observer = SecureBytes.wipeObserver { observer(UnsafeRawBufferPointer(storage)) }
+        if let observer = SecureBytes.lifecycleObserver { observer(.wiped, UnsafeRawBufferPointer(storage)) }
     }
 
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
@@ -89,4 +99,52 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
     }
 
     public var description: String { "SecureBytes(\(count) bytes, redacted)" }
+}
+
+/// mlock(2) does not nest: one munlock unlocks a page for every buffer on
+/// it. Small buffers share pages, so each page's locked buffers are counted
+/// and the page is unlocked only when the last of them is released. When
+/// `ProcessHardening` has locked all memory, nothing is done per buffer
+/// (a munlock would undo the process-wide lock for that page).
+enum PageLocks {
+    static let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+    private static let counts = Mutex<[UInt: Int]>([:])
+
+    private static func pages(_ buffer: UnsafeMutableRawBufferPointer) -> StrideTo<UInt> {
+        let start = UInt(bitPattern: buffer.baseAddress!) & ~(pageSize - 1)
+        let end = UInt(bitPattern: buffer.baseAddress!) + UInt(buffer.count)
+        return stride(from: start, to: end, by: Int(pageSize))
+    }
+
+    /// Locks the buffer's pages; false when it is not locked by this call
+    /// (failure, or everything is locked already).
+    static func lock(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard !ProcessHardening.allMemoryLocked else { return false }
+        return counts.withLock { c in
+            guard mlock(buffer.baseAddress!, buffer.count) == 0 else { return false }
+            for p in pages(buffer) { c[p, default: 0] += 1 }
+            return true
+        }
+    }
+
+    /// Releases a buffer locked by `lock`.
+    static func unlock(_ buffer: UnsafeMutableRawBufferPointer) {
+        counts.withLock { c in
+            for p in pages(buffer) {
+                let n = (c[p] ?? 1) - 1
+                if n > 0 {
+                    c[p] = n
+                } else {
+                    c[p] = nil
+                    munlock(UnsafeRawPointer(bitPattern: p), Int(pageSize))
+                }
+            }
+        }
+    }
+
+    /// Buffers currently counted on the page of `address` (tests).
+    static func lockCount(at address: UnsafeRawPointer) -> Int {
+        let p = UInt(bitPattern: address) & ~(pageSize - 1)
+        return counts.withLock { $0[p] ?? 0 }
+    }
 }

@@ -9,12 +9,23 @@ public final class Certificate: @unchecked Sendable {
     init(taking x509: OpaquePointer) { self.x509 = x509 }
     deinit { X509_free(x509) }
 
+    /// Takes a parsed certificate if its public key decodes. OpenSSL parses
+    /// the key lazily: a certificate whose key is not a valid key (a point
+    /// off the curve, an unknown algorithm) still parses, and
+    /// X509_get_pubkey then returns NULL.
+    static func checked(_ x509: OpaquePointer) throws(CryptoError) -> Certificate {
+        let cert = Certificate(taking: x509)
+        guard X509_get0_pubkey(x509) != nil else { throw CryptoError("the certificate's public key is invalid") }
+        CryptoError.clearErrorQueue()
+        return cert
+    }
+
     /// Loads a PEM or DER certificate.
     public static func load(_ data: [UInt8]) throws(CryptoError) -> Certificate {
         let bio = MemoryBIO(data)
         if let c = PEM_read_bio_X509(bio.bio, nil, nil, nil) {
             CryptoError.clearErrorQueue()
-            return Certificate(taking: c)
+            return try checked(c)
         }
         let c: OpaquePointer? = data.withUnsafeBufferPointer { buf in
             var p: UnsafePointer<UInt8>? = buf.baseAddress
@@ -22,21 +33,22 @@ public final class Certificate: @unchecked Sendable {
         }
         guard let cert = c else { throw CryptoError("not a PEM or DER X.509 certificate") }
         CryptoError.clearErrorQueue()
-        return Certificate(taking: cert)
+        return try checked(cert)
     }
 
     /// Loads every PEM certificate in `data` (or the single DER one).
     public static func loadAll(_ data: [UInt8]) throws(CryptoError) -> [Certificate] {
         let bio = MemoryBIO(data)
         var out: [Certificate] = []
-        while let c = PEM_read_bio_X509(bio.bio, nil, nil, nil) { out.append(Certificate(taking: c)) }
+        while let c = PEM_read_bio_X509(bio.bio, nil, nil, nil) { out.append(try checked(c)) }
         CryptoError.clearErrorQueue()
         if out.isEmpty { out.append(try load(data)) }
         return out
     }
 
+    /// Never nil: `load` refuses certificates whose key does not decode.
     public var publicKey: PublicKey {
-        let k = X509_get_pubkey(x509)!  // a certificate always carries a key
+        let k = X509_get_pubkey(x509)!
         return PublicKey(taking: k)
     }
 

@@ -7,7 +7,7 @@ public enum CLI {
     /// groups register here.
     public static var commands: [Command] {
         AdminCommands.all + PolicyCommands.all + BootCommands.all + ExampleCommands.all + DeviceCommands.all + SimCommands.all +
-            ActionCommands.all
+            ActionCommands.all + HardeningCommands.all
     }
 
     static let overview = """

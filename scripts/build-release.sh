@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds the agent as it goes into an initramfs: release, the Swift runtime
+# linked statically (--static-swift-stdlib), libstdc++ and libgcc linked
+# statically too, PIE with full RELRO, stripped. Writes out/se-secretd (and
+# the unstripped out/se-secretd.debug), checks its linkage
+# (scripts/check-linkage.sh) and its size (at most 16 MB stripped), and
+# prints the size table of benchmarks/results.md.
+#
+# Usage: scripts/build-release.sh [--breakdown]
+#   --breakdown  also print which parts of the binary take the space
+# See docs/hardening.md ("Release binary").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/install-deps.sh
+
+breakdown=false
+[ "${1:-}" = "--breakdown" ] && breakdown=true
+limit=$((16 * 1000 * 1000))
+
+scratch=.build-release
+mkdir -p "$scratch/static-libs" out
+
+# The Swift toolchain's static runtime link arguments name -lstdc++ and the
+# clang driver links libgcc_s: both would stay dynamic. A directory holding
+# only libstdc++.a, searched before GCC's, makes -lstdc++ resolve to the
+# archive; -static-libgcc makes clang use libgcc.a/libgcc_eh.a.
+clang="$(dirname "$(command -v swift)")/clang"
+stdcxx=$("$clang" -print-file-name=libstdc++.a)
+if [ ! -f "$stdcxx" ]; then
+    echo "error: libstdc++.a not found (install the libstdc++-dev package the Swift toolchain uses)" >&2
+    exit 69
+fi
+ln -sf "$stdcxx" "$scratch/static-libs/libstdc++.a"
+flags=(-c release --static-swift-stdlib --product se-secretd --scratch-path "$scratch"
+       -Xswiftc -Xclang-linker -Xswiftc "-L$PWD/$scratch/static-libs"
+       -Xswiftc -Xclang-linker -Xswiftc -static-libgcc
+       # Full RELRO: relocations resolved at start, then read-only.
+       -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now
+       # The toolchain exports every symbol of ours (-export-dynamic);
+       # nothing looks them up, and they cost ~230 KB.
+       -Xlinker --no-export-dynamic)
+
+# Packed relative relocations (DT_RELR) shrink the PIE's relocation table
+# from ~420 KB to ~3 KB. They need glibc >= 2.36 at run time and lld to
+# link; the binary is built where it runs (same distribution), so they
+# are used when this machine's glibc has them.
+glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 {print $NF}')
+lld="$(dirname "$(command -v swift)")/ld.lld"
+relr=no
+if [ -x "$lld" ] && [ "$(printf '2.36\n%s\n' "$glibc" | sort -V | head -n 1)" = "2.36" ]; then
+    printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' "$lld" > "$scratch/toolset.json"
+    flags+=(--toolset "$scratch/toolset.json" -Xlinker -z -Xlinker pack-relative-relocs)
+    relr=yes
+fi
+
+echo "==> building se-secretd (release, static Swift runtime and libstdc++, DT_RELR: $relr)" >&2
+swift build "${flags[@]}" >&2
+bin="$scratch/release/se-secretd"
+cp "$bin" out/se-secretd.debug
+strip -o out/se-secretd "$bin"
+gzip -9 -n -c out/se-secretd > out/se-secretd.gz
+xz -9 -c out/se-secretd > out/se-secretd.xz
+
+size() { stat -c %s "$1" | awk '{printf "%.2f MB (%d bytes)", $1/1e6, $1}'; }
+echo "| build | size |"
+echo "|---|---|"
+echo "| release, static Swift runtime and libstdc++, unstripped | $(size out/se-secretd.debug) |"
+echo "| stripped (out/se-secretd) | $(size out/se-secretd) |"
+echo "| stripped, gzip -9 | $(size out/se-secretd.gz) |"
+echo "| stripped, xz -9 | $(size out/se-secretd.xz) |"
+echo
+echo "Direct dependencies (NEEDED): $(readelf -d out/se-secretd | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | xargs echo)"
+echo
+
+if $breakdown; then
+    python3 scripts/size-breakdown.py out/se-secretd.debug
+    echo
+fi
+
+bash scripts/check-linkage.sh out/se-secretd >&2
+stripped=$(stat -c %s out/se-secretd)
+if [ "$stripped" -gt "$limit" ]; then
+    echo "FAILED: out/se-secretd has $stripped bytes stripped, more than the 16 MB budget" >&2
+    exit 1
+fi
