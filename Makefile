@@ -1,6 +1,6 @@
 # se-secretd: build and install.
 #
-#   make                       release build (static Swift runtime)
+#   make                       the initramfs build (scripts/build-release.sh -> out/se-secretd)
 #   make install [DESTDIR=...] [PREFIX=/usr]
 #
 # Installs:
@@ -23,12 +23,10 @@ LIBDIR ?= $(PREFIX)/lib
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 DRACUTDIR ?= /usr/lib/dracut/modules.d
 INITRAMFSTOOLSDIR ?= /usr/share/initramfs-tools
-# The binary is stripped on install (an initramfs has no use for 7 MB of
-# symbols); INSTALL_STRIP= keeps them.
+# The binary is stripped on install (out/se-secretd already is; another
+# binary given as BINARY= may not be); INSTALL_STRIP= keeps the symbols.
 INSTALL_STRIP ?= -s
-SWIFT ?= swift
-SWIFTFLAGS ?= -c release --static-swift-stdlib
-BINARY ?= $(shell $(SWIFT) build $(SWIFTFLAGS) --show-bin-path 2>/dev/null)/se-secretd
+BINARY ?= out/se-secretd
 
 UNITS = se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
         se-secretd-keyfiles-cleanup.service se-secretd-failure.service
@@ -38,8 +36,10 @@ DRACUT_FILES = module-setup.sh se-secretd-modules.sh se-secretd-early.sh se-secr
 
 all: build
 
+# The initramfs build: static Swift runtime and libstdc++, full RELRO,
+# stripped, linkage and size checked (docs/hardening.md).
 build:
-	$(SWIFT) build $(SWIFTFLAGS) --product se-secretd
+	bash scripts/build-release.sh
 
 install:
 	@test -x "$(BINARY)" || { echo "no se-secretd binary at $(BINARY): run make first (or pass BINARY=)" >&2; exit 1; }

@@ -12,7 +12,7 @@
 #   SE_BOOTTEST_ACCEL=tcg    tcg (default: what CI has), kvm, or auto
 #   SE_BOOTTEST_ONLY="..."   a subset of: verify dracut-systemd initramfs-tools dracut-shell
 #   SE_BOOTTEST_BOOT_TIMEOUT=SECONDS  per boot (default 300)
-#   SE_BOOTTEST_BINARY=FILE  use this se-secretd instead of a release build
+#   SE_BOOTTEST_BINARY=FILE  use this se-secretd instead of scripts/build-release.sh's
 #
 # Debian's dracut and initramfs-tools packages conflict, and the machine's own
 # boot must not be touched: each builder lives in its own debootstrapped chroot
@@ -209,9 +209,11 @@ step_t=$(date +%s)
 if [ -n "${SE_BOOTTEST_BINARY:-}" ]; then
     BIN=$SE_BOOTTEST_BINARY
 else
-    (cd "$REPO" && swift build -c release --static-swift-stdlib --product se-secretd > "$CACHE/swift-build.log" 2>&1) ||
-        { tail -n 30 "$CACHE/swift-build.log"; echo "boot-tests: release build failed" >&2; exit 1; }
-    BIN=$(cd "$REPO" && swift build -c release --static-swift-stdlib --show-bin-path)/se-secretd
+    # The binary as it goes into an initramfs (static Swift runtime and
+    # libstdc++, full RELRO, stripped; linkage and size checked).
+    (cd "$REPO" && bash scripts/build-release.sh > "$CACHE/release-build.log" 2>&1) ||
+        { tail -n 30 "$CACHE/release-build.log"; echo "boot-tests: scripts/build-release.sh failed" >&2; exit 1; }
+    BIN=$REPO/out/se-secretd
 fi
 note "se-secretd: $BIN ($(stat -c %s "$BIN") bytes; $(elapsed "$step_t") s)"
 
@@ -254,6 +256,8 @@ make_policy "$W/policy-itools.json" '{"type": "keyscript", "volume": "root"}'
 # The emergency path: the install phase fails after the root was opened and
 # mounted (the TLS key's directory does not exist); the policy allows a shell.
 make_policy "$W/policy-dracut-emergency.json" '{"type": "luks", "device": "LABEL=root", "name": "root", "key": "passphrase"}' \
+    emergency-shell /etc/ssl/no-such-directory/server.key
+make_policy "$W/policy-itools-emergency.json" '{"type": "keyscript", "volume": "root"}' \
     emergency-shell /etc/ssl/no-such-directory/server.key
 "$BIN" policy validate "$W/policy-dracut.json" > /dev/null
 "$BIN" policy validate "$W/policy-itools.json" > /dev/null
@@ -527,7 +531,7 @@ if wants verify && [ "${dracut_ok:-no}" = yes ]; then
     check "the image holds the binary, the helper, the policy and the modules-load list" \
         bash -c "[ -x '$U/usr/bin/se-secretd' ] && [ -x '$U/usr/lib/se-secretd/se-secretd-initrd' ] && [ -f '$U/etc/se-secretd/policy.json' ] && grep -q '^dm_crypt$' '$U/usr/lib/modules-load.d/se-secretd.conf'"
     check "dm-crypt is in the image" bash -c "find '$U/usr/lib/modules' '$U/lib/modules' -name 'dm-crypt.ko*' 2>/dev/null | grep -q ."
-    SIZES+=("se-secretd binary in the image: $(stat -c %s "$U/usr/bin/se-secretd") bytes (stripped by make install; $(stat -c %s "$BIN") before)")
+    SIZES+=("se-secretd binary in the image: $(stat -c %s "$U/usr/bin/se-secretd") bytes ($(basename "$BIN"): $(stat -c %s "$BIN"))")
 fi
 
 if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
@@ -617,6 +621,11 @@ EOF
     itools_ok=yes
     in_chroot "$ITOOLS_ROOT" mkinitramfs -o /boot/initrd-itools-se.img "$KVER" > "$W/mkinitramfs-se.log" 2>&1 ||
         { tail -n 30 "$W/mkinitramfs-se.log"; bad "mkinitramfs with se-secretd failed"; itools_ok=no; }
+    # on_failure=emergency-shell, with an install phase that fails.
+    install -m 0644 "$W/policy-itools-emergency.json" "$ITOOLS_ROOT/etc/se-secretd/policy.json"
+    in_chroot "$ITOOLS_ROOT" mkinitramfs -o /boot/initrd-itools-emergency.img "$KVER" > "$W/mkinitramfs-emergency.log" 2>&1 ||
+        { tail -n 30 "$W/mkinitramfs-emergency.log"; bad "mkinitramfs with the emergency policy failed"; itools_ok=no; }
+    install -m 0644 "$W/policy-itools.json" "$ITOOLS_ROOT/etc/se-secretd/policy.json"
     # Without se-secretd: the same build with its hook, scripts and the test hook set aside.
     aside=$ITOOLS_ROOT/tmp/se-secretd-aside
     mkdir -p "$aside"
@@ -654,6 +663,16 @@ EOF
         negative_checks itools-tampered "ssh-host-ecdsa.asr"
         boot itools-missing "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-se.img" "$W/requests-missing.img" "$COMMON_CMDLINE"
         negative_checks itools-missing "luks-root"
+        # emergency-shell in initramfs-tools: wipe, unmount ${rootmnt}, close the
+        # volume, then panic, which with panic=-1 reboots at once (no shell).
+        boot itools-emergency "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-emergency.img" "$W/requests-good.img" "$COMMON_CMDLINE"
+        n=itools-emergency
+        check "$n: cryptroot opened the root before the install phase failed" \
+            ordered "$n" "cryptsetup: root: set up successfully" "failed +tls-server-key"
+        check "$n: wiped, unmounted and closed before the panic" \
+            ordered "$n" "hand-off files wiped, new root unmounted, encrypted volumes closed" "se-secretd failed; its secrets were wiped"
+        check "$n: panic= turned the panic into a reboot, not a shell" console_has "$n" "Rebooting automatically due to panic= boot argument"
+        check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
     fi
 fi
 
