@@ -37,12 +37,26 @@ let package = Package(
         .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
+        // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
+        .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),
+        // Linux headers Swift's Glibc module leaves out (statfs, xattr).
+        .systemLibrary(name: "CLinuxExtras"),
+        // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
+        .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
+        // The boot run: from the request volume to a locked, verified store and a report.
+        .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
+                                                "UVDevice", "UVCommands"]),
+        // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
+        .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
+                                                      "SecretPolicy", "UVDevice"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands"]),
+                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
-        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto"]),
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
+                                                                 "UVSimulator", "SecretActions", "CCryptsetup"]),
         // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
         // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
         .target(name: "CFuzzing"),
@@ -59,7 +73,13 @@ let package = Package(
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "UVSimulator", "UVDevice", "UVCommands",
+                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),
+        .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
+                                                               "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
+                                                               "ASRCodec", "SECrypto", "SEBase"]),
         // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
         .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening"]),
     ]

@@ -43,3 +43,37 @@ for s in ec-p521 rsa-2048 rsa-3072; do
     eratio=$(sed -E 's/.*eval_ratio=([0-9.]+).*/\1/' <<<"$line")
     echo "| $s | $per | $ev | $bare | $ratio | $eratio |"
 done
+
+echo
+echo "## boot: the whole boot run on the simulated ultravisor"
+echo
+echo "The release binary run as a child process (start-up included), median of $rounds rounds; peak RSS is"
+echo "the child's own. \"UV crypto\" is the time the ultravisor's own work takes for the same requests"
+echo "(keyslot ECDH, key unwrap, AES-GCM decryption), measured in the same run."
+echo
+echo "| requests | wall ms | ms/request | peak RSS KiB | UV crypto ms | UV crypto share | steps (ms) |"
+echo "|---|---|---|---|---|---|---|"
+"$bindir/se-secretd-bench" boot --rounds "$rounds" > "$tmp/boot.txt"
+while read -r line; do
+    case "$line" in
+        RESULT*)
+            kv() { sed -E "s/.*$1=([0-9.]+).*/\\1/" <<<"$line"; }
+            echo "| $(kv n) | $(kv wall_ms) | $(kv per_request_ms) | $(kv peak_rss_kib) | $(kv uv_crypto_ms) | $(kv uv_crypto_share_pct) % | $steps |" ;;
+        *"steps (ms"*) steps=$(sed -E 's/.*report\): //' <<<"$line") ;;
+    esac
+done < <(awk '/steps \(ms/ {s=$0; next} /^RESULT/ {print s; print $0}' "$tmp/boot.txt")
+
+echo
+echo "## Start-up and LUKS unlock"
+echo
+"$bindir/se-secretd-bench" startup --rounds 20 > "$tmp/startup.txt"
+"$bindir/se-secretd-bench" luks --rounds 3 > "$tmp/luks.txt"
+s=$(grep '^RESULT' "$tmp/startup.txt")
+l=$(grep '^RESULT' "$tmp/luks.txt")
+get() { sed -E "s/.*[ ]$1=([0-9.]+).*/\\1/" <<<"$2"; }
+echo "| what | wall ms | peak RSS KiB |"
+echo "|---|---|---|"
+echo "| \`se-secretd --version\` (process start-up) | $(get version_ms "$s") | $(get version_rss_kib "$s") |"
+echo "| \`se-secretd info\` on the simulator (start-up to the first ioctl and back, plus the simulator's state load) | $(get info_ms "$s") | $(get info_rss_kib "$s") |"
+echo "| LUKS2 unlock by volume key (no PBKDF), checked against the header | $(get volume_key_ms "$l") | $(get volume_key_rss_kib "$l") |"
+echo "| LUKS2 unlock by passphrase, libcryptsetup's default PBKDF ($(sed -E 's/.*pbkdf="([^"]*)".*/\1/' <<<"$l")) | $(get passphrase_ms "$l") | $(get passphrase_rss_kib "$l") |"

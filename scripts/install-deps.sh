@@ -3,7 +3,8 @@
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 
-packages=(libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema xz-utils)
+packages=(time libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema
+          openssh-client e2fsprogs xz-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

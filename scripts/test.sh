@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of se-secretd: the Swift test suites, the policy schema
-# cross-check and the s390x layout check of the UV ABI. Installs what is
+# cross-check, the s390x layout check of the UV ABI and the QEMU boot tests. Installs what is
 # missing first. Exit code 0 only if everything passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,12 @@ if [ "${SE_SKIP_HARDENING:-0}" != 1 ]; then
     [ -x scripts/build-release.sh ] && step "release binary: linkage and size" bash scripts/build-release.sh
     [ -x scripts/sanitize.sh ] && step "swift test under ASan and UBSan" bash scripts/sanitize.sh
     [ -x scripts/fuzz.sh ] && step "fuzz every target for ${SE_FUZZ_SECONDS:-20} s" bash scripts/fuzz.sh "${SE_FUZZ_SECONDS:-20}"
+fi
+
+if [ -f scripts/boot-tests/run.sh ]; then
+    # Real kernels, real dracut and initramfs-tools images, QEMU (TCG): ~15 min
+    # on 2 cores from a fresh clone. Needs root; says why and skips otherwise.
+    step "boot tests in QEMU (dracut+systemd, dracut shell, initramfs-tools)" bash scripts/boot-tests/run.sh
 fi
 
 echo

@@ -15,7 +15,7 @@ public enum FileKind: String, Sendable, Equatable {
     case regular, directory, symlink, characterDevice = "character device", blockDevice = "block device"
     case fifo, socket, unknown
 
-    init(mode: mode_t) {
+    public init(mode: mode_t) {
         switch mode & S_IFMT {
         case S_IFREG: self = .regular
         case S_IFDIR: self = .directory
@@ -120,6 +120,21 @@ public enum FileIO {
         return FileHandle(fd: fd)
     }
 
+    /// Opens `relativePath` below `base` one component at a time, refusing
+    /// a symlink at any component ("a/b/c" with b a symlink fails with
+    /// ELOOP) and any "..", so the result is always inside `base`.
+    public static func openDirectory(beneath base: FileHandle, relativePath: String, displayPath: String) throws -> FileHandle {
+        var current = FileHandle(fd: dup(base.fd))
+        guard current.fd >= 0 else { throw SystemError.current("dup", path: displayPath) }
+        for part in relativePath.split(separator: "/") where part != "." {
+            guard part != ".." else { throw SystemError(errno: EPERM, operation: "refuse '..' in", path: displayPath) }
+            let fd = openat(current.fd, String(part), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw SystemError.current("open directory", path: displayPath) }
+            current = FileHandle(fd: fd)
+        }
+        return current
+    }
+
     /// Lists a directory's entries (without "." and ".."), sorted by name,
     /// each with the kind of the entry itself (symlinks are not followed).
     /// At most `limit` entries are read; more is an error.
@@ -172,14 +187,17 @@ public enum FileIO {
     /// Writes `bytes` to `path` atomically: a temporary file in the same
     /// directory, written, fsynced, given `mode`, renamed over the target,
     /// and the directory fsynced. The target's directory must exist.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    /// `durable: false` skips the fsyncs: readers still see the old or the
+    /// new file, never a mix, but a power loss may lose the change (for
+    /// state that dies with the machine anyway, like the simulated store).
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, durable: Bool = true) throws {
         let (dirPath, base) = splitPath(path)
         let dir = try openDirectory(dirPath)
-        try writeAtomically(at: dir, name: base, displayPath: path, bytes, mode: mode)
+        try writeAtomically(at: dir, name: base, displayPath: path, bytes, mode: mode, durable: durable)
     }
 
     public static func writeAtomically(at dir: FileHandle, name: String, displayPath: String,
-                                       _ bytes: [UInt8], mode: mode_t) throws {
+                                       _ bytes: [UInt8], mode: mode_t, durable: Bool = true) throws {
         var tmpName = ""
         var fd: Int32 = -1
         for attempt in 0..<16 {
@@ -203,13 +221,13 @@ public enum FileIO {
                 written += n
             }
             guard fchmod(handle.fd, mode) == 0 else { throw SystemError.current("chmod", path: displayPath) }
-            guard fsync(handle.fd) == 0 else { throw SystemError.current("fsync", path: displayPath) }
+            if durable { guard fsync(handle.fd) == 0 else { throw SystemError.current("fsync", path: displayPath) } }
             guard renameat(dir.fd, tmpName, dir.fd, name) == 0 else { throw SystemError.current("rename", path: displayPath) }
         } catch {
             cleanup()
             throw error
         }
-        _ = fsync(dir.fd)
+        if durable { _ = fsync(dir.fd) }
     }
 
     /// Splits "a/b/c" into ("a/b", "c"); "c" into (".", "c"); "/c" into ("/", "c").

@@ -191,7 +191,9 @@ public final class PrivateKey: EVPKey, @unchecked Sendable {
     public static func load(_ data: [UInt8]) throws(CryptoError) -> PrivateKey {
         CryptoError.clearErrorQueue()
         let bio = MemoryBIO(data)
-        if let k = PEM_read_bio_PrivateKey(bio.bio, nil, nil, nil) {
+        // An encrypted PEM key fails here instead of making OpenSSL's default
+        // callback ask for a passphrase on the terminal (there is none at boot).
+        if let k = PEM_read_bio_PrivateKey(bio.bio, nil, { _, _, _, _ in -1 }, nil) {
             CryptoError.clearErrorQueue()
             return PrivateKey(taking: k)
         }

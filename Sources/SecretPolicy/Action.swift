@@ -51,6 +51,9 @@ public enum Action: Sendable, Equatable {
         public var group: Owner
         /// Replace an existing file (default: refuse to overwrite).
         public var replace: Bool
+        /// Create missing parent directories (root-owned, 0755); default:
+        /// a missing parent is an error.
+        public var createParents: Bool = false
     }
 
     public var kind: String {

@@ -19,6 +19,27 @@ public struct RequestVerdict: Sendable {
 
     public var passed: Bool { problems.isEmpty }
 
+    /// The verdict as JSON (`check --json`, the boot report). No secrets:
+    /// only what is readable without a key.
+    public var json: JSON {
+        let r = request
+        return .object([
+            ("file", .string(file)),
+            ("sha256", .string(sha256.hex)),
+            ("pin_digest", JSON.hexOrNull(r?.pinDigest)),
+            ("role", .string(role.rawValue)),
+            ("secret_name", secretName.map { .string($0) } ?? .null),
+            ("secret_id", JSON.hexOrNull(r?.secretID)),
+            ("secret_type", r.map { .string($0.secretType.name) } ?? .null),
+            ("user_data_type", r.map { .string($0.userDataType.name) } ?? .null),
+            ("signer", signer.map { .string($0) } ?? .null),
+            ("trusted_by", .array(trustedBy.map { .string($0) })),
+            ("tag", JSON.hexOrNull(r?.gcmTag)),
+            ("verdict", .string(passed ? "ok" : "fail")),
+            ("problems", .array(problems.map(\.json))),
+        ])
+    }
+
     /// Name for display: the policy's name, a raw-name ID, or the ID's hex prefix.
     public var displaySecret: String {
         if let n = secretName { return n }

@@ -330,7 +330,8 @@ struct PolicyParser {
                 throw fail(r.childPath("mode"), "a private key must not be readable by group or others")
             }
             action = .file(.init(path: p, format: fmt, mode: mode, owner: try parseOwner(&r, "owner"),
-                                 group: try parseOwner(&r, "group"), replace: try r.bool("replace") ?? false))
+                                 group: try parseOwner(&r, "group"), replace: try r.bool("replace") ?? false,
+                                 createParents: try r.bool("create_parents") ?? false))
         case "credential":
             let n = try r.requireString("name")
             guard NameRules.isCredentialName(n) else { throw fail(r.childPath("name"), "not a valid credential name") }

@@ -33,15 +33,28 @@ public struct RequestSet: Sendable {
     }
 
     public static let maxEntries = 4096
+
+    /// Test seam: called with each file's display path right before it is
+    /// read (a test makes the volume vanish here). Nil in production.
+    nonisolated(unsafe) public static var beforeRead: ((String) -> Void)?
     static let maxPolicyFileSize = 1 << 20
+    static let maxPolicyFiles = 8
 
     /// Reads a directory: symlinks are never followed, only regular files are
-    /// read, each at most once and within the policy's size bound, and at most
-    /// `maxEntries` entries are looked at.
+    /// read, each at most once and within the policy's size bound, at most
+    /// `maxEntries` entries are looked at, and no more request files than the
+    /// policy allows are read (memory stays bounded by max_requests ×
+    /// max_file_size).
     public static func load(directory: String, rules: Policy.RequestSource, includeEBC: Bool) throws -> RequestSet {
-        let dir = try FileIO.openDirectory(directory)
+        try load(directory: try FileIO.openDirectory(directory), displayPath: directory, rules: rules, includeEBC: includeEBC)
+    }
+
+    public static func load(directory dir: FileHandle, displayPath directory: String, rules: Policy.RequestSource,
+                            includeEBC: Bool) throws -> RequestSet {
         let entries = try FileIO.list(dir, displayPath: directory, limit: maxEntries)
         var set = RequestSet()
+        var requestFiles = 0
+        var policyFiles = 0
         for entry in entries {
             let isRequest = entry.name.hasSuffix(rules.suffix)
             let isPolicyFile = includeEBC && entry.name.hasSuffix(".pol")
@@ -60,7 +73,15 @@ public struct RequestSet: Sendable {
                     "is a \(entry.kind.rawValue); only regular files are accepted (no symlinks, devices or directories)"))
                 continue
             }
+            if isRequest {
+                requestFiles += 1
+                if requestFiles > rules.maxRequests { continue }  // counted, not read
+            } else {
+                policyFiles += 1
+                if policyFiles > maxPolicyFiles { continue }
+            }
             let limit = isRequest ? rules.maxFileSize : maxPolicyFileSize
+            RequestSet.beforeRead?(directory + "/" + entry.name)
             do {
                 let bytes = try FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: limit)
                 let file = RequestFile(name: entry.name, bytes: bytes)
@@ -73,6 +94,13 @@ public struct RequestSet: Sendable {
             } catch {
                 set.problems.append(Problem("unreadable", file: shown, "\(error)"))
             }
+        }
+        if requestFiles > rules.maxRequests {
+            set.problems.append(Problem("too-many-requests",
+                "\(requestFiles) request files, but the policy allows at most \(rules.maxRequests); only the first \(rules.maxRequests) were read"))
+        }
+        if policyFiles > maxPolicyFiles {
+            set.problems.append(Problem("too-many-requests", "\(policyFiles) *.pol files; at most \(maxPolicyFiles) are read"))
         }
         return set
     }

@@ -149,31 +149,12 @@ enum AdminCommands {
 
 /// Rendering of an evaluation, shared by `check` and the boot run's report.
 enum CheckReport {
-    static func verdictJSON(_ v: RequestVerdict) -> JSON {
-        let r = v.request
-        return .object([
-            ("file", .string(v.file)),
-            ("sha256", .string(v.sha256.hex)),
-            ("pin_digest", JSON.hexOrNull(r?.pinDigest)),
-            ("role", .string(v.role.rawValue)),
-            ("secret_name", v.secretName.map { .string($0) } ?? .null),
-            ("secret_id", JSON.hexOrNull(r?.secretID)),
-            ("secret_type", r.map { .string($0.secretType.name) } ?? .null),
-            ("user_data_type", r.map { .string($0.userDataType.name) } ?? .null),
-            ("signer", v.signer.map { .string($0) } ?? .null),
-            ("trusted_by", .array(v.trustedBy.map { .string($0) })),
-            ("tag", JSON.hexOrNull(r?.gcmTag)),
-            ("verdict", .string(v.passed ? "ok" : "fail")),
-            ("problems", .array(v.problems.map(\.json))),
-        ])
-    }
-
     static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, milliseconds: Double) -> JSON {
         .object([
             ("result", .string(e.passed ? "pass" : "fail")),
             ("policy", .object([("file", .string(policyPath)), ("sha256", .string(e.policyDigest.hex))])),
             ("requests_directory", .string(directory)),
-            ("requests", .array(e.verdicts.map(verdictJSON))),
+            ("requests", .array(e.verdicts.map(\.json))),
             ("problems", .array(e.allProblems.map(\.json))),
             ("submission_order", .array(e.submissionOrder.map { .string($0) })),
             ("lock", .bool(e.lockStore)),

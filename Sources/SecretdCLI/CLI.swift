@@ -6,8 +6,8 @@ public enum CLI {
     /// Every command, in the order the overview lists them. New command
     /// groups register here.
     public static var commands: [Command] {
-        AdminCommands.all + PolicyCommands.all + ExampleCommands.all + DeviceCommands.all + SimCommands.all
-            + HardeningCommands.all
+        AdminCommands.all + PolicyCommands.all + BootCommands.all + ExampleCommands.all + DeviceCommands.all + SimCommands.all +
+            ActionCommands.all + HardeningCommands.all
     }
 
     static let overview = """

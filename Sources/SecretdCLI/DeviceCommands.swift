@@ -3,6 +3,7 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 import UVCommands
+import BootRun
 
 /// The guest-side commands on the ultravisor: info, list, add, lock,
 /// retrieve. Each works on the kernel device (--uv, default /dev/uv) or on a
@@ -23,10 +24,18 @@ enum DeviceCommands {
       --sysfs ROOT     where firmware/uv is (default /sys; DIR/sysfs for a simulator)
     """
 
-    static func sysfs(_ args: Arguments) -> UVSysfs { UVSysfs(root: args.value("sysfs") ?? UVSysfs.defaultRoot) }
+    /// --sysfs, else (unless --uv is given) rd.se_secretd.sysfs= or the
+    /// rd.se_secretd.uv_sim= simulator's tree, else /sys.
+    static func sysfs(_ args: Arguments) -> UVSysfs {
+        UVSysfs(root: args.value("sysfs") ?? (args.value("uv") == nil ? BootSwitches.current().effectiveSysfs : nil) ?? UVSysfs.defaultRoot)
+    }
 
+    /// --uv / --uv-sim, else rd.se_secretd.uv_sim= from the kernel command line
+    /// (so the initramfs phases and crypttab's keyscript follow the boot tests'
+    /// simulator), else /dev/uv.
     static func backend(_ args: Arguments) throws -> UVBackend {
-        try cli { try UVBackend.select(device: args.value("uv"), simulator: args.value("uv-sim")) }
+        let flags = args.value("uv") != nil || args.value("uv-sim") != nil
+        return try cli { try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : BootSwitches.current().uvSimulator) }
     }
 
     static func client(_ args: Arguments) throws -> UVClient {

@@ -5,6 +5,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SecretPolicy
+import UVSimulator
 
 /// A complete, self-contained example deployment: a (simulated) host key
 /// and its host-key document, a tenant signing key, signed requests for the
@@ -17,8 +18,10 @@ public struct ExampleSet {
 
     public var extraSecrets = 0
     public var signerType = SignerType.ecP521
-    /// Host key to encrypt for (default: a new one, written as host-key.pem).
-    public var hostKey: PrivateKey? = nil
+    /// Host key to encrypt for and its host-key document (default: a new key,
+    /// written as host-key.pem, with a self-signed document).
+    public var hostKey: PublicKey? = nil
+    public var hostKeyDocumentPEM: String? = nil
     public var tags: SEHeaderTags? = nil
     public var configUID: [UInt8]? = nil
 
@@ -46,10 +49,17 @@ public struct ExampleSet {
         try FileIO.makeDirectories(dir + "/values", mode: 0o700)
         chmod(dir + "/values", 0o700)
 
-        let host = try hostKey ?? PrivateKey.generate(.ec(.p521))
-        let cert = try Certificate.selfSigned(key: host, commonName: "se-secretd example host", organization: "se-secretd example", days: 3650)
-        try FileIO.writeAtomically(dir + "/host-key.crt", Array(cert.pem.utf8), mode: 0o644)
-        if hostKey == nil { try FileIO.writeAtomically(dir + "/host-key.pem", Array(host.privateKeyPEM.utf8), mode: 0o600) }
+        let host: PublicKey
+        if let given = hostKey {
+            host = given
+            if let doc = hostKeyDocumentPEM { try FileIO.writeAtomically(dir + "/host-key.crt", Array(doc.utf8), mode: 0o644) }
+        } else {
+            let key = try PrivateKey.generate(.ec(.p521))
+            let cert = try Certificate.selfSigned(key: key, commonName: "se-secretd example host", organization: "se-secretd example", days: 3650)
+            try FileIO.writeAtomically(dir + "/host-key.crt", Array(cert.pem.utf8), mode: 0o644)
+            try FileIO.writeAtomically(dir + "/host-key.pem", Array(key.privateKeyPEM.utf8), mode: 0o600)
+            host = key.publicKey
+        }
 
         let signer: PrivateKey
         switch signerType {
@@ -90,7 +100,7 @@ public struct ExampleSet {
 
         let cuid = configUID ?? [UInt8](repeating: 0, count: 16)
         func build(_ secret: RequestBuilder.Secret) throws -> [UInt8] {
-            var b = RequestBuilder(secret: secret, hostKeys: [host.publicKey], tags: tags)
+            var b = RequestBuilder(secret: secret, hostKeys: [host], tags: tags)
             b.flags.disableDump = true
             b.extensionSecret = .simple(ext)
             b.userData = .signed(Array("se-secretd example".utf8), key: signer)
@@ -138,6 +148,7 @@ enum ExampleCommands {
         options: [
             .value("extra", "N", "Add N more plain secrets (for load tests; default 0)."),
             .value("signer-type", "TYPE", "Tenant signing key: ec-p521 (default), rsa-2048 or rsa-3072."),
+            .value("sim", "STATE", "Make the requests for this simulated ultravisor (its host key and image) instead of a new host key."),
             .flag("force", "Write into DIR even if it exists."),
         ],
         discussion: """
@@ -164,6 +175,16 @@ enum ExampleCommands {
         if let t = args.value("signer-type") {
             guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }
             ex.signerType = st
+        }
+        if let state = args.value("sim") {
+            do {
+                let target = try SimulatorStateDirectory(path: state).requestTarget()
+                ex.hostKey = target.hostKey
+                ex.tags = target.imageTags
+                ex.hostKeyDocumentPEM = String(decoding: try FileIO.read(state + "/host-key.crt", limit: 1 << 20), as: UTF8.self)
+            } catch {
+                throw CLIError(.noInput, "cannot use the simulator state \(state): \(error)")
+            }
         }
         let w: ExampleSet.Written
         do { w = try ex.write(to: dir) } catch { throw CLIError(.ioError, "cannot write the example: \(error)") }

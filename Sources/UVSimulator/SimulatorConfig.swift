@@ -55,18 +55,22 @@ public struct SimulatorFaults: Equatable, Sendable {
     public var dumpInProgressAdds = 0
     /// The store reports full (0x010B) regardless of the limits.
     public var storeFull = false
-    /// The next `count` ioctls number `ioctl` fail with `errno` (after the
-    /// control block was read and checked, before the handler runs).
+    /// After `after` more calls of `ioctl` went through, the next `count`
+    /// fail with `errno` (after the control block was read and checked,
+    /// before the handler runs): a device failing mid-run.
     public var errnoFaults: [ErrnoFault] = []
 
     public struct ErrnoFault: Equatable, Sendable {
         public var ioctl: UVIoctl
         public var errno: Int32
         public var count: Int
-        public init(ioctl: UVIoctl, errno: Int32, count: Int) {
+        /// Calls of this ioctl to let through before failing.
+        public var after: Int
+        public init(ioctl: UVIoctl, errno: Int32, count: Int, after: Int = 0) {
             self.ioctl = ioctl
             self.errno = errno
             self.count = count
+            self.after = after
         }
     }
 
@@ -74,6 +78,10 @@ public struct SimulatorFaults: Equatable, Sendable {
 
     mutating func consumeErrno(for ioctl: UVIoctl) -> Int32? {
         guard let i = errnoFaults.firstIndex(where: { $0.ioctl == ioctl && $0.count > 0 }) else { return nil }
+        if errnoFaults[i].after > 0 {
+            errnoFaults[i].after -= 1
+            return nil
+        }
         errnoFaults[i].count -= 1
         let e = errnoFaults[i].errno
         if errnoFaults[i].count == 0 { errnoFaults.remove(at: i) }

@@ -27,7 +27,8 @@ enum StateCoding {
             ("dump_in_progress_adds", .int(Int64(s.faults.dumpInProgressAdds))),
             ("store_full", .bool(s.faults.storeFull)),
             ("errno", .array(s.faults.errnoFaults.map { f in
-                .object([("ioctl", .string(f.ioctl.name)), ("errno", .int(Int64(f.errno))), ("count", .int(Int64(f.count)))])
+                .object([("ioctl", .string(f.ioctl.name)), ("errno", .int(Int64(f.errno))), ("count", .int(Int64(f.count))),
+                         ("after", .int(Int64(f.after)))])
             })),
         ])
         let doc: JSON = .object([
@@ -123,8 +124,9 @@ enum StateCoding {
                 }
                 let errno = Int32(try e.int("errno", range: 1...4095) ?? 5)
                 let count = Int(try e.int("count", range: 0...Int64(Int32.max)) ?? 0)
+                let after = Int(try e.int("after", range: 0...Int64(Int32.max)) ?? 0)
                 try e.finish()
-                faults.errnoFaults.append(.init(ioctl: ioctl, errno: errno, count: count))
+                faults.errnoFaults.append(.init(ioctl: ioctl, errno: errno, count: count, after: after))
             }
             try f.finish()
         }

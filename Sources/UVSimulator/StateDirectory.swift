@@ -148,13 +148,16 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
     }
 
     /// Writes secrets first, then state.json; both carry the new revision.
+    /// Atomic but not fsynced: like the ultravisor's store, the simulated one
+    /// need not survive a crash of the machine, and four fsyncs per ioctl
+    /// would make the simulator, not the code under test, the slow part.
     private func save(_ state: SimulatorState) throws {
         state.revision &+= 1
         let secrets = StateCoding.encodeSecrets(state)
         var raw = secrets.unsafeCopyToArray()
         defer { raw.wipe() }
-        try FileIO.writeAtomically(join(Self.secretsFile), raw, mode: 0o600)
-        try FileIO.writeAtomically(join(Self.stateFile), StateCoding.encodeJSON(state), mode: 0o600)
+        try FileIO.writeAtomically(join(Self.secretsFile), raw, mode: 0o600, durable: false)
+        try FileIO.writeAtomically(join(Self.stateFile), StateCoding.encodeJSON(state), mode: 0o600, durable: false)
         state.modified = false
     }
 }

@@ -1,0 +1,19 @@
+/// Why a boot run stopped. The class picks the exit code, so that the unit
+/// or hook that runs se-secretd can tell failures apart.
+public struct BootFailure: Error, Sendable, CustomStringConvertible {
+    public enum Class: String, Sendable {
+        case usage, policy, input, device, ultravisor, timeout, io, config
+    }
+
+    public let failureClass: Class
+    public let step: String
+    public let message: String
+
+    public init(_ failureClass: Class, step: String, _ message: String) {
+        self.failureClass = failureClass
+        self.step = step
+        self.message = message
+    }
+
+    public var description: String { "\(step): \(message)" }
+}

@@ -1,0 +1,465 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+import UVDevice
+import UVCommands
+
+/// Where other phases hand secrets over; the boot run wipes what the policy
+/// names there when it fails, so no secret outlives a failed boot.
+public struct HandoffPaths: Sendable {
+    public var keyFileDirectory = "/run/cryptsetup-keys.d"
+    public var credentialDirectory = "/run/credentials/@initrd"
+    public init() {}
+}
+
+public struct BootConfiguration: Sendable {
+    public var policyPath: String
+    public var backend: UVBackend
+    public var sysfs: UVSysfs
+    public var runDirectory = RunDirectory.defaultPath
+    /// Read requests from this directory instead of the policy's volume.
+    public var requestsDirectory: String?
+    /// Overall deadline in seconds: the volume wait and the retries of a
+    /// transient ultravisor condition (dump in progress) all end by then.
+    public var timeout: Double = 120
+    public var backoffInitial: Double = 0.1
+    public var backoffCap: Double = 5
+    public var handoff = HandoffPaths()
+    /// Test hook, called right after the requests were read and copied (a
+    /// test swaps files on the volume here to show that it has no effect).
+    public var afterFetch: (@Sendable () -> Void)? = nil
+
+    public init(policyPath: String, backend: UVBackend, sysfs: UVSysfs) {
+        self.policyPath = policyPath
+        self.backend = backend
+        self.sysfs = sysfs
+    }
+}
+
+public struct BootResult: Sendable {
+    public let failure: BootFailure?
+    public let report: JSON
+    public let reportPath: String?
+    public let failureAction: Policy.FailureAction
+    public var succeeded: Bool { failure == nil }
+}
+
+/// The boot run: probe → fetch → check → submit → lock → verify → report.
+/// It never decrypts anything and holds no secret: the values stay inside
+/// the ultravisor until `unlock` / `install` retrieve them.
+public final class BootRunner {
+    let config: BootConfiguration
+    let log: BootLog
+    let started = MonotonicClock.nanoseconds()
+    var timings: [(String, Double)] = []
+    var policy: Policy?
+    var fetched: FetchedRequests?
+    var evaluation: Evaluation?
+    var deviceInfo: [(String, JSON)] = []
+    var hostKeyHashes: [[UInt8]] = []
+    var records: [String: [(String, JSON)]] = [:]
+    var locked: Bool?
+    var verified = false
+    var storeCount: Int?
+
+    public init(configuration: BootConfiguration, log: BootLog) {
+        self.config = configuration
+        self.log = log
+    }
+
+    var deadline: UInt64 { started + UInt64(config.timeout * 1e9) }
+    var remaining: Double { max(0, Double(Int64(deadline) - Int64(MonotonicClock.nanoseconds())) / 1e9) }
+
+    func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
+        let t0 = MonotonicClock.nanoseconds()
+        defer { timings.append((step, Double(MonotonicClock.nanoseconds() - t0) / 1e6)) }
+        return try body()
+    }
+
+    public func run() -> BootResult {
+        var failure: BootFailure? = nil
+        do {
+            try RunDirectory.prepare(config.runDirectory)
+        } catch {
+            failure = BootFailure(.io, step: "prepare", "cannot prepare the run directory \(config.runDirectory): \(error)")
+        }
+        if failure == nil {
+            do {
+                let policy = try timed("policy") { try loadPolicy() }
+                self.policy = policy
+                let client = try timed("probe") { try probe(policy) }
+                let fetched = try timed("fetch") { try fetch(policy) }
+                self.fetched = fetched
+                config.afterFetch?()
+                try timed("check") { try check(policy, fetched) }
+                try timed("submit") { try submit(client) }
+                if policy.store.lock { try timed("lock") { try lock(client) } }
+                try timed("verify") { try verify(client, policy) }
+            } catch let f as BootFailure {
+                failure = f
+            } catch {
+                failure = BootFailure(.io, step: "boot", "\(error)")
+            }
+        }
+        let action = policy?.onFailure ?? .poweroff
+        if let f = failure {
+            log.error("\(f.step): \(f.message)")
+            wipeHandoffs()
+        }
+        let report = makeReport(failure: failure)
+        var reportPath: String? = config.runDirectory + "/report.json"
+        do {
+            try FileIO.writeAtomically(reportPath!, Array(report.serialized().utf8), mode: 0o600)
+            try FileIO.writeAtomically(config.runDirectory + "/failure-action", Array((action.rawValue + "\n").utf8), mode: 0o600)
+        } catch {
+            log.error("cannot write the report: \(error)")
+            reportPath = nil
+        }
+        summarize(failure: failure, action: action, reportPath: reportPath)
+        return BootResult(failure: failure, report: report, reportPath: reportPath, failureAction: action)
+    }
+
+    // MARK: - Steps
+
+    func loadPolicy() throws -> Policy {
+        do { return try Policy.load(path: config.policyPath) } catch {
+            throw BootFailure(.config, step: "policy", "invalid policy \(config.policyPath): \(error)")
+        }
+    }
+
+    /// Step 1: is this a secure guest, which driver and ultravisor calls are
+    /// there, what are the limits, which host keys does this machine have.
+    func probe(_ policy: Policy) throws -> UVClient {
+        let guest = try? config.sysfs.isSecureExecutionGuest()
+        deviceInfo.append(("secure_execution_guest", guest.map { JSON.bool($0) } ?? .null))
+        switch config.backend {
+        case let .device(p): deviceInfo.append(("backend", .string("device \(p)")))
+        case let .simulator(d): deviceInfo.append(("backend", .string("simulator \(d)")))
+        }
+        if case .device = config.backend, guest == .some(false) {
+            log.warning("sysfs says this is not a Secure Execution guest")
+        }
+        let client: UVClient
+        do { client = try config.backend.client(sysfs: config.sysfs) } catch let f as CommandFailure {
+            throw BootFailure(.device, step: "probe", f.message)
+        }
+        let info: UVInfo
+        do { info = try client.info() } catch {
+            throw BootFailure(.device, step: "probe", "the ultravisor device does not answer INFO: \(error)")
+        }
+        deviceInfo.append(("driver", .string(info.kernelGeneration)))
+        if info.isLegacyDriver {
+            throw BootFailure(.device, step: "probe",
+                "this kernel's uvdevice only knows attestation (Linux 5.19–6.4): adding secrets needs Linux 6.5 or later, retrievable secrets Linux 6.13 on IBM z17")
+        }
+        var needed: [UVIoctl] = [.addSecret, .listSecrets]
+        if policy.store.lock { needed.append(.lockSecrets) }
+        if policy.secrets.contains(where: { !$0.actions.isEmpty }) { needed.append(.retrieveSecret) }
+        for ioctl in needed where !info.driverImplements(ioctl) {
+            let hint = ioctl == .retrieveSecret ? " (retrieving secrets needs Linux 6.13 or later)" : ""
+            throw BootFailure(.device, step: "probe", "the kernel's uvdevice lacks the \(ioctl) ioctl\(hint)")
+        }
+        for ioctl in needed where info.ultravisorOffers(ioctl) == false && ioctl != .retrieveSecret {
+            throw BootFailure(.device, step: "probe", "the ultravisor does not offer \(ioctl) to this guest")
+        }
+        if let q = try? config.sysfs.query() {
+            if let max = q.maxSecrets { deviceInfo.append(("max_secrets", .int(Int64(max)))) }
+            if let codes = q.secretTypeCodes {
+                for s in policy.secrets where !codes.contains(s.type.rawValue) {
+                    throw BootFailure(.device, step: "probe",
+                        "the ultravisor does not support \(s.type.name) secrets (secret \"\(s.name)\"); see /sys/firmware/uv/query/supp_secret_types")
+                }
+            }
+            if let versions = q.addSecretVersions, !versions.contains(ASRLayout.version) {
+                throw BootFailure(.device, step: "probe", "the ultravisor does not accept add-secret requests of version 0x100")
+            }
+            if policy.store.requiredFlags.contains("disable-dump"), q.disableDumpFlagSupported == false {
+                throw BootFailure(.device, step: "probe", "the policy requires disable-dump, which this ultravisor does not support")
+            }
+        }
+        if let keys = try? config.sysfs.hostKeyHashes() {
+            hostKeyHashes = keys.knownHashes
+            log.debug("host-key hashes: \(hostKeyHashes.map { String($0.hex.prefix(16)) }.joined(separator: ", "))")
+        }
+        return client
+    }
+
+    /// Step 2.
+    func fetch(_ policy: Policy) throws -> FetchedRequests {
+        let f: FetchedRequests
+        if let dir = config.requestsDirectory {
+            f = try RequestFetch.fromDirectory(dir, policy: policy, runDirectory: config.runDirectory)
+        } else if let volume = policy.requests.volume {
+            f = try RequestFetch.fromVolume(volume, policy: policy, runDirectory: config.runDirectory,
+                                            wait: min(Double(policy.requests.waitSeconds), remaining), log: log)
+        } else {
+            throw BootFailure(.config, step: "fetch", "the policy names no request volume (requests.volume) and no directory was given")
+        }
+        log.info("read \(f.set.requests.count) request files from \(f.source)")
+        return f
+    }
+
+    /// Step 3: the same evaluation as `se-secretd check`, with this
+    /// machine's host keys.
+    func check(_ policy: Policy, _ fetched: FetchedRequests) throws {
+        let e = Evaluator(policy: policy, hostKeyHashes: hostKeyHashes.isEmpty ? nil : hostKeyHashes).evaluate(fetched.set)
+        evaluation = e
+        for p in e.allProblems { log.error(p.description) }
+        guard e.passed else {
+            throw BootFailure(.policy, step: "check",
+                "the requests violate the policy (\(e.allProblems.count) problem\(e.allProblems.count == 1 ? "" : "s")); nothing was added")
+        }
+        if let maxSecrets = deviceInfo.first(where: { $0.0 == "max_secrets" }).flatMap({ if case let .int(v) = $0.1 { return Int(v) } else { return nil } }) {
+            let listable = e.verdicts.filter { $0.request?.secretType.isListable == true }.count
+            if listable > maxSecrets {
+                throw BootFailure(.device, step: "check", "\(listable) secrets do not fit a store of \(maxSecrets)")
+            }
+        }
+    }
+
+    /// Step 4: submit in order, skipping what this boot's store already has.
+    func submit(_ client: UVClient) throws {
+        guard let e = evaluation else { return }
+        var journal = Journal(runDirectory: config.runDirectory)
+        let before: SecretList
+        do { before = try client.listAllSecrets() } catch {
+            throw BootFailure(.device, step: "submit", "cannot list the secret store: \(error)")
+        }
+        var added = 0, skipped = 0
+        for (position, file) in e.submissionOrder.enumerated() {
+            guard let v = e.verdict(for: file), let r = v.request else { continue }
+            var rec: [(String, JSON)] = [("order", .int(Int64(position + 1)))]
+            let t0 = MonotonicClock.nanoseconds()
+            func finish(_ result: String, rc: UInt16?, retries: Int) {
+                rec += [("result", .string(result)), ("uv_rc", rc.map { .string(rcHex($0)) } ?? .null),
+                        ("retries", .int(Int64(retries))),
+                        ("milliseconds", .double(((Double(MonotonicClock.nanoseconds() - t0) / 1e6) * 1000).rounded() / 1000))]
+                records[file] = rec
+            }
+            if journal.contains(r.gcmTag) {
+                finish("already-added", rc: nil, retries: 0)
+                skipped += 1
+                log.info("\(file): already added in this boot (journal)")
+                continue
+            }
+            if let id = r.secretID, r.secretType.isListable, !before.entries(withID: id).isEmpty {
+                finish("already-present", rc: nil, retries: 0)
+                skipped += 1
+                log.info("\(file): secret \(v.displaySecret) is already in the store; not added twice")
+                continue
+            }
+            var retries = 0
+            var backoff = config.backoffInitial
+            while true {
+                do {
+                    try client.addSecret(r.bytes)
+                    break
+                } catch {
+                    guard let f = error.callFailure else {
+                        finish("failed", rc: nil, retries: retries)
+                        throw BootFailure(.device, step: "submit", "\(file): \(error)")
+                    }
+                    if f.rc == UVReturnCode.dumpInProgress {
+                        let wait = min(backoff, config.backoffCap)
+                        if remaining <= wait {
+                            finish("timed-out", rc: f.rc, retries: retries)
+                            throw BootFailure(.timeout, step: "submit",
+                                "\(file): the ultravisor still reports a dump in progress (rc 0x010d) after \(retries) retries; deadline of \(Int(config.timeout)) s reached")
+                        }
+                        retries += 1
+                        log.info("\(file): dump in progress (rc 0x010d); retry \(retries) in \(Int(wait * 1000)) ms")
+                        var ts = timespec(tv_sec: Int(wait), tv_nsec: Int((wait - Double(Int(wait))) * 1e9))
+                        nanosleep(&ts, nil)
+                        backoff *= 2
+                        continue
+                    }
+                    finish("refused", rc: f.rc, retries: retries)
+                    throw BootFailure(.ultravisor, step: "submit",
+                        "\(file) (\(v.displaySecret)): \(f.message) (rc \(rcHex(f.rc)), rrc \(rcHex(f.rrc)))\(BootRunner.hint(f.rc)); \(added) request(s) were added before it")
+                }
+            }
+            do { try journal.record(tag: r.gcmTag, file: file) } catch {
+                throw BootFailure(.io, step: "submit", "cannot record the submission in the journal: \(error)")
+            }
+            finish("added", rc: UVReturnCode.success, retries: retries)
+            added += 1
+            log.debug("\(file): added (\(v.displaySecret))")
+        }
+        log.info("submitted: \(added) added, \(skipped) already there")
+    }
+
+    static func hint(_ rc: UInt16) -> String {
+        switch rc {
+        case UVReturnCode.cannotDecrypt:
+            return " — the request was made for other host keys or another image, or it was tampered with"
+        case UVReturnCode.storeLocked: return " — the store was locked before all requests were added (by an earlier run?)"
+        case UVReturnCode.storeFull: return " — more secrets than this guest's store holds"
+        case UVReturnCode.cannotAdd: return " — e.g. its extension secret differs from the one the first request fixed"
+        case UVReturnCode.invalidSecretLength, UVReturnCode.unsupportedSecret:
+            return " — this ultravisor does not accept this secret type or length"
+        default: return ""
+        }
+    }
+
+    /// Step 5.
+    func lock(_ client: UVClient) throws {
+        do {
+            try client.lock()
+            locked = true
+            log.info("secret store locked")
+        } catch {
+            if let f = error.callFailure, f.rc == UVReturnCode.storeLocked {
+                locked = true
+                log.info("secret store was already locked (an earlier run of this boot)")
+                return
+            }
+            locked = false
+            throw BootFailure(error.callFailure == nil ? .device : .ultravisor, step: "lock", "cannot lock the secret store: \(error)")
+        }
+    }
+
+    /// Step 6: the store holds exactly the policy's secrets, with the
+    /// expected types and lengths, each once.
+    func verify(_ client: UVClient, _ policy: Policy) throws {
+        guard let e = evaluation else { return }
+        let list: SecretList
+        do { list = try client.listAllSecrets() } catch {
+            throw BootFailure(.device, step: "verify", "cannot list the secret store: \(error)")
+        }
+        storeCount = list.entries.count
+        var expected: [[UInt8]: AddSecretRequest] = [:]
+        for v in e.verdicts { if let r = v.request, r.secretType.isListable, let id = r.secretID { expected[id] = r } }
+        for (id, r) in expected {
+            let entries = list.entries(withID: id)
+            let name = policy.secret(withID: id)?.name ?? id.hex
+            guard entries.count == 1, let entry = entries.first else {
+                throw BootFailure(.ultravisor, step: "verify", "secret \"\(name)\" is in the store \(entries.count) times, expected once")
+            }
+            guard entry.typeCode == r.secretType.rawValue else {
+                throw BootFailure(.ultravisor, step: "verify", "secret \"\(name)\" is listed as \(entry.typeName), expected \(r.secretType.name)")
+            }
+            let len = Int(entry.length)
+            let okLength = len == Int(r.secretHeader.length) || (r.secretType.protectedKeySize == len)
+            guard okLength else {
+                throw BootFailure(.ultravisor, step: "verify", "secret \"\(name)\" is listed with \(len) bytes, expected \(r.secretHeader.length)")
+            }
+        }
+        for entry in list.entries where expected[entry.id] == nil {
+            throw BootFailure(.ultravisor, step: "verify",
+                "the store holds a secret the policy does not name (ID \(entry.id.hex), \(entry.typeName)); refusing to go on")
+        }
+        verified = true
+        log.info("store verified: \(list.entries.count) secrets, as the policy says")
+    }
+
+    // MARK: - Failure and report
+
+    /// Removes hand-off files the policy names (key files, credentials),
+    /// overwriting them first, so that no secret survives a failed boot.
+    func wipeHandoffs() {
+        guard let policy else { return }
+        var paths: [String] = []
+        for s in policy.secrets {
+            for a in s.actions {
+                switch a {
+                case let .keyFile(v): paths.append(config.handoff.keyFileDirectory + "/" + v + ".key")
+                case let .credential(n): paths.append(config.handoff.credentialDirectory + "/" + n)
+                default: break
+                }
+            }
+        }
+        for p in paths where FileIO.kind(of: p) == .regular {
+            SecretFiles.wipe(p)
+            log.info("wiped \(p)")
+        }
+    }
+
+    func makeReport(failure: BootFailure?) -> JSON {
+        let total = Double(MonotonicClock.nanoseconds() - started) / 1e6
+        func ms(_ v: Double) -> JSON { .double((v * 1000).rounded() / 1000) }
+        var requests: [JSON] = []
+        if let e = evaluation {
+            for v in e.verdicts {
+                guard case var .object(m) = v.json else { continue }
+                m += records[v.file] ?? [("result", .string(e.passed ? "not-submitted" : "refused-by-policy"))]
+                requests.append(.object(m))
+            }
+        }
+        let order = evaluation?.submissionOrder ?? []
+        let tags: [[UInt8]] = order.compactMap { evaluation?.verdict(for: $0)?.request?.gcmTag }
+        let lockedNow = locked ?? false
+        var store: [(String, JSON)] = [
+            ("locked", locked.map { .bool($0) } ?? .null),
+            ("verified", .bool(verified)),
+            ("secrets", storeCount.map { .int(Int64($0)) } ?? .null),
+        ]
+        if failure == nil {
+            // What `pvattest check --secret <requests in this order> --secret-store-locked` expects.
+            store.append(("secret_store_hash", .string(SecretStoreHash.compute(tags: tags, locked: lockedNow, sha512: Digest.sha512).hex)))
+            store.append(("submission_order", .array(order.map { .string($0) })))
+        }
+        var fetchInfo: [(String, JSON)] = []
+        if let f = fetched {
+            fetchInfo = [("source", .string(f.source)), ("filesystem", f.filesystem.map { .string($0) } ?? .null),
+                         ("copy", .string(f.copyDirectory)),
+                         ("ignored_files", .array(f.set.ignored.map { .string(RequestSet.displayName($0)) }))]
+        }
+        return .object([
+            ("report_version", .int(1)),
+            ("tool", .string("se-secretd")),
+            ("verdict", .string(failure == nil ? "ok" : "failed")),
+            ("failure", failure.map { f in
+                .object([("class", .string(f.failureClass.rawValue)), ("step", .string(f.step)), ("message", .string(f.message))])
+            } ?? .null),
+            ("on_failure", .string((policy?.onFailure ?? .poweroff).rawValue)),
+            ("policy", .object([("file", .string(config.policyPath)), ("sha256", policy.map { .string($0.digest.hex) } ?? .null)])),
+            ("device", .object(deviceInfo)),
+            ("host_key_hashes", .array(hostKeyHashes.map { .string($0.hex) })),
+            ("requests_source", .object(fetchInfo)),
+            ("requests", .array(requests)),
+            ("problems", .array((evaluation?.allProblems ?? []).map(\.json))),
+            ("store", .object(store)),
+            ("timings_ms", .object(timings.map { ($0.0, ms($0.1)) } + [("total", ms(total))])),
+        ])
+    }
+
+    func summarize(failure: BootFailure?, action: Policy.FailureAction, reportPath: String?) {
+        let n = evaluation?.verdicts.count ?? 0
+        if let f = failure {
+            log.log(.error, "FAILED (\(f.failureClass.rawValue)) at \(f.step); the boot must stop: \(action.rawValue). Report: \(reportPath ?? "none")", kmsg: true)
+        } else {
+            let hash = evaluation.map { e in
+                SecretStoreHash.compute(tags: e.submissionOrder.compactMap { e.verdict(for: $0)?.request?.gcmTag },
+                                        locked: locked ?? false, sha512: Digest.sha512).hex.prefix(16)
+            } ?? ""
+            log.log(.notice, "ok: \(n) requests checked and in the store, store \(locked == true ? "locked" : "NOT locked"), secret-store hash \(hash)…; report \(reportPath ?? "none")", kmsg: true)
+        }
+    }
+}
+
+/// Removal of files that held secrets: overwritten with zeros, synced, then
+/// unlinked (on tmpfs the overwrite is what clears the pages).
+public enum SecretFiles {
+    public static func wipe(_ path: String) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd >= 0 {
+            var st = stat()
+            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+                let zeros = [UInt8](repeating: 0, count: 4096)
+                var left = Int(st.st_size)
+                while left > 0 {
+                    let n = zeros.withUnsafeBytes { write(fd, $0.baseAddress, min(left, $0.count)) }
+                    if n <= 0 { break }
+                    left -= n
+                }
+                fsync(fd)
+            }
+            close(fd)
+        }
+        unlink(path)
+    }
+}

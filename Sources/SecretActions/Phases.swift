@@ -1,0 +1,353 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SEBase
+import ASRCodec
+import SecretPolicy
+import SEDevices
+import UVDevice
+
+/// The phases that use the secrets. `unlock` runs after the boot run, before
+/// any cryptsetup (LUKS volumes, key hand-off); `install` once the new root
+/// is mounted (files, credentials, password hashes); `cleanup` after
+/// cryptsetup (removes the key files of `unlock`); `keyscript` is Debian's
+/// cryptroot asking for one volume's key.
+public enum Phase: String, Sendable, CaseIterable {
+    case unlock, install, cleanup, keyscript
+}
+
+/// Where the phases write and how they find devices. The defaults are the
+/// initrd's; tests point everything at temporary directories.
+public struct PhaseEnvironment: Sendable {
+    /// The mounted new root (dracut: /sysroot; initramfs-tools: ${rootmnt}, normally /root).
+    public var root = "/sysroot"
+    public var keyFileDirectory = "/run/cryptsetup-keys.d"
+    public var credentialDirectory = "/run/credentials/@initrd"
+    /// Refuse hand-off directories that are not on tmpfs/ramfs.
+    public var requireMemoryFileSystem = true
+    /// LUKS devices given explicitly (image files in tests): the policy's
+    /// spec as written (e.g. "LABEL=root") → path.
+    public var deviceOverrides: [String: String] = [:]
+    /// How long to wait for a LUKS device to appear.
+    public var deviceTimeout: Double = 30
+    /// LUKS: check the key against the header only; do not activate.
+    public var checkOnly = false
+    public var devices = BlockDevices()
+
+    public init() {}
+}
+
+/// Carries out one phase of a policy's actions, in the policy's order, and
+/// returns one record per action. Each secret is retrieved once per phase,
+/// used by its actions and wiped. A failed action does not stop the others;
+/// the caller decides from the records (any `failed` means the phase failed).
+public struct PhaseRunner {
+    public let policy: Policy
+    public let environment: PhaseEnvironment
+    let openStore: () throws(ActionFailure) -> SecretStore
+
+    public init(policy: Policy, environment: PhaseEnvironment,
+                openStore: @escaping () throws(ActionFailure) -> SecretStore) {
+        self.policy = policy
+        self.environment = environment
+        self.openStore = openStore
+    }
+
+    /// Runs `unlock`, `install` or `cleanup`.
+    public func run(_ phase: Phase) -> [ActionRecord] {
+        if phase == .cleanup { return cleanup() }
+        var records: [ActionRecord] = []
+        var store: SecretStore? = nil
+        var storeFailure: ActionFailure? = nil
+        var context = InstallContext(environment: environment)
+        for rule in policy.secrets {
+            let actions = rule.actions.filter { $0.phase == phase.rawValue }
+            guard !actions.isEmpty else { continue }
+            var started = MonotonicClock.nanoseconds()
+            func record(_ a: Action, _ result: ActionRecord.Result, _ message: String, _ kind: ActionFailure.Kind? = nil) {
+                let now = MonotonicClock.nanoseconds()
+                records.append(ActionRecord(phase: phase.rawValue, secret: rule.name, action: a.kind, target: target(a),
+                                            result: result, message: message, milliseconds: Int((now - started) / 1_000_000),
+                                            failure: kind))
+                started = now
+            }
+            // The store, its entry and (unless only a token is needed) the value.
+            var entry: SecretListEntry? = nil
+            var secret: SecureBytes? = nil
+            do throws(ActionFailure) {
+                if store == nil && storeFailure == nil {
+                    do { store = try openStore() } catch { storeFailure = error }
+                }
+                if let storeFailure { throw storeFailure }
+                entry = try store!.entry(for: rule)
+                if let e = entry, actions.contains(where: { !$0.isPaesToken }) {
+                    secret = try store!.retrieve(e, name: rule.name)
+                }
+            } catch {
+                for a in actions { record(a, .failed, error.message, error.kind) }
+                continue
+            }
+            guard let entry else {
+                for a in actions {
+                    if rule.required {
+                        record(a, .failed, "\(rule.name) is not in the secret store", .data)
+                    } else {
+                        record(a, .skipped, "\(rule.name) is optional and not in the secret store")
+                    }
+                }
+                continue
+            }
+            for a in actions {
+                do throws(ActionFailure) {
+                    let message = try perform(a, rule: rule, entry: entry, secret: secret, context: &context)
+                    record(a, .ok, message)
+                } catch {
+                    record(a, .failed, error.message, error.kind)
+                }
+            }
+            secret?.wipe()
+        }
+        return records
+    }
+
+    /// Removes the key files that `unlock` handed to systemd-cryptsetup. Run
+    /// it once the volumes are open (after cryptsetup.target):
+    /// systemd-cryptsetup's keyfile-erase does not apply to key files it
+    /// found in /run/cryptsetup-keys.d by itself.
+    func cleanup() -> [ActionRecord] {
+        var records: [ActionRecord] = []
+        var dir: HandoffDirectory? = nil
+        for rule in policy.secrets {
+            for a in rule.actions {
+                guard case let .keyFile(volume) = a else { continue }
+                let started = MonotonicClock.nanoseconds()
+                var result = ActionRecord.Result.ok
+                var message: String
+                var kind: ActionFailure.Kind? = nil
+                do throws(ActionFailure) {
+                    if dir == nil {
+                        dir = try HandoffDirectory(environment.keyFileDirectory, mode: 0o700,
+                                                   requireMemoryFileSystem: environment.requireMemoryFileSystem)
+                    }
+                    if try dir!.wipeAndRemove(volume + ".key") {
+                        message = "overwrote and removed the key file"
+                    } else {
+                        result = .skipped
+                        message = "no key file to remove"
+                    }
+                } catch {
+                    result = .failed
+                    message = error.message
+                    kind = error.kind
+                }
+                records.append(ActionRecord(phase: Phase.cleanup.rawValue, secret: rule.name, action: a.kind, target: target(a),
+                                            result: result, message: message,
+                                            milliseconds: Int((MonotonicClock.nanoseconds() - started) / 1_000_000), failure: kind))
+            }
+        }
+        return records
+    }
+
+    func target(_ a: Action) -> String {
+        switch a {
+        case let .luks(l): return "\(l.device) as /dev/mapper/\(l.mapping)"
+        case let .keyFile(v): return environment.keyFileDirectory + "/" + v + ".key"
+        case let .keyscript(v): return "CRYPTTAB_NAME=\(v)"
+        case let .file(f): return f.path
+        case let .credential(n): return environment.credentialDirectory + "/" + n
+        case let .passwordHash(u): return "/etc/shadow (\(u))"
+        }
+    }
+
+    /// What the install actions share: the new root, opened once, and its accounts.
+    struct InstallContext {
+        let environment: PhaseEnvironment
+        var tree: SafeTree? = nil
+        var accounts: Accounts? = nil
+
+        mutating func root() throws(ActionFailure) -> SafeTree {
+            if let tree { return tree }
+            let t = try SafeTree(environment.root)
+            tree = t
+            return t
+        }
+
+        mutating func users() throws(ActionFailure) -> Accounts {
+            if let accounts { return accounts }
+            let a = try Accounts(tree: try root())
+            accounts = a
+            return a
+        }
+    }
+
+    func perform(_ action: Action, rule: Policy.SecretRule, entry: SecretListEntry, secret: SecureBytes?,
+                 context: inout InstallContext) throws(ActionFailure) -> String {
+        switch action {
+        case let .luks(l):
+            return try unlock(l, entry: entry, secret: secret)
+        case let .keyFile(volume):
+            let dir = try HandoffDirectory(environment.keyFileDirectory, mode: 0o700,
+                                           requireMemoryFileSystem: environment.requireMemoryFileSystem)
+            try dir.write(volume + ".key", secret!, mode: 0o400)
+            return "key file for systemd-cryptsetup (\(secret!.count) bytes, mode 0400); remove it after cryptsetup with `se-secretd remove-key-files`"
+        case let .keyscript(volume):
+            return "ready: `se-secretd keyscript` serves it when CRYPTTAB_NAME=\(volume) (\(secret!.count) bytes)"
+        case let .file(f):
+            return try installFile(f, secret: secret!, context: &context)
+        case let .credential(name):
+            let dir = try HandoffDirectory(environment.credentialDirectory, mode: 0o700,
+                                           requireMemoryFileSystem: environment.requireMemoryFileSystem)
+            let outcome = try dir.write(name, secret!, mode: 0o400)
+            return "\(outcome.rawValue) (\(secret!.count) bytes, mode 0400); systemd imports it at the switch to the new root"
+        case let .passwordHash(user):
+            let hash = try ShadowFile.hash(from: secret!)
+            defer { hash.wipe() }
+            let outcome = try ShadowFile.set(user: user, hash: hash, in: try context.root())
+            return "\(outcome.rawValue): password hash of \(user) in \(environment.root)/etc/shadow"
+        }
+    }
+
+    // MARK: LUKS
+
+    func devicePath(_ spec: VolumeSpec) throws(ActionFailure) -> String {
+        if let path = environment.deviceOverrides[spec.description] { return path }
+        do throws(BlockDeviceError) {
+            return try environment.devices.waitFor(spec, deadline: BlockDevices.deadline(afterSeconds: environment.deviceTimeout))
+        } catch {
+            if case .timedOut = error { throw ActionFailure(.timeout, error.description) }
+            throw ActionFailure(.io, error.description)
+        }
+    }
+
+    func unlock(_ l: Action.LUKS, entry: SecretListEntry, secret: SecureBytes?) throws(ActionFailure) -> String {
+        let path = try devicePath(l.device)
+        let volume = try LUKSVolume(path: path)
+        let cipher = volume.cipherSpec
+        if let expected = l.expectCipher, cipher != expected {
+            throw ActionFailure(.data, "\(path) uses \(cipher), the policy expects \(expected); not opening it")
+        }
+        let key: LUKSVolume.Key
+        var token: SecureBytes? = nil
+        defer { token?.wipe() }
+        switch l.keyUse {
+        case .passphrase: key = .passphrase(secret!)
+        case .volumeKey: key = .volumeKey(secret!)
+        case .paesToken:
+            guard volume.volumeKeySize == 0 || volume.volumeKeySize == PaesToken.size else {
+                throw ActionFailure(.data, "\(path) has a \(volume.volumeKeySize)-byte volume key; a UV secret token has \(PaesToken.size) (is it a paes volume?)")
+            }
+            var t = try PaesToken.make(type: entry.type ?? .null, id: entry.id)
+            token = SecureBytes(consuming: &t)
+            key = .volumeKey(token!)
+        }
+        let how = l.keyUse.rawValue
+        if environment.checkOnly {
+            let slot = try volume.activate(as: nil, key: key)
+            return "the \(how) opens the \(volume.type) header of \(path) (\(cipher)\(slot.map { ", keyslot \($0)" } ?? "")); not activated (--check-only)"
+        }
+        if LUKSVolume.isActive(l.mapping) {
+            let active = try LUKSVolume.activeMapping(l.mapping)
+            guard active.uuid == volume.uuid else {
+                throw ActionFailure(.io, "/dev/mapper/\(l.mapping) already exists for another volume (UUID \(active.uuid ?? "none"), \(path) has \(volume.uuid ?? "none"))")
+            }
+            if let expected = l.expectCipher, active.cipherSpec != expected {
+                throw ActionFailure(.data, "/dev/mapper/\(l.mapping) is open with \(active.cipherSpec), the policy expects \(expected)")
+            }
+            return "already open as /dev/mapper/\(l.mapping) (\(active.cipherSpec))"
+        }
+        let flags = LUKSVolume.Flags(readOnly: l.readOnly, allowDiscards: l.discard)
+        let slot = try volume.activate(as: l.mapping, key: key, flags: flags)
+        let active = try LUKSVolume.activeMapping(l.mapping)
+        if let expected = l.expectCipher, active.cipherSpec != expected {
+            LUKSVolume.deactivate(l.mapping)
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(active.cipherSpec), the policy expects \(expected); closed it again")
+        }
+        var notes = [active.cipherSpec]
+        if let slot { notes.append("keyslot \(slot)") }
+        if l.readOnly { notes.append("read-only") }
+        if l.discard { notes.append("discards allowed") }
+        return "opened \(path) as /dev/mapper/\(l.mapping) with the \(how) (\(notes.joined(separator: ", ")))"
+    }
+
+    // MARK: Files
+
+    func installFile(_ f: Action.File, secret: SecureBytes, context: inout InstallContext) throws(ActionFailure) -> String {
+        let checked = try FileFormats.check(f.format, secret)
+        let tree = try context.root()
+        let accounts = try context.users()
+        let attributes = FileAttributes(mode: mode_t(f.mode), uid: try accounts.uid(f.owner), gid: try accounts.gid(f.group))
+        let outcome = try secret.withUnsafeBytes { (raw) throws(ActionFailure) in
+            try tree.write(f.path, raw, attributes: attributes, replace: f.replace, createParents: f.createParents)
+        }
+        var message = "\(outcome.rawValue): \(checked.summary), mode \(octal(f.mode)), owner \(attributes.uid):\(attributes.gid)"
+        if let pub = checked.publicKey {
+            let line = SecureBytes(copying: Array(pub.line(comment: checked.comment).utf8))
+            let pubAttributes = FileAttributes(mode: 0o644, uid: attributes.uid, gid: attributes.gid)
+            let pubOutcome = try line.withUnsafeBytes { (raw) throws(ActionFailure) in
+                try tree.write(f.path + ".pub", raw, attributes: pubAttributes, replace: f.replace, createParents: false)
+            }
+            message += "; \(f.path).pub \(pubOutcome.rawValue) (mode 0644)"
+        }
+        return message
+    }
+}
+
+func octal(_ mode: UInt32) -> String {
+    let s = String(mode, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - s.count)) + s
+}
+
+extension Action {
+    var isPaesToken: Bool {
+        if case let .luks(l) = self { return l.keyUse == .paesToken }
+        return false
+    }
+}
+
+/// Debian's crypttab `keyscript=`: cryptroot runs the keyscript with the
+/// crypttab key field as its argument and CRYPTTAB_NAME (the volume),
+/// CRYPTTAB_KEY, CRYPTTAB_TRIED and more in the environment, and pipes its
+/// standard output into cryptsetup as the key, byte for byte.
+public enum Keyscript {
+    /// The policy secret whose `keyscript` action names `volume`. When the
+    /// crypttab key field names a secret (anything but empty, "none" or
+    /// "-"), it must be that secret's name: crypttab and the policy must
+    /// agree, and the policy decides.
+    public static func rule(for volume: String, keyField: String?, in policy: Policy) throws(ActionFailure) -> Policy.SecretRule {
+        let rules = policy.secrets.filter { $0.actions.contains(.keyscript(volume: volume)) }
+        guard let rule = rules.first else {
+            throw ActionFailure(.config, "the policy has no keyscript action for the volume \"\(volume)\"")
+        }
+        if let k = keyField, !k.isEmpty, k != "none", k != "-", k != rule.name {
+            throw ActionFailure(.config, "crypttab names the key \"\(k)\" for \(volume), the policy serves \"\(rule.name)\"")
+        }
+        return rule
+    }
+
+    /// Retrieves the key for `volume` (a plaintext payload, wiped by the caller).
+    public static func key(for volume: String, keyField: String?, policy: Policy,
+                           store: SecretStore) throws(ActionFailure) -> (Policy.SecretRule, SecureBytes) {
+        let rule = try rule(for: volume, keyField: keyField, in: policy)
+        guard let entry = try store.entry(for: rule) else {
+            throw ActionFailure(.data, "\(rule.name) is not in the secret store")
+        }
+        return (rule, try store.retrieve(entry, name: rule.name))
+    }
+
+    /// Writes a secret to a descriptor completely (no newline added).
+    public static func write(_ secret: SecureBytes, to fd: Int32) throws(ActionFailure) {
+        try secret.withUnsafeBytes { (raw) throws(ActionFailure) in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ActionFailure(.io, "cannot write the key to standard output: \(SystemError.current("write"))")
+                }
+                off += n
+            }
+        }
+    }
+}

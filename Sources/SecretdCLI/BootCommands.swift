@@ -1,0 +1,108 @@
+import SEBase
+import SecretPolicy
+import UVDevice
+import UVCommands
+import BootRun
+
+/// `se-secretd boot`: the main job, run from the initramfs at every boot.
+enum BootCommands {
+    static let all: [Command] = [boot]
+
+    static let defaultPolicy = "/etc/se-secretd/policy.json"
+
+    static func exitCode(_ c: BootFailure.Class) -> ExitCode {
+        switch c {
+        case .usage: return .usage
+        case .policy: return .policyViolation
+        case .input: return .noInput
+        case .device: return .device
+        case .ultravisor: return .ultravisor
+        case .timeout: return .timeout
+        case .io: return .ioError
+        case .config: return .config
+        }
+    }
+
+    static let boot = Command(
+        ["boot"], summary: "Turn the requests on the untrusted volume into a locked secret store (initramfs)",
+        options: [
+            .value("policy", short: "p", "FILE", "The policy embedded in the initrd (default: rd.se_secretd.policy=, else \(defaultPolicy))."),
+        ] + DeviceCommands.backendOptions + [
+            .value("run-dir", "DIR", "Run directory on tmpfs for the request copy, journal and report (default \(RunDirectory.defaultPath))."),
+            .value("requests", short: "r", "DIR", "Read the requests from this directory instead of the policy's volume."),
+            .value("timeout", "SECONDS", "Overall deadline for the volume wait and retries (default: rd.se_secretd.timeout=, else 120)."),
+            .value("cmdline", "FILE", "Kernel command line to read rd.se_secretd.* switches from (default /proc/cmdline)."),
+            .value("kmsg", "FILE", "Kernel log to write the summary to (default /dev/kmsg; \"none\" to disable)."),
+            .flag("json", "Print the report to standard output."),
+            .flag("debug", "More detail on standard error (never secrets); also rd.se_secretd.debug."),
+        ],
+        discussion: """
+        At every boot of a generic Secure Execution guest (the ultravisor's store is
+        empty after each reboot), before any encrypted volume is opened:
+          1 probe   secure guest?, /dev/uv and its ioctls (INFO), ultravisor limits and
+                    secret types (/sys/firmware/uv/query), this machine's host-key
+                    hashes (/sys/firmware/uv/keys)
+          2 fetch   find the policy's volume with libblkid (waiting for it up to the
+                    policy's wait_seconds), mount it read-only, nosuid, nodev, noexec
+                    into the run directory, read the request directory once (no
+                    symlinks, bounded), copy it to RUN-DIR/requests (0700), unmount
+          3 check   the policy, exactly as `se-secretd check` (plus the host keys)
+          4 submit  in the policy's order; secrets already in the store (a restarted
+                    run) are not added twice; "dump in progress" (0x010d) is retried
+                    with backoff until the deadline; any other refusal stops the run
+          5 lock    the secret store, unless the policy says not to
+          6 verify  LIST: exactly the policy's secrets, with their types and lengths
+          7 report  RUN-DIR/report.json (0600): policy digest, each request (file,
+                    SHA-256, ID, name, type, signer, result, uv rc), lock state, the
+                    secret-store hash attestation will show, timings, verdict. It
+                    never contains a secret. A summary goes to stderr and /dev/kmsg.
+        It never decrypts anything: the secrets stay in the ultravisor until `unlock`
+        and `install` retrieve them.
+
+        Fail closed: any failure ends with an exit code of its class; the caller (the
+        systemd unit or the initramfs hook) carries out the policy's on_failure
+        action, which is also written to RUN-DIR/failure-action. Before exiting on
+        failure, hand-off files the policy names (key files, credentials) are wiped.
+
+        Exit codes: 0 ok, 65 policy violation, 66 request volume unreadable, 69 device
+        missing or lacking a capability, 74 I/O, 75 timeout (volume never appeared, or
+        a dump kept the ultravisor busy), 76 the ultravisor refused a request, 78
+        invalid policy, 64 bad arguments.
+
+        Kernel command line (integrity-protected as part of the SE image):
+          rd.se_secretd.policy=PATH  rd.se_secretd.timeout=SECONDS
+          rd.se_secretd.requests=DIR rd.se_secretd.debug
+          rd.se_secretd.uv_sim=DIR   rd.se_secretd.sysfs=ROOT  (a simulated ultravisor,
+                                     for boot tests; refused on a real secure guest)
+
+        EXAMPLE (simulated ultravisor, a directory standing in for the volume):
+          se-secretd boot -p policy.json --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs \\
+              -r requests/ --run-dir /tmp/run --kmsg none
+        """
+    ) { args, out in
+        var switches = BootSwitches()
+        let cmdlinePath = args.value("cmdline") ?? "/proc/cmdline"
+        if let bytes = try? FileIO.read(cmdlinePath, limit: 64 << 10, followSymlinks: true) {
+            switches = BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self)))
+        } else if args.value("cmdline") != nil {
+            throw CLIError(.noInput, "cannot read the kernel command line \(cmdlinePath)")
+        }
+        var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
+                                       backend: try DeviceCommands.backend(args), sysfs: DeviceCommands.sysfs(args))
+        config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
+        config.requestsDirectory = args.value("requests") ?? switches.requests
+        if let t = args.value("timeout") {
+            guard let v = Double(t), v >= 0, v <= 3600 else { throw CLIError(.usage, "--timeout takes seconds from 0 to 3600") }
+            config.timeout = v
+        } else if let t = switches.timeout {
+            config.timeout = t
+        }
+        let kmsg = args.value("kmsg") ?? "/dev/kmsg"
+        let log = BootLog(stderr: out.err, kmsgPath: kmsg == "none" ? nil : kmsg,
+                          debug: args.flag("debug") || switches.debug)
+        let result = BootRunner(configuration: config, log: log).run()
+        if args.flag("json") { out.out(result.report.serialized()) }
+        guard let f = result.failure else { return .ok }
+        return exitCode(f.failureClass)
+    }
+}

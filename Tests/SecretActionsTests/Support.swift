@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import CCryptsetup
+import SEBase
+@testable import SecretdCLI
+
+/// Runs the CLI in-process and captures what it prints.
+func cli(_ args: [String]) -> (code: Int32, out: String, err: String) {
+    final class Box: @unchecked Sendable { var out = ""; var err = "" }
+    let box = Box()
+    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }))
+    return (code, box.out, box.err)
+}
+
+func scratch(_ label: String, under base: String? = nil) throws -> String {
+    let parent = base ?? FileManager.default.temporaryDirectory.path
+    let dir = parent + "/se-secretd-\(label)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A scratch directory on tmpfs (for the hand-off directories), or nil.
+func memoryScratch(_ label: String) -> String? {
+    let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+    guard mounts.split(separator: "\n").contains(where: { $0.hasPrefix("tmpfs /dev/shm ") }) else { return nil }
+    return try? scratch(label, under: "/dev/shm")
+}
+
+func write(_ path: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    chmod(path, mode_t(mode))
+}
+
+func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+func fileMode(_ path: String) -> (mode: Int, uid: UInt32, gid: UInt32)? {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return nil }
+    return (Int(st.st_mode & 0o7777), st.st_uid, st.st_gid)
+}
+
+func tool(_ name: String) -> String? {
+    ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@discardableResult
+func run(_ path: String, _ args: [String], environment: [String: String]? = nil, stdin: [UInt8]? = nil)
+    -> (status: Int32, out: [UInt8], err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let outPipe = Pipe(), errPipe = Pipe()
+    p.standardOutput = outPipe
+    p.standardError = errPipe
+    p.standardInput = FileHandle.nullDevice
+    do { try p.run() } catch { return (-1, [], "\(error)") }
+    let out = outPipe.fileHandleForReading.readDataToEndOfFile()
+    let err = errPipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, Array(out), String(decoding: err, as: UTF8.self))
+}
+
+/// The se-secretd binary built beside the tests.
+func binary() -> String? {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd").path
+    for p in [exe, FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd"] where FileManager.default.isExecutableFile(atPath: p) {
+        return p
+    }
+    return nil
+}
+
+let isRoot = getuid() == 0
+let sshKeygen = tool("ssh-keygen")
+
+/// LUKS2 images made with libcryptsetup on a plain file: no root and no
+/// device-mapper are needed to format a header or to check a key against it.
+enum LUKSImage {
+    /// Formats `path` (created with `size` bytes) as LUKS2 with the volume
+    /// key `volumeKey`; adds a PBKDF2 keyslot for `passphrase` when given.
+    static func format(_ path: String, cipher: String = "aes", mode: String = "xts-plain64", volumeKey: [UInt8],
+                       passphrase: [UInt8]?, label: String? = nil, size: Int = 20 << 20) throws {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.truncate(atOffset: UInt64(size))
+        try h.close()
+        var cd: OpaquePointer? = nil
+        try #require(crypt_init(&cd, path) == 0)
+        defer { crypt_free(cd) }
+        // PBKDF2 with few iterations: fast tests (a real image chooses its own).
+        // The hash name must outlive the call: a strdup'ed copy, freed after.
+        let hashName = strdup("sha256")
+        defer { free(hashName) }
+        var pbkdf = crypt_pbkdf_type(type: se_crypt_kdf_pbkdf2, hash: hashName, time_ms: 0, iterations: 1000,
+                                     max_memory_kb: 0, parallel_threads: 0, flags: se_crypt_pbkdf_no_benchmark)
+        try #require(crypt_set_pbkdf_type(cd, &pbkdf) == 0)
+        let rc: Int32 = withLabel(label) { labelPtr in
+            var params = crypt_params_luks2(pbkdf: nil, integrity: nil, integrity_params: nil, data_alignment: 0,
+                                            data_device: nil, sector_size: 512, label: labelPtr, subsystem: nil)
+            return volumeKey.withUnsafeBytes { vk in
+                crypt_format(cd, se_crypt_luks2, cipher, mode, nil, vk.baseAddress?.assumingMemoryBound(to: CChar.self),
+                             vk.count, &params)
+            }
+        }
+        try #require(rc == 0, "crypt_format: \(rc)")
+        if let passphrase {
+            let slot = volumeKey.withUnsafeBytes { vk in
+                passphrase.withUnsafeBytes { p in
+                    crypt_keyslot_add_by_volume_key(cd, se_crypt_any_slot, vk.baseAddress?.assumingMemoryBound(to: CChar.self), vk.count,
+                                                    p.baseAddress?.assumingMemoryBound(to: CChar.self), p.count)
+                }
+            }
+            try #require(slot >= 0, "keyslot: \(slot)")
+        }
+    }
+
+    static func withLabel<R>(_ label: String?, _ body: (UnsafePointer<CChar>?) throws -> R) rethrows -> R {
+        guard let label else { return try body(nil) }
+        return try label.withCString { try body($0) }
+    }
+
+    /// Opens a key file the way systemd-cryptsetup and cryptsetup --key-file
+    /// read it (every byte is key) and checks it against the header.
+    static func keyFileOpens(_ image: String, keyFile: String) -> Int32 {
+        var cd: OpaquePointer? = nil
+        guard crypt_init(&cd, image) == 0 else { return -1 }
+        defer { crypt_free(cd) }
+        guard crypt_load(cd, nil, nil) == 0 else { return -2 }
+        return crypt_activate_by_keyfile(cd, nil, se_crypt_any_slot, keyFile, 0, 0)
+    }
+}
+
+/// Whether a real dm-crypt activation can run here, and why not.
+let deviceMapperReason: String? = {
+    if !isRoot { return "not running as root" }
+    let misc = (try? String(contentsOfFile: "/proc/misc", encoding: .utf8)) ?? ""
+    if !misc.contains(" device-mapper") { return "the kernel has no device-mapper (no \"device-mapper\" in /proc/misc, dm-mod not loaded and not loadable here)" }
+    if !FileManager.default.fileExists(atPath: "/dev/mapper/control") { return "no /dev/mapper/control" }
+    return nil
+}()

@@ -1,0 +1,151 @@
+#!/bin/bash
+# dracut module for se-secretd, the guest-side agent for IBM Secure Execution
+# add-secret requests. Installs the agent, the policy embedded in the initrd
+# and either the systemd units (systemd in the initrd) or shell hooks (dracut's
+# shell init). See docs/integration.md.
+#
+# Build-host files:
+#   /etc/se-secretd/policy.json  the policy (override: se_secretd_policy= in a
+#                                dracut.conf.d file), plus the signer key files
+#                                it names (key_file, relative to the policy)
+#   se-secretd                   the binary (found in PATH, /usr/bin, /usr/local/bin)
+
+se_secretd_policy_path() {
+    echo "${se_secretd_policy:-/etc/se-secretd/policy.json}"
+}
+
+se_secretd_binary() {
+    local p
+    for p in "$(command -v se-secretd 2> /dev/null)" /usr/bin/se-secretd /usr/local/bin/se-secretd; do
+        [[ -n $p && -x $dracutsysrootdir$p ]] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# Where the units are on the build host (make install puts them in the
+# distribution's unit directory, or below PREFIX).
+se_secretd_unit_dir() {
+    local d
+    for d in "$systemdsystemunitdir" /usr/lib/systemd/system /lib/systemd/system /usr/local/lib/systemd/system; do
+        [[ -n $d && -f $dracutsysrootdir$d/se-secretd-boot.service ]] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+
+# called by dracut
+check() {
+    se_secretd_binary > /dev/null || return 1
+    # A build host with a policy is configured for se-secretd: include the
+    # module. Otherwise only when asked for (dracut -a se-secretd, or a module
+    # that depends on it), so that unrelated images stay unchanged.
+    [[ -f $dracutsysrootdir$(se_secretd_policy_path) ]] && return 0
+    return 255
+}
+
+# called by dracut
+depends() {
+    # crypt: dm-crypt, cryptsetup and (with systemd) systemd-cryptsetup for
+    # the key-file hand-off; dm: device-mapper.
+    echo crypt dm
+    return 0
+}
+
+# called by dracut
+installkernel() {
+    # Secure Execution guests (s390x): /dev/uv, protected keys, the UV secret
+    # token resolver and the paes cipher. dm-crypt everywhere. Forced into the
+    # image regardless of hostonly (the build host may not use them) and loaded
+    # explicitly at boot through modules-load.d; modules this kernel does not
+    # have (all but dm-crypt on x86_64, pkey_uv before Linux 6.12) are skipped.
+    local m path present=()
+    for m in uvdevice pkey pkey_uv paes_s390 dm_crypt; do
+        path=$(modinfo -k "$kernel" -F filename "$m" 2> /dev/null | head -n 1)
+        if [[ -z $path ]]; then
+            dinfo "se-secretd: kernel $kernel has no module $m, skipped"
+            continue
+        fi
+        if [[ $path != "(builtin)" ]]; then
+            hostonly='' instmods "$m"
+        fi
+        present+=("$m")
+    done
+    mkdir -p "$initdir/usr/lib/modules-load.d"
+    {
+        echo "# Written by the se-secretd dracut module: loaded before se-secretd runs."
+        printf '%s\n' "${present[@]}"
+    } > "$initdir/usr/lib/modules-load.d/se-secretd.conf"
+    chmod 0644 "$initdir/usr/lib/modules-load.d/se-secretd.conf"
+    return 0
+}
+
+# called by dracut
+install() {
+    local policy bin unitdir dir f key_file
+    policy=$(se_secretd_policy_path)
+    if ! bin=$(se_secretd_binary); then
+        dfatal "se-secretd: the se-secretd binary is not installed"
+        return 1
+    fi
+    if [[ ! -f $dracutsysrootdir$policy ]]; then
+        dfatal "se-secretd: no policy at $policy (write one with 'se-secretd policy init', see docs/policy.md)"
+        return 1
+    fi
+
+    inst_binary "$bin" /usr/bin/se-secretd
+    inst_script "$moddir/se-secretd-initrd" /usr/lib/se-secretd/se-secretd-initrd
+    # The failure handler's tools (most are in the image already).
+    inst_multiple -o sync poweroff reboot umount mount dd wc rmdir tr grep dmsetup cryptsetup sleep
+
+    # The policy and the signer key files it names, beside it.
+    inst_simple "$dracutsysrootdir$policy" /etc/se-secretd/policy.json
+    dir=${policy%/*}
+    while read -r key_file; do
+        [[ -n $key_file ]] || continue
+        case "$key_file" in
+            /* | *..*)
+                dfatal "se-secretd: refusing signer key_file \"$key_file\" (must be relative, without ..)"
+                return 1
+                ;;
+        esac
+        inst_simple "$dracutsysrootdir$dir/$key_file" "/etc/se-secretd/$key_file" || {
+            dfatal "se-secretd: cannot install the signer key file $dir/$key_file named by $policy"
+            return 1
+        }
+    done < <(grep -o '"key_file"[[:space:]]*:[[:space:]]*"[^"]*"' "$dracutsysrootdir$policy" | sed 's/.*"\([^"]*\)"$/\1/')
+    # The image must hold a policy the agent accepts, with all its files.
+    if ! "$dracutsysrootdir$bin" policy validate "$initdir/etc/se-secretd/policy.json" > /dev/null; then
+        dfatal "se-secretd: the policy in the image does not validate (se-secretd policy validate $policy)"
+        return 1
+    fi
+
+    # Every way into a dracut shell (rd.shell, rd.break, emergency) passes the
+    # emergency hooks first: no hand-off file survives into a shell.
+    inst_hook emergency 00 "$moddir/se-secretd-emergency.sh"
+
+    if dracut_module_included "systemd"; then
+        if ! unitdir=$(se_secretd_unit_dir); then
+            dfatal "se-secretd: the se-secretd units are not installed (make install)"
+            return 1
+        fi
+        for f in se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
+            se-secretd-keyfiles-cleanup.service se-secretd-failure.service; do
+            inst_simple "$dracutsysrootdir$unitdir/$f" "$systemdsystemunitdir/$f"
+        done
+        for f in se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
+            se-secretd-keyfiles-cleanup.service; do
+            $SYSTEMCTL -q --root "$initdir" add-wants initrd.target "$f"
+        done
+        # modules-load.d/se-secretd.conf (installkernel) is read by this service.
+        $SYSTEMCTL -q --root "$initdir" add-wants sysinit.target systemd-modules-load.service 2> /dev/null
+        inst_multiple -o systemctl
+    else
+        # dracut's shell init: modules before udev; boot run + unlock as the
+        # first settled initqueue script (its name sorts before the queued
+        # cryptroot-ask jobs); install before the switch to the new root.
+        inst_multiple modprobe
+        inst_hook pre-udev 91 "$moddir/se-secretd-modules.sh"
+        inst_hook initqueue/settled 00 "$moddir/se-secretd-early.sh"
+        inst_hook pre-pivot 50 "$moddir/se-secretd-late.sh"
+    fi
+    return 0
+}
