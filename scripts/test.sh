@@ -10,9 +10,11 @@ steps_passed=0
 steps_failed=0
 step() {
     local name=$1; shift
+    local started=$SECONDS
     echo
     echo "==> $name"
     if "$@"; then steps_passed=$((steps_passed + 1)); else echo "FAILED: $name"; steps_failed=$((steps_failed + 1)); fi
+    echo "<== $name: $((SECONDS - started)) s"
 }
 
 step "swift build (debug, with tests)" swift build --build-tests
