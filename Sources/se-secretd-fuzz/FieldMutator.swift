@@ -23,17 +23,16 @@ enum RequestFieldMutator {
         let interesting: [UInt64]
     }
 
-    /// SplitMix64 from libFuzzer's seed: the same seed, the same mutation.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+    /// Choices drawn from libFuzzer's seed (the same seed, the same
+    /// mutation): successive remainders of the seed spread over 64 bits.
+    struct Choices {
+        var bits: UInt64
+        init(seed: UInt32) { bits = (UInt64(seed) | 1) &* 0x9E37_79B9_7F4A_7C15 }
+        mutating func below(_ n: Int) -> Int {
+            let r = Int(bits % UInt64(n))
+            bits /= UInt64(n)
+            return r
         }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     }
 
     static func fields(_ data: UnsafeMutableBufferPointer<UInt8>) -> [Field] {
@@ -72,7 +71,7 @@ enum RequestFieldMutator {
     static let mutate: se_fuzz_mutator = { data, size, maxSize, seed in
         guard let data else { return size }
         let n = se_fuzz_default_mutate(data, size, maxSize)
-        var random = Random(state: UInt64(seed))
+        var random = Choices(seed: seed)
         guard random.below(2) == 0 else { return n }
         let buffer = UnsafeMutableBufferPointer(start: data, count: n)
         let fields = fields(buffer)
