@@ -78,6 +78,14 @@ if $breakdown; then
 fi
 
 bash scripts/check-linkage.sh out/se-secretd >&2
+# _StringProcessing (the regex engine) costs ~1.3 MB stripped; one
+# String.contains(String), firstRange(of:), split(separator: String),
+# replacing(_:with:) or Regex in the agent's modules links all of it.
+if nm out/se-secretd.debug | grep -q '17_StringProcessing'; then
+    echo "FAILED: out/se-secretd links Swift's _StringProcessing (regex engine, ~1.3 MB); find the call with" >&2
+    echo "        nm -u $scratch/release/*.build/*.o | grep _StringProcessing   (and use hasPrefix/hasSuffix or a byte search)" >&2
+    exit 1
+fi
 stripped=$(stat -c %s out/se-secretd)
 if [ "$stripped" -gt "$limit" ]; then
     echo "FAILED: out/se-secretd has $stripped bytes stripped, more than the 16 MB budget" >&2

@@ -150,6 +150,14 @@ func spawn(_ argv: [String]) -> (Double, Int, Int32) {
     return (wall, rss, (status >> 8) & 0xff)
 }
 
+/// The agent binary the child-process benchmarks run: $SE_SECRETD_BINARY
+/// (benchmarks/run.sh sets it to the initramfs build, out/se-secretd), or
+/// the se-secretd next to this benchmark binary.
+func agentBinary() -> String {
+    if let p = getenv("SE_SECRETD_BINARY") { return String(cString: p) }
+    return String(CommandLine.arguments[0].dropLast("se-secretd-bench".count)) + "se-secretd"
+}
+
 /// The whole boot run on the simulator for N signed plaintext requests, as
 /// a child process of the release binary (start-up included); next to the
 /// time the ultravisor's own cryptography takes for the same requests
@@ -157,7 +165,7 @@ func spawn(_ argv: [String]) -> (Double, Int, Int32) {
 func benchBoot() throws {
     let counts = arg("requests", "1,16,64,250").split(separator: ",").map { Int($0)! }
     let rounds = Int(arg("rounds", "5"))!
-    let bin = String(CommandLine.arguments[0].dropLast("se-secretd-bench".count)) + "se-secretd"
+    let bin = agentBinary()
     var t = Array("/tmp/se-secretd-bench-boot-XXXXXX".utf8CString)
     let dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
     let host = try PrivateKey.generate(.ec(.p521))
@@ -227,7 +235,7 @@ extension String {
 /// which adds the simulator's state load to the ioctl).
 func benchStartup() throws {
     let rounds = Int(arg("rounds", "20"))!
-    let bin = String(CommandLine.arguments[0].dropLast("se-secretd-bench".count)) + "se-secretd"
+    let bin = agentBinary()
     var t = Array("/tmp/se-secretd-bench-start-XXXXXX".utf8CString)
     let dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
     _ = try SimulatorStateDirectory.create(at: dir + "/sim", options: SimulatorOptions())

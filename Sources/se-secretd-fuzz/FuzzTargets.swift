@@ -3,6 +3,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 import UVDevice
+import CFuzzing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +23,8 @@ struct FuzzTarget: Sendable {
     let run: @Sendable ([UInt8]) -> Void
     /// Seed inputs, made with the codec's RequestBuilder.
     let seeds: @Sendable () throws -> [[UInt8]]
+    /// A mutator of the target's own (nil: libFuzzer's).
+    var mutator: se_fuzz_mutator? = nil
 
     static let all: [FuzzTarget] = [request, signature, policy, evaluate, ebc, secretList, simulator]
 
@@ -99,7 +102,8 @@ extension FuzzTarget {
             }
             do { _ = try SEHeader.tags(from: bytes) } catch { _ = "\(error)" }
         },
-        seeds: { try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) })
+        seeds: { try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) },
+        mutator: RequestFieldMutator.mutate)
 }
 
 // MARK: - signature: user-data signatures with fixed keys
@@ -121,7 +125,8 @@ extension FuzzTarget {
                 if !r.userDataType.isSigned { invariant(verdict == .notSigned, "unsigned request verdict \(verdict)") }
             }
         },
-        seeds: { try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) })
+        seeds: { try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) },
+        mutator: RequestFieldMutator.mutate)
 }
 
 // MARK: - policy: Policy.parse, then evaluation of the fixed request set

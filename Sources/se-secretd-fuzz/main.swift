@@ -56,6 +56,7 @@ default:
     }
     target.prepare()
     FuzzDriver.target = target
+    se_fuzz_set_mutator(target.mutator)
     let rest = Array(args.dropFirst(2))
     if se_fuzz_driver_available() == 1 {
         exit(FuzzDriver.runLibFuzzer(programName: args[0], rest))

@@ -17,4 +17,12 @@ int se_fuzz_driver_available(void);
 /* LLVMFuzzerRunDriver(argc, argv, callback); -1 without libFuzzer. */
 int se_fuzz_run_driver(int *argc, char ***argv, se_fuzz_callback callback);
 
+/* A target's own mutator (see FieldMutator.swift); NULL: libFuzzer's. */
+typedef size_t (*se_fuzz_mutator)(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+void se_fuzz_set_mutator(se_fuzz_mutator mutator);
+
+/* libFuzzer's own mutations (LLVMFuzzerMutate); returns size unchanged
+ * without libFuzzer. */
+size_t se_fuzz_default_mutate(uint8_t *data, size_t size, size_t max_size);
+
 #endif
