@@ -73,7 +73,7 @@ let package = Package(
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "UVSimulator", "UVDevice", "UVCommands",
+        .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
         .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),

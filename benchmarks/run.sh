@@ -17,8 +17,6 @@ swift build -c release --product se-secretd-bench >&2
 bindir=$(swift build -c release --show-bin-path)
 # The child-process benchmarks (boot, start-up) run the initramfs binary.
 export SE_SECRETD_BINARY="$PWD/out/se-secretd"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 echo "## Machine"
 echo

@@ -110,14 +110,24 @@ public final class BootRunner {
             log.error("\(f.step): \(f.message)")
             wipeHandoffs()
         }
-        let report = makeReport(failure: failure)
+        var report = makeReport(failure: failure)
         var reportPath: String? = config.runDirectory + "/report.json"
         do {
-            try FileIO.writeAtomically(reportPath!, Array(report.serialized().utf8), mode: 0o600)
+            // The failure action first: without it the failure handlers
+            // power off, whatever the policy says (fail closed).
             try FileIO.writeAtomically(config.runDirectory + "/failure-action", Array((action.rawValue + "\n").utf8), mode: 0o600)
+            try FileIO.writeAtomically(reportPath!, Array(report.serialized().utf8), mode: 0o600)
         } catch {
+            // No report is no evidence: a run that cannot write one fails,
+            // and no report of an earlier run of this boot stays in place.
             log.error("cannot write the report: \(error)")
+            unlink(reportPath!)
             reportPath = nil
+            if failure == nil {
+                failure = BootFailure(.io, step: "report", "cannot write the report to \(config.runDirectory): \(error)")
+                wipeHandoffs()
+                report = makeReport(failure: failure)
+            }
         }
         summarize(failure: failure, action: action, reportPath: reportPath)
         return BootResult(failure: failure, report: report, reportPath: reportPath, failureAction: action)
@@ -252,6 +262,17 @@ public final class BootRunner {
                 log.info("\(file): secret \(v.displaySecret) is already in the store; not added twice")
                 continue
             }
+            if journal.state(of: r.gcmTag) == .pending {
+                log.warning("\(file): an earlier run of this boot stopped between submitting it and recording the answer, and its secret is not listed; submitting it again")
+            }
+            // Write-ahead: the journal line exists before the ultravisor acts,
+            // so a full /run stops the run here, with nothing submitted.
+            let slot: Journal.Slot
+            do { slot = try journal.reserve(tag: r.gcmTag, file: file) } catch {
+                finish("failed", rc: nil, retries: 0)
+                throw BootFailure(.io, step: "submit",
+                    "\(file): cannot record it in the journal before submitting it: \(error); it was not submitted")
+            }
             var retries = 0
             var backoff = config.backoffInitial
             while true {
@@ -260,6 +281,9 @@ public final class BootRunner {
                     break
                 } catch {
                     guard let f = error.callFailure else {
+                        // A driver error can come after the ultravisor acted
+                        // (uv-device.md: the control block's copy-back): the
+                        // journal line stays pending.
                         finish("failed", rc: nil, retries: retries)
                         throw BootFailure(.device, step: "submit", "\(file): \(error)")
                     }
@@ -267,6 +291,7 @@ public final class BootRunner {
                         let wait = min(backoff, config.backoffCap)
                         if remaining <= wait {
                             finish("timed-out", rc: f.rc, retries: retries)
+                            try? journal.complete(slot, as: .notAdded)
                             throw BootFailure(.timeout, step: "submit",
                                 "\(file): the ultravisor still reports a dump in progress (rc 0x010d) after \(retries) retries; deadline of \(Int(config.timeout)) s reached")
                         }
@@ -278,12 +303,14 @@ public final class BootRunner {
                         continue
                     }
                     finish("refused", rc: f.rc, retries: retries)
+                    try? journal.complete(slot, as: .notAdded)
                     throw BootFailure(.ultravisor, step: "submit",
                         "\(file) (\(v.displaySecret)): \(f.message) (rc \(rcHex(f.rc)), rrc \(rcHex(f.rrc)))\(BootRunner.hint(f.rc)); \(added) request(s) were added before it")
                 }
             }
-            do { try journal.record(tag: r.gcmTag, file: file) } catch {
-                throw BootFailure(.io, step: "submit", "cannot record the submission in the journal: \(error)")
+            do { try journal.complete(slot, as: .added) } catch {
+                finish("added", rc: UVReturnCode.success, retries: retries)
+                throw BootFailure(.io, step: "submit", "\(file): added, but cannot record that in the journal: \(error)")
             }
             finish("added", rc: UVReturnCode.success, retries: retries)
             added += 1

@@ -8,10 +8,31 @@ import SEBase
 /// A boot run that is restarted — by systemd, or after being killed between
 /// submission and lock — reads it and does not add anything twice, so the
 /// store and the secret-store hash converge to those of an uninterrupted run.
-/// Each line: the request's GCM tag in hex, a space, the file name.
+///
+/// Write-ahead: a request's line is written and synced *before* it is
+/// submitted, with the state `?`, and its first byte is overwritten in place
+/// with `+` (accepted) or `-` (not accepted) afterwards. Writing the whole
+/// line first means that a full /run (ENOSPC) or any other write error stops
+/// the run before the ultravisor has acted, never after; overwriting one byte
+/// of an existing line needs no new space. A `?` line is left only when the
+/// process died between the ioctl and that one-byte write.
+///
+/// Each line: the state, the request's GCM tag in hex, a space, the file name.
 public struct Journal: Sendable {
+    public enum State: UInt8, Sendable {
+        case pending = 0x3F   // "?"
+        case added = 0x2B     // "+"
+        case notAdded = 0x2D  // "-"
+    }
+
+    /// A reserved line, to be completed with `complete(_:as:)`.
+    public struct Slot: Sendable {
+        let offset: Int
+        let index: Int
+    }
+
     public let path: String
-    public private(set) var tags: [[UInt8]] = []
+    public private(set) var entries: [(tag: [UInt8], state: State)] = []
 
     static let maxSize = 1 << 20
 
@@ -19,22 +40,67 @@ public struct Journal: Sendable {
         path = runDirectory + "/journal"
         guard let bytes = try? FileIO.read(path, limit: Journal.maxSize) else { return }
         for line in bytes.split(separator: 0x0A) {
-            let hex = line.prefix { $0 != 0x20 }
-            if hex.count == 32, let tag = [UInt8](hex: String(decoding: hex, as: UTF8.self)) { tags.append(tag) }
+            guard let first = line.first, let state = State(rawValue: first) else { continue }
+            let hex = line.dropFirst().prefix { $0 != 0x20 }
+            if hex.count == 32, let tag = [UInt8](hex: String(decoding: hex, as: UTF8.self)) {
+                entries.append((tag, state))
+            }
         }
     }
 
-    public func contains(_ tag: [UInt8]) -> Bool { tags.contains(tag) }
+    /// The last recorded state of a request, or nil when it was never tried.
+    public func state(of tag: [UInt8]) -> State? {
+        entries.last { $0.tag == tag }?.state
+    }
 
-    /// Appends and syncs one accepted request.
-    public mutating func record(tag: [UInt8], file: String) throws {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    public func contains(_ tag: [UInt8]) -> Bool { state(of: tag) == .added }
+
+    /// Appends and syncs a pending line for a request about to be
+    /// submitted. On any error nothing of the line is left in the file.
+    public mutating func reserve(tag: [UInt8], file: String) throws -> Slot {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw SystemError.current("open", path: path) }
         defer { close(fd) }
-        let line = Array("\(tag.hex) \(file)\n".utf8)
-        let n = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard n == line.count else { throw SystemError.current("write", path: path) }
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else { throw SystemError.current("seek", path: path) }
+        guard end < Journal.maxSize else { throw SystemError(errno: EFBIG, operation: "append", path: path) }
+        // File names come from the request volume: keep the line one line.
+        let safeName = String(decoding: file.utf8.map { $0 < 0x20 || $0 == 0x7F ? 0x3F : $0 }, as: UTF8.self)
+        let line = [State.pending.rawValue] + Array("\(tag.hex) \(safeName)\n".utf8)
+        var written = 0
+        while written < line.count {
+            let n = line.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(Int(end) + written)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let failure = n < 0 ? SystemError.current("write", path: path) : SystemError(errno: EIO, operation: "write", path: path)
+                _ = ftruncate(fd, end)
+                throw failure
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let failure = SystemError.current("fsync", path: path)
+            _ = ftruncate(fd, end)
+            throw failure
+        }
+        entries.append((tag, .pending))
+        return Slot(offset: Int(end), index: entries.count - 1)
+    }
+
+    /// Marks a reserved line as accepted or not; one byte overwritten in
+    /// place, then synced.
+    public mutating func complete(_ slot: Slot, as state: State) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw SystemError.current("open", path: path) }
+        defer { close(fd) }
+        var byte = state.rawValue
+        while true {
+            let n = pwrite(fd, &byte, 1, off_t(slot.offset))
+            if n == 1 { break }
+            if n < 0 && errno == EINTR { continue }
+            throw n < 0 ? SystemError.current("write", path: path) : SystemError(errno: EIO, operation: "write", path: path)
+        }
         guard fsync(fd) == 0 else { throw SystemError.current("fsync", path: path) }
-        tags.append(tag)
+        entries[slot.index].state = state
     }
 }

@@ -168,15 +168,20 @@ public struct SafeTree {
         }
         guard fd >= 0 else { throw ActionFailure(.io, "cannot create a temporary file beside \(displayPath): \(SystemError.current("open"))") }
         let handle = FileHandle(fd: fd)
+        var off = 0
         func fail(_ what: String) -> ActionFailure {
             let e = SystemError.current(what)
+            // What reached the temporary file is overwritten before the
+            // name goes: on a disk, unlinked blocks keep their bytes. An
+            // overwrite in place needs no new space, so it works on ENOSPC.
+            scrub(handle.fd, count: off)
             unlinkat(dir.fd, tmpName, 0)
             return ActionFailure(.io, "cannot write \(displayPath): \(e)")
         }
-        var off = 0
         while off < contents.count {
             let n = Glibc.write(handle.fd, contents.baseAddress! + off, contents.count - off)
             if n < 0 { if errno == EINTR { continue }; throw fail("write") }
+            if n == 0 { errno = EIO; throw fail("write") }
             off += n
         }
         // Owner first: chown clears set-user-ID bits that chmod then sets.
@@ -193,6 +198,20 @@ public struct SafeTree {
         }
         guard fsync(dir.fd) == 0 else { throw ActionFailure(.io, "cannot fsync the directory of \(displayPath): \(SystemError.current("fsync"))") }
         return exists ? .replaced : .created
+    }
+
+    /// Overwrites the first `count` bytes of an open file with zeros and
+    /// syncs them; best effort (used on a failure path).
+    static func scrub(_ fd: Int32, count: Int) {
+        let zeros = [UInt8](repeating: 0, count: 4096)
+        var done = 0
+        while done < count {
+            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min(count - done, $0.count), off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        _ = fsync(fd)
     }
 
     /// Whether the existing regular file already is what would be written.
@@ -301,15 +320,7 @@ public struct HandoffDirectory {
             let fd = openat(handle.fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
             if fd >= 0 {
                 let h = FileHandle(fd: fd)
-                let zeros = [UInt8](repeating: 0, count: 4096)
-                var left = Int(min(st.st_size, 1 << 20))
-                while left > 0 {
-                    let n = zeros.withUnsafeBytes { Glibc.write(h.fd, $0.baseAddress, min(left, $0.count)) }
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    left -= n
-                }
-                _ = fsync(h.fd)
+                SafeTree.scrub(h.fd, count: Int(min(st.st_size, 1 << 20)))
             }
         }
         guard unlinkat(handle.fd, name, 0) == 0 else {
