@@ -24,10 +24,18 @@ enum RequestFieldMutator {
     }
 
     /// Choices drawn from libFuzzer's seed (the same seed, the same
-    /// mutation): successive remainders of the seed spread over 64 bits.
+    /// mutation): successive remainders of the seed, mixed over 64 bits.
+    /// The mixing matters: a plain odd multiple of the seed is always odd,
+    /// so `below(2)` was always 1 and the field mutations never ran (found
+    /// when the planted bug of docs/hardening.md went unfound).
     struct Choices {
         var bits: UInt64
-        init(seed: UInt32) { bits = (UInt64(seed) | 1) &* 0x9E37_79B9_7F4A_7C15 }
+        init(seed: UInt32) {
+            var x = UInt64(seed) &+ 0x9E37_79B9_7F4A_7C15
+            x = (x ^ (x >> 31)) &* 0xBF58_476D_1CE4_E5B9
+            x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+            bits = x ^ (x >> 31)
+        }
         mutating func below(_ n: Int) -> Int {
             let r = Int(bits % UInt64(n))
             bits /= UInt64(n)
