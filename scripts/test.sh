@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of se-secretd: the Swift test suites, the policy schema
-# cross-check, the s390x layout check of the UV ABI and the QEMU boot tests. Installs what is
+# cross-check, the s390x layout check of the UV ABI, the hardening steps
+# (the release binary's linkage and size, the suites under ASan and UBSan, a
+# short fuzz run of every target) and the QEMU boot tests. Installs what is
 # missing first. Exit code 0 only if everything passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

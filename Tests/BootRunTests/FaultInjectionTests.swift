@@ -78,6 +78,25 @@ import SecretPolicy
         try expectConverged(g)
     }
 
+    /// An earlier run of this boot died between writing the meta request's
+    /// journal line (write-ahead, state "?") and its ioctl. The meta secret
+    /// is not listable, so the rerun cannot tell; it submits it again, says
+    /// so, and converges.
+    @Test func pendingJournalLineOfADeadRunIsSubmittedAgain() throws {
+        let g = try Guest("pending")
+        let meta = try AddSecretRequest.parse(try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20))
+        try FileIO.makeDirectories(g.runDir, mode: 0o700)
+        try FileIO.writeAtomically(g.runDir + "/journal", Array("?\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
+        #expect(Journal(runDirectory: g.runDir).state(of: meta.gcmTag) == .pending)
+        let (r, e) = g.boot()
+        #expect(r.succeeded, "\(e)")
+        #expect(e.contains("00-meta.asr: an earlier run of this boot stopped between submitting it and recording the answer"))
+        try expectConverged(g)
+        let journal = Journal(runDirectory: g.runDir)
+        #expect(journal.state(of: meta.gcmTag) == .added)
+        #expect(journal.entries.count == g.example.secretNames.count + 2, "the old pending line, then one line per request")
+    }
+
     /// A real SIGKILL of the se-secretd process at an arbitrary point of a
     /// long submission, then a rerun. Whatever the point, the end state is
     /// the uninterrupted one.
