@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
 rounds=7
-[ "${1:-}" = "--quick" ] && rounds=3
+check_rounds=15
+[ "${1:-}" = "--quick" ] && rounds=3 && check_rounds=5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -34,12 +35,13 @@ echo "## check: 250 signed requests against the bare libcrypto operations"
 echo
 echo "Per request: read + hash + parse + evaluate (what \`se-secretd check\` and the boot run do) next to"
 echo "SHA-256 of the file plus one signature verification with EVP calls only, same requests, same run;"
-echo "median of $rounds rounds."
+echo "times: median of $check_rounds rounds; ratios: median of the $check_rounds rounds' own ratios (each round"
+echo "times both sides within milliseconds, so the drift of a shared machine's speed cancels)."
 echo
 echo "| signer | read + evaluate µs/request | evaluate only µs/request | bare libcrypto µs/request | ratio read+evaluate / bare (target < 1.5) | ratio evaluate / bare |"
 echo "|---|---|---|---|---|---|"
 for s in ec-p521 rsa-2048 rsa-3072; do
-    line=$("$bindir/se-secretd-bench" check --signer "$s" --rounds "$rounds" | grep '^RESULT')
+    line=$("$bindir/se-secretd-bench" check --signer "$s" --rounds "$check_rounds" | grep '^RESULT')
     per=$(sed -E 's/.*per_request_us=([0-9.]+).*/\1/' <<<"$line")
     bare=$(sed -E 's/.*bare_us=([0-9.]+).*/\1/' <<<"$line")
     ev=$(sed -E 's/.*eval_us=([0-9.]+).*/\1/' <<<"$line")

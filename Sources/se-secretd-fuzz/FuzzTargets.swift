@@ -119,6 +119,7 @@ extension FuzzTarget {
             _ = UserDataSignature.signedMessage(bytes, type: r.userDataType)
             for key in verifiers {
                 let verdict = UserDataSignature.verify(r, with: key)
+                trace("signature: user data \(r.userDataType), key \(key.keyType): \(verdict)")
                 if verdict == .valid {
                     invariant(UserDataSignature.userDataType(for: key.keyType) == r.userDataType, "valid with a key of another type")
                 }
