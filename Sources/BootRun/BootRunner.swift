@@ -263,7 +263,11 @@ public final class BootRunner {
                 continue
             }
             if journal.state(of: r.gcmTag) == .pending {
-                log.warning("\(file): an earlier run of this boot stopped between submitting it and recording the answer, and its secret is not listed; submitting it again")
+                if r.secretID != nil && r.secretType.isListable {
+                    log.info("\(file): an earlier run of this boot stopped around its submission; the store does not list its secret, so it was not added")
+                } else {
+                    log.warning("\(file): an earlier run of this boot stopped between submitting it and recording the answer, and the store cannot show whether it was added; submitting it again (should the ultravisor refuse it, reboot: the store starts empty)")
+                }
             }
             // Write-ahead: the journal line exists before the ultravisor acts,
             // so a full /run stops the run here, with nothing submitted.
