@@ -30,7 +30,7 @@ if [ -x scripts/check-uapi-s390x.sh ]; then
 fi
 # Hardening evidence (docs/hardening.md): the initramfs binary's linkage and
 # size, the suite under ASan and UBSan, and a short fuzz run of every
-# target. About 15 minutes on 2 cores; SE_SKIP_HARDENING=1 skips them.
+# target. About 10 minutes on 2 cores; SE_SKIP_HARDENING=1 skips them.
 if [ "${SE_SKIP_HARDENING:-0}" != 1 ]; then
     [ -x scripts/build-release.sh ] && step "release binary: linkage and size" bash scripts/build-release.sh
     [ -x scripts/sanitize.sh ] && step "swift test under ASan and UBSan" bash scripts/sanitize.sh
