@@ -95,5 +95,5 @@ set +e
 code=$?
 set -e
 echo "exit code $code (65 = policy violation); failure action from the policy: $(cat "$work/run2/failure-action")"
-"$bin" sim status --state "$work/sim2" | head -n 2
+"$bin" sim status --state "$work/sim2" | sed -n 1,2p   # not head: an early close is SIGPIPE, fatal with pipefail
 [ "$code" -eq 65 ]
