@@ -81,4 +81,17 @@ import UVDevice
         #expect(Array(buf[16..<24]) == [0, 0, 0, 0x06, 0, 0, 0, 64])
         #expect(Array(buf[32..<64]) == Digest.sha256(Array("k".utf8)))
     }
+
+    /// A header that claims one entry more than the buffer holds is refused,
+    /// for a whole and a partial last entry; exactly full decodes. (The
+    /// fuzzer's planted-bug run B of docs/hardening.md: no test had this edge.)
+    @Test(arguments: [0, 1, 47])
+    func headerClaimingOneEntryTooManyIsRefused(partial: Int) throws {
+        let entries = 3
+        var buf = [UInt8](repeating: 0, count: SecretListLayout.headerSize + entries * SecretListLayout.entrySize + partial)
+        SecretList.encodeHeader(storedCount: UInt16(entries), totalCount: UInt16(entries), nextIndex: 0, into: &buf)
+        #expect(try SecretList.decode(buf).entries.count == entries)
+        SecretList.encodeHeader(storedCount: UInt16(entries + 1), totalCount: UInt16(entries + 1), nextIndex: 0, into: &buf)
+        #expect(throws: SecretList.Malformed.self) { try SecretList.decode(buf) }
+    }
 }
