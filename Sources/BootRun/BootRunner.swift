@@ -250,7 +250,8 @@ public final class BootRunner {
                         ("milliseconds", .double(((Double(MonotonicClock.nanoseconds() - t0) / 1e6) * 1000).rounded() / 1000))]
                 records[file] = rec
             }
-            if journal.contains(r.gcmTag) {
+            let earlier = journal.state(of: r.gcmTag)
+            if earlier == .added {
                 finish("already-added", rc: nil, retries: 0)
                 skipped += 1
                 log.info("\(file): already added in this boot (journal)")
@@ -262,7 +263,7 @@ public final class BootRunner {
                 log.info("\(file): secret \(v.displaySecret) is already in the store; not added twice")
                 continue
             }
-            if journal.state(of: r.gcmTag) == .pending {
+            if earlier == .pending {
                 if r.secretID != nil && r.secretType.isListable {
                     log.info("\(file): an earlier run of this boot stopped around its submission; the store does not list its secret, so it was not added")
                 } else {
@@ -480,14 +481,7 @@ public enum SecretFiles {
         if fd >= 0 {
             var st = stat()
             if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
-                let zeros = [UInt8](repeating: 0, count: 4096)
-                var left = Int(st.st_size)
-                while left > 0 {
-                    let n = zeros.withUnsafeBytes { write(fd, $0.baseAddress, min(left, $0.count)) }
-                    if n <= 0 { break }
-                    left -= n
-                }
-                fsync(fd)
+                FileIO.zeroFill(fd)
             }
             close(fd)
         }

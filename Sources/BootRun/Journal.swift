@@ -53,8 +53,6 @@ public struct Journal: Sendable {
         entries.last { $0.tag == tag }?.state
     }
 
-    public func contains(_ tag: [UInt8]) -> Bool { state(of: tag) == .added }
-
     /// Appends and syncs a pending line for a request about to be
     /// submitted. On any error nothing of the line is left in the file.
     public mutating func reserve(tag: [UInt8], file: String) throws -> Slot {
@@ -67,16 +65,9 @@ public struct Journal: Sendable {
         // File names come from the request volume: keep the line one line.
         let safeName = String(decoding: file.utf8.map { $0 < 0x20 || $0 == 0x7F ? 0x3F : $0 }, as: UTF8.self)
         let line = [State.pending.rawValue] + Array("\(tag.hex) \(safeName)\n".utf8)
-        var written = 0
-        while written < line.count {
-            let n = line.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(Int(end) + written)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let failure = n < 0 ? SystemError.current("write", path: path) : SystemError(errno: EIO, operation: "write", path: path)
-                _ = ftruncate(fd, end)
-                throw failure
-            }
-            written += n
+        do { try line.withUnsafeBytes { try FileIO.writeAll(fd, $0, at: Int(end), path: path) } } catch {
+            _ = ftruncate(fd, end)
+            throw error
         }
         guard fsync(fd) == 0 else {
             let failure = SystemError.current("fsync", path: path)
@@ -93,13 +84,7 @@ public struct Journal: Sendable {
         let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw SystemError.current("open", path: path) }
         defer { close(fd) }
-        var byte = state.rawValue
-        while true {
-            let n = pwrite(fd, &byte, 1, off_t(slot.offset))
-            if n == 1 { break }
-            if n < 0 && errno == EINTR { continue }
-            throw n < 0 ? SystemError.current("write", path: path) : SystemError(errno: EIO, operation: "write", path: path)
-        }
+        try withUnsafeBytes(of: state.rawValue) { try FileIO.writeAll(fd, $0, at: slot.offset, path: path) }
         guard fsync(fd) == 0 else { throw SystemError.current("fsync", path: path) }
         entries[slot.index].state = state
     }

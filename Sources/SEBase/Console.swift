@@ -16,12 +16,7 @@ public enum Console {
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: inout [UInt8]) {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            off += n
-        }
+        bytes.withUnsafeBytes { _ = try? FileIO.writeAll(fd, $0) }
     }
 
     /// True when the descriptor is a terminal (used to pick colours and widths).

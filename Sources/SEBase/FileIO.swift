@@ -198,28 +198,13 @@ public enum FileIO {
 
     public static func writeAtomically(at dir: FileHandle, name: String, displayPath: String,
                                        _ bytes: [UInt8], mode: mode_t, durable: Bool = true) throws {
-        var tmpName = ""
-        var fd: Int32 = -1
-        for attempt in 0..<16 {
-            tmpName = ".\(name).tmp.\(getpid()).\(attempt)"
-            fd = openat(dir.fd, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_t(0o600))
-            if fd >= 0 || errno != EEXIST { break }
+        let (tmpName, handle): (String, FileHandle)
+        do { (tmpName, handle) = try createExclusive(in: dir) { ".\(name).tmp.\(getpid()).\($0)" } } catch {
+            throw SystemError(errno: error.errno, operation: "create", path: displayPath)
         }
-        guard fd >= 0 else { throw SystemError.current("create", path: displayPath) }
-        let handle = FileHandle(fd: fd)
         func cleanup() { unlinkat(dir.fd, tmpName, 0) }
         do {
-            var written = 0
-            while written < bytes.count {
-                let n = bytes.withUnsafeBytes { raw in
-                    Glibc.write(handle.fd, raw.baseAddress! + written, raw.count - written)
-                }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw SystemError.current("write", path: displayPath)
-                }
-                written += n
-            }
+            try bytes.withUnsafeBytes { try writeAll(handle.fd, $0, path: displayPath) }
             guard fchmod(handle.fd, mode) == 0 else { throw SystemError.current("chmod", path: displayPath) }
             if durable { guard fsync(handle.fd) == 0 else { throw SystemError.current("fsync", path: displayPath) } }
             guard renameat(dir.fd, tmpName, dir.fd, name) == 0 else { throw SystemError.current("rename", path: displayPath) }
@@ -228,6 +213,55 @@ public enum FileIO {
             throw error
         }
         if durable { _ = fsync(dir.fd) }
+    }
+
+    /// Creates a new file in `dir` (O_EXCL, O_NOFOLLOW, mode 0600), trying
+    /// up to 16 names `name(attempt)` while the name is taken.
+    public static func createExclusive(in dir: FileHandle, name: (Int) -> String) throws(SystemError) -> (name: String, handle: FileHandle) {
+        for attempt in 0..<16 {
+            let candidate = name(attempt)
+            let fd = openat(dir.fd, candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
+            if fd >= 0 { return (candidate, FileHandle(fd: fd)) }
+            if errno != EEXIST { break }
+        }
+        throw SystemError.current("create")
+    }
+
+    /// Writes all of `bytes` to `fd` — at `offset`, or at the file position —
+    /// retrying short writes and EINTR; a write that makes no progress is EIO.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int? = nil,
+                                path: String? = nil) throws(SystemError) {
+        var done = 0
+        while done < bytes.count {
+            let rest = bytes.count - done
+            let n = offset.map { pwrite(fd, bytes.baseAddress! + done, rest, off_t($0 + done)) }
+                ?? write(fd, bytes.baseAddress! + done, rest)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw SystemError.current("write", path: path) }
+            if n == 0 { throw SystemError(errno: EIO, operation: "write", path: path) }
+            done += n
+        }
+    }
+
+    /// Overwrites the first `limit` bytes of an open file (all of it by
+    /// default) with zeros and syncs it; best effort. For a file that held a
+    /// secret, before its name goes: unlinked blocks keep their bytes on a
+    /// disk, and an overwrite in place needs no new space (it works on ENOSPC).
+    public static func zeroFill(_ fd: Int32, limit: Int = .max) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return }
+        let count = min(Int(st.st_size), limit)
+        let zeros = [UInt8](repeating: 0, count: 4096)
+        var done = 0
+        while done < count {
+            let chunk = min(count - done, zeros.count)
+            let ok = zeros.withUnsafeBytes { z in
+                (try? writeAll(fd, UnsafeRawBufferPointer(rebasing: z[..<chunk]), at: done)) != nil
+            }
+            guard ok else { break }
+            done += chunk
+        }
+        _ = fsync(fd)
     }
 
     /// Splits "a/b/c" into ("a/b", "c"); "c" into (".", "c"); "/c" into ("/", "c").

@@ -339,14 +339,8 @@ public enum Keyscript {
     /// Writes a secret to a descriptor completely (no newline added).
     public static func write(_ secret: SecureBytes, to fd: Int32) throws(ActionFailure) {
         try secret.withUnsafeBytes { (raw) throws(ActionFailure) in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ActionFailure(.io, "cannot write the key to standard output: \(SystemError.current("write"))")
-                }
-                off += n
+            do { try FileIO.writeAll(fd, raw) } catch {
+                throw ActionFailure(.io, "cannot write the key to standard output: \(error)")
             }
         }
     }

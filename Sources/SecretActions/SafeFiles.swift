@@ -159,31 +159,18 @@ public struct SafeTree {
             throw ActionFailure(.io, "cannot stat \(displayPath): \(SystemError.current("stat"))")
         }
 
-        var tmpName = ""
-        var fd: Int32 = -1
-        for _ in 0..<16 {
-            tmpName = ".\(name.prefix(200)).se-secretd.\(Random.bytes(6).hex)"
-            fd = openat(dir.fd, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
-            if fd >= 0 || errno != EEXIST { break }
+        let (tmpName, handle): (String, FileHandle)
+        do { (tmpName, handle) = try FileIO.createExclusive(in: dir) { _ in ".\(name.prefix(200)).se-secretd.\(Random.bytes(6).hex)" } } catch {
+            throw ActionFailure(.io, "cannot create a temporary file beside \(displayPath): \(error)")
         }
-        guard fd >= 0 else { throw ActionFailure(.io, "cannot create a temporary file beside \(displayPath): \(SystemError.current("open"))") }
-        let handle = FileHandle(fd: fd)
-        var off = 0
-        func fail(_ what: String) -> ActionFailure {
-            let e = SystemError.current(what)
-            // What reached the temporary file is overwritten before the
-            // name goes: on a disk, unlinked blocks keep their bytes. An
-            // overwrite in place needs no new space, so it works on ENOSPC.
-            scrub(handle.fd, count: off)
+        func fail(_ e: SystemError) -> ActionFailure {
+            // What reached the temporary file is overwritten before the name goes.
+            FileIO.zeroFill(handle.fd)
             unlinkat(dir.fd, tmpName, 0)
             return ActionFailure(.io, "cannot write \(displayPath): \(e)")
         }
-        while off < contents.count {
-            let n = Glibc.write(handle.fd, contents.baseAddress! + off, contents.count - off)
-            if n < 0 { if errno == EINTR { continue }; throw fail("write") }
-            if n == 0 { errno = EIO; throw fail("write") }
-            off += n
-        }
+        func fail(_ what: String) -> ActionFailure { fail(SystemError.current(what)) }
+        do { try FileIO.writeAll(handle.fd, contents) } catch { throw fail(error) }
         // Owner first: chown clears set-user-ID bits that chmod then sets.
         guard fchown(handle.fd, attributes.uid, attributes.gid) == 0 else { throw fail("chown") }
         guard fchmod(handle.fd, attributes.mode) == 0 else { throw fail("chmod") }
@@ -198,20 +185,6 @@ public struct SafeTree {
         }
         guard fsync(dir.fd) == 0 else { throw ActionFailure(.io, "cannot fsync the directory of \(displayPath): \(SystemError.current("fsync"))") }
         return exists ? .replaced : .created
-    }
-
-    /// Overwrites the first `count` bytes of an open file with zeros and
-    /// syncs them; best effort (used on a failure path).
-    static func scrub(_ fd: Int32, count: Int) {
-        let zeros = [UInt8](repeating: 0, count: 4096)
-        var done = 0
-        while done < count {
-            let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min(count - done, $0.count), off_t(done)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-        _ = fsync(fd)
     }
 
     /// Whether the existing regular file already is what would be written.
@@ -320,7 +293,7 @@ public struct HandoffDirectory {
             let fd = openat(handle.fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
             if fd >= 0 {
                 let h = FileHandle(fd: fd)
-                SafeTree.scrub(h.fd, count: Int(min(st.st_size, 1 << 20)))
+                FileIO.zeroFill(h.fd, limit: 1 << 20)
             }
         }
         guard unlinkat(handle.fd, name, 0) == 0 else {
