@@ -47,15 +47,18 @@ enum BootCommands {
                     into the run directory, read the request directory once (no
                     symlinks, bounded), copy it to RUN-DIR/requests (0700), unmount
           3 check   the policy, exactly as `se-secretd check` (plus the host keys)
-          4 submit  in the policy's order; secrets already in the store (a restarted
-                    run) are not added twice; "dump in progress" (0x010d) is retried
-                    with backoff until the deadline; any other refusal stops the run
+          4 submit  in the policy's order, each request journalled in RUN-DIR before
+                    the ioctl (a full /run stops the run before the ultravisor acts);
+                    requests already accepted in this boot (a restarted run) are not
+                    added twice; "dump in progress" (0x010d) is retried with backoff
+                    until the deadline; any other refusal stops the run
           5 lock    the secret store, unless the policy says not to
           6 verify  LIST: exactly the policy's secrets, with their types and lengths
           7 report  RUN-DIR/report.json (0600): policy digest, each request (file,
                     SHA-256, ID, name, type, signer, result, uv rc), lock state, the
                     secret-store hash attestation will show, timings, verdict. It
                     never contains a secret. A summary goes to stderr and /dev/kmsg.
+                    A run that cannot write its report fails (74) and leaves none.
         It never decrypts anything: the secrets stay in the ultravisor until `unlock`
         and `install` retrieve them.
 
