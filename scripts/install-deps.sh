@@ -3,7 +3,17 @@
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 
-packages=(time libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin gcc-s390x-linux-gnu python3-jsonschema
+# Everything the build and the tests use, named here: CI installs with
+# --no-install-recommends on a fresh machine, so a package that only comes as
+# a Recommends (the s390x C library headers of the cross compiler) or that a
+# developer installed by hand is not there unless it is listed.
+#   build:  libssl-dev libcryptsetup-dev libblkid-dev pkg-config
+#   tests:  openssl cryptsetup-bin openssh-client e2fsprogs xz-utils time file
+#           python3-jsonschema (policy schema cross-check)
+#           gcc-s390x-linux-gnu libc6-dev-s390x-cross (s390x layout check)
+# The boot tests install their own (scripts/boot-tests/run.sh).
+packages=(time file libssl-dev libcryptsetup-dev libblkid-dev pkg-config openssl cryptsetup-bin
+          gcc-s390x-linux-gnu libc6-dev-s390x-cross python3-jsonschema
           openssh-client e2fsprogs xz-utils)
 missing=()
 for p in "${packages[@]}"; do
