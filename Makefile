@@ -10,7 +10,9 @@
 #   $(UNITDIR)/se-secretd-*.service             initrd-only units (dracut installs them in the image)
 #   $(DRACUTDIR)/91se-secretd/                  dracut module
 #   $(INITRAMFSTOOLSDIR)/hooks/se-secretd, scripts/local-top/se-secretd,
-#   scripts/local-bottom/se-secretd             initramfs-tools hook and boot scripts
+#   scripts/local-bottom/se-secretd,
+#   scripts/panic/se-secretd                    initramfs-tools hook and boot scripts (panic: the
+#                                               shell guard; a no-op in images without se-secretd)
 # The units are never enabled on the host: they only run in an initrd.
 # dracut and initramfs-tools only look in their fixed directories, so those do
 # not follow PREFIX. Rebuild the initramfs afterwards (dracut -f or
@@ -45,17 +47,20 @@ install:
 	@test -x "$(BINARY)" || { echo "no se-secretd binary at $(BINARY): run make first (or pass BINARY=)" >&2; exit 1; }
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/se-secretd $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(DRACUTDIR)/91se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks \
-		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom
+		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom \
+		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/panic
 	install -m 0755 $(INSTALL_STRIP) $(BINARY) $(DESTDIR)$(BINDIR)/se-secretd
 	ln -sf $(shell realpath -m --relative-to=$(LIBDIR)/se-secretd $(BINDIR)/se-secretd) \
 		$(DESTDIR)$(LIBDIR)/se-secretd/se-secretd-keyscript
 	install -m 0755 initramfs-hooks/common/se-secretd-initrd $(DESTDIR)$(LIBDIR)/se-secretd/se-secretd-initrd
 	for u in $(UNITS); do install -m 0644 systemd/$$u $(DESTDIR)$(UNITDIR)/$$u; done
 	for f in $(DRACUT_FILES); do install -m 0755 initramfs-hooks/dracut/91se-secretd/$$f $(DESTDIR)$(DRACUTDIR)/91se-secretd/$$f; done
+	install -m 0644 initramfs-hooks/dracut/91se-secretd/se-secretd-guard.conf $(DESTDIR)$(DRACUTDIR)/91se-secretd/se-secretd-guard.conf
 	install -m 0755 initramfs-hooks/common/se-secretd-initrd $(DESTDIR)$(DRACUTDIR)/91se-secretd/se-secretd-initrd
 	install -m 0755 initramfs-hooks/initramfs-tools/hooks/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/se-secretd
 	install -m 0755 initramfs-hooks/initramfs-tools/scripts/local-top/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top/se-secretd
 	install -m 0755 initramfs-hooks/initramfs-tools/scripts/local-bottom/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom/se-secretd
+	install -m 0755 initramfs-hooks/initramfs-tools/scripts/panic/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/panic/se-secretd
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/se-secretd $(DESTDIR)$(LIBDIR)/se-secretd/se-secretd-keyscript \
@@ -64,4 +69,4 @@ uninstall:
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -rf $(DESTDIR)$(DRACUTDIR)/91se-secretd
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top/se-secretd \
-		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom/se-secretd
+		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom/se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/panic/se-secretd

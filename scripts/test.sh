@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of se-secretd: the Swift test suites, the policy schema
-# cross-check, the s390x layout check of the UV ABI, the hardening steps
+# cross-check, the initramfs helper's shell guard, the s390x layout check of the UV ABI, the hardening steps
 # (the release binary's linkage and size, the suites under ASan and UBSan, a
 # short fuzz run of every target) and the QEMU boot tests. Installs what is
 # missing first. Exit code 0 only if everything passed.
@@ -24,6 +24,9 @@ step "swift test" swift test
 if [ -f scripts/check-policy-schema.py ]; then
     step "policy JSON Schema agrees with the parser's fixtures" \
         python3 scripts/check-policy-schema.py Tests/SecretPolicyTests/Fixtures/policies
+fi
+if [ -x scripts/test-initrd-helper.sh ]; then
+    step "initramfs helper: the shell guard's branches (no initramfs needed)" bash scripts/test-initrd-helper.sh
 fi
 if [ -x scripts/check-uapi-s390x.sh ]; then
     step "UV ABI layout on s390x (big-endian cross compile)" scripts/check-uapi-s390x.sh

@@ -288,6 +288,25 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --reduce-device-size 16
     --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label root \
     --key-file "$V/luks-root" "$W/root.img" > /dev/null
 ROOT_UUID=$(cryptsetup luksUUID "$W/root.img")
+# Roots for failures after a successful boot run, as the host can cause them:
+# (a) the encrypted root corrupted: the first 4 KiB of its data segment (the
+# ciphertext of the ext4 superblock) overwritten, so the volume still opens
+# with the policy's key but does not mount;
+cp "$W/root.img" "$W/root-corrupt.img"
+data_offset=$(cryptsetup luksDump "$W/root.img" | awk '/^Data segments:/ { d = 1 } d && $1 == "offset:" { print $2; exit }')
+[ -n "$data_offset" ] || fail_all "cannot read the data offset of the LUKS2 root"
+dd if=/dev/urandom of="$W/root-corrupt.img" bs=4096 seek=$((data_offset / 4096)) count=1 conv=notrunc status=none
+# (b) a root with no init at all (no /sbin/init, /etc/init, /bin/init or
+# /bin/sh), so the switch to it fails where the builder cannot fall back to
+# another init; dracut+systemd instead gets init= naming no file.
+R2=$W/rootfs-noinit
+cp -a "$R" "$R2"
+rm -f "$R2/sbin/init" "$R2/bin/sh" "$R2/bin/init" "$R2/etc/init"
+mkfs.ext4 -q -L rootfs -d "$R2" "$W/root-noinit.img" 48M
+truncate -s 64M "$W/root-noinit.img"
+cryptsetup reencrypt --batch-mode --encrypt --type luks2 --reduce-device-size 16M \
+    --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label root \
+    --key-file "$V/luks-root" "$W/root-noinit.img" > /dev/null
 # A second LUKS2 volume, "data", for the key-file hand-off: with systemd in the
 # initrd, se-secretd writes /run/cryptsetup-keys.d/data.key and the image's
 # crypttab lets systemd-cryptsetup open it (same secret, so no new request).
@@ -335,24 +354,37 @@ install_into() { # install_into CHROOT POLICY
 
 BOOTS_T=0
 declare -A BOOT_SECONDS
-boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE
-    local name=$1 kernel=$2 initrd=$3 req=$4 cmdline=$5
-    local log=$W/console-$name.log res=$W/result-$name.img t rc=0
+boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE [CONSOLE-MODE [ROOT-IMAGE]]
+    # CONSOLE-MODE (console.py): hammer (default; types Enter and
+    # "se-secretd list" from the first moment, as a host after a shell would)
+    # or shell (the policy allows a shell: use it, then power off).
+    local name=$1 kernel=$2 initrd=$3 req=$4 cmdline=$5 mode=${6:-hammer} rootimg=${7:-$W/root.img}
+    local log=$W/console-$name.log res=$W/result-$name.img sock=$W/console-$name.sock t rc=0 driver
     printf 'SE-SECRETD-RESULT-DISK\n' > "$res"
     truncate -s 1M "$res"
+    rm -f "$sock" "$log"
     local cpu=max
     [ "$ACCEL" = kvm ] && cpu=host
     t=$(date +%s)
+    # The console: served on a socket for console.py, logged by QEMU itself
+    # from the first byte.
+    python3 "$HERE/console.py" "$sock" --mode "$mode" --timeout "$BOOT_TIMEOUT" &
+    driver=$!
     timeout --foreground "$BOOT_TIMEOUT" qemu-system-x86_64 \
         -machine q35,accel="$ACCEL" -cpu "$cpu" -smp 2 -m 1024 \
-        -nodefaults -display none -no-reboot -serial "file:$log" \
+        -nodefaults -display none -no-reboot \
+        -chardev socket,id=con0,path="$sock",server=on,wait=off,logfile="$log" -serial chardev:con0 \
         -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
         -device virtio-rng-pci \
-        -drive file="$W/root.img",format=raw,if=virtio,snapshot=on \
+        -drive file="$rootimg",format=raw,if=virtio,snapshot=on \
         -drive file="$req",format=raw,if=virtio,readonly=on \
         -drive file="$res",format=raw,if=virtio \
         -drive file="$W/data.img",format=raw,if=virtio,snapshot=on \
         > "$W/qemu-$name.log" 2>&1 || rc=$?
+    kill "$driver" 2> /dev/null || true
+    wait "$driver" 2> /dev/null || true
+    rm -f "$sock"
+    [ -f "$log" ] || : > "$log"
     BOOT_SECONDS[$name]=$(elapsed "$t")
     BOOTS_T=$((BOOTS_T + BOOT_SECONDS[$name]))
     if [ $rc -eq 124 ]; then
@@ -431,6 +463,49 @@ negative_checks() { # negative_checks NAME PROBLEM-REGEX
     check "$n: nothing written to the result disk" [ -z "$(result_value "$n" marker)" ]
 }
 
+# The kernel's own last word: "reboot: Power down", and no panic or restart
+# (with -no-reboot QEMU also exits 0 on a reboot or a panic=-1 panic).
+powered_off() { # powered_off NAME
+    [ "$(cat "$W/qemu-$1.rc")" = 0 ] && console_has "$1" "reboot: Power down" &&
+        ! console_has "$1" "Kernel panic|reboot: Restarting system"
+}
+# No shell prompt ever appeared, and the "se-secretd list" that console.py
+# kept typing never ran (its output starts "Total number of secrets"). The
+# typed text itself is echoed by the tty, so only output counts.
+no_shell() { # no_shell NAME
+    [ -s "$W/console-$1.log" ] &&
+        ! console_has "$1" "Press Enter for maintenance|\(initramfs\) |Dropping to debug shell|Entering emergency mode|Total number of secrets"
+}
+# A failure after a successful boot run (the root does not mount, or the
+# switch to it fails) with the default policy (on_failure=poweroff) and the
+# default command line: the guard powers off, no shell ever starts.
+guard_checks() { # guard_checks NAME WHAT-FAILED-REGEX
+    local n=$1
+    check "$n: the boot run succeeded and locked the store before the failure" \
+        console_has "$n" "se-secretd: ok: [0-9]+ requests checked and in the store, store locked"
+    check "$n: the boot failed after the boot run, as the test made it" console_has "$n" "$2"
+    check "$n: the guard refused a shell and powered off (policy on_failure=poweroff)" \
+        ordered "$n" "se-secretd: ok: " "se-secretd: the boot is failing into a shell; the policy allows none: powering off now \(on_failure=poweroff\)"
+    check "$n: no shell prompt, and the typed 'se-secretd list' never ran" no_shell "$n"
+    check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
+    check "$n: the kernel powered off (reboot: Power down; no panic, no restart)" powered_off "$n"
+}
+# A boot whose policy allows an emergency shell: the guard locked the store,
+# wiped and closed, warned, and only then the shell came; in the shell the
+# ultravisor itself says the store is locked.
+shell_checks() { # shell_checks NAME PROMPT-REGEX
+    local n=$1
+    check "$n: the guard locked the store, wiped and closed before the shell" \
+        ordered "$n" "se-secretd: secret store locked, hand-off files wiped, new root unmounted, encrypted volumes closed" "$2"
+    check "$n: the warning that the shell can retrieve every secret came before the shell" \
+        ordered "$n" "se-secretd: WARNING: the policy allows an emergency shell" "$2"
+    check "$n: in the shell, the ultravisor refused to lock again: already locked (rc 0x0102)" \
+        ordered "$n" "rc 0x0102" "SE-SECRETD-BOOTTEST-SHELL: lock exit 76"
+    check "$n: the shell was used and the guest powered off from it" console_has "$n" "^SE-SECRETD-BOOTTEST-SHELL: done"
+    check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST:' '$W/console-$n.log'"
+    check "$n: the kernel powered off (reboot: Power down; no panic, no restart)" powered_off "$n"
+}
+
 print_sizes() { # print_sizes FLAVOUR WITH WITHOUT
     local with without
     with=$(stat -c %s "$2")
@@ -440,7 +515,9 @@ print_sizes() { # print_sizes FLAVOUR WITH WITHOUT
 }
 SIZES=()
 
-COMMON_CMDLINE="console=ttyS0,115200 root=/dev/mapper/root ro loglevel=4 rd.se_secretd.uv_sim=$SIM_IN_INITRD panic=-1"
+# The command line a user gets: no rd.shell=0, no rd.emergency=, no panic=.
+# (Only the simulator switch is the test's own: there is no real ultravisor.)
+COMMON_CMDLINE="console=ttyS0,115200 root=/dev/mapper/root ro loglevel=4 rd.se_secretd.uv_sim=$SIM_IN_INITRD"
 
 # ------------------------------------------------------------ dracut images
 
@@ -530,6 +607,15 @@ if wants verify && [ "${dracut_ok:-no}" = yes ]; then
         bash -c "[ $brc -ne 0 ] || grep -q -i -E 'unknown|failed to parse|invalid' '$W/verify-broken.log'"
     check "the image holds the binary, the helper, the policy and the modules-load list" \
         bash -c "[ -x '$U/usr/bin/se-secretd' ] && [ -x '$U/usr/lib/se-secretd/se-secretd-initrd' ] && [ -f '$U/etc/se-secretd/policy.json' ] && grep -q '^dm_crypt$' '$U/usr/lib/modules-load.d/se-secretd.conf'"
+    for u in emergency.service rescue.service dracut-emergency.service; do
+        check "the shell guard is a drop-in of $u in the image" \
+            grep -q '^ExecStartPre=/usr/lib/se-secretd/se-secretd-initrd emergency systemd$' "$U/usr/lib/systemd/system/$u.d/50-se-secretd-guard.conf"
+    done
+    for h in emergency shutdown-emergency; do
+        check "the shell guard is dracut's $h hook in the image" [ -f "$U/var/lib/dracut/hooks/$h/00-se-secretd-emergency.sh" ]
+    done
+    check "the boot run checks the guards before it starts (ExecStartPre)" \
+        grep -q '^ExecStartPre=/usr/lib/se-secretd/se-secretd-initrd guard-check systemd$' "$U/usr/lib/systemd/system/se-secretd-boot.service"
     check "dm-crypt is in the image" bash -c "find '$U/usr/lib/modules' '$U/lib/modules' -name 'dm-crypt.ko*' 2>/dev/null | grep -q ."
     SIZES+=("se-secretd binary in the image: $(stat -c %s "$U/usr/bin/se-secretd") bytes ($(basename "$BIN"): $(stat -c %s "$BIN"))")
 fi
@@ -539,7 +625,7 @@ if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
     echo "== dracut + systemd in the initrd"
     KERNEL=$DRACUT_ROOT/boot/vmlinuz-$KVER
     print_sizes "dracut+systemd" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$DRACUT_ROOT/boot/initrd-systemd-base.img"
-    CMD="$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff systemd.show_status=1"
+    CMD="$COMMON_CMDLINE"
     boot dracut-good "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-good.img" "$CMD"
     positive_checks dracut-good "Reached target .*(Encrypted Volumes|cryptsetup)|Mounted .*sysroot|Initrd Root Device"
     check "dracut-good: unlock handed the key file to systemd-cryptsetup, which opened 'data' without a prompt" \
@@ -550,30 +636,35 @@ if wants dracut-systemd && [ "${dracut_ok:-no}" = yes ]; then
         bash -c "[[ ' $(result_value dracut-good dm_names) ' == *' data '* && ' $(result_value dracut-good dm_names) ' == *' root '* ]]"
     check "dracut-good: the unlock phase opened root with libcryptsetup before cryptsetup.target and the root mount" \
         ordered dracut-good "opened /dev/[a-z]+ as /dev/mapper/root with the passphrase" "Reached target .*cryptsetup\\.|Mounted .*sysroot"
+    check "dracut-good: no shell prompt, and the typed 'se-secretd list' never ran" no_shell dracut-good
     boot dracut-tampered "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-tampered.img" "$CMD"
     negative_checks dracut-tampered "ssh-host-ecdsa.asr"
     boot dracut-missing "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-missing.img" "$CMD"
     negative_checks dracut-missing "luks-root"
-    # on_failure=emergency-shell after the root was opened: wipe, unmount,
-    # close, and only then emergency.target (which powers off with rd.shell=0).
-    boot dracut-emergency "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-emergency.img" "$W/requests-good.img" "$CMD"
+    # After a successful boot run: (a) the host corrupted the encrypted root,
+    # so /sysroot does not mount; (b) the switch to the root fails (init=
+    # names no file). Both end in dracut's emergency path, whose guard powers
+    # off per the policy: no "Press Enter for maintenance", not for a moment.
+    boot dracut-corrupt-root "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-good.img" "$CMD" hammer "$W/root-corrupt.img"
+    guard_checks dracut-corrupt-root "Failed to mount .*sysroot|Failed to start .*(File System Check|sysroot)|sysroot.mount.*failed|Dependency failed for .*(sysroot|Root)"
+    boot dracut-no-init "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-se.img" "$W/requests-good.img" "$CMD init=/sbin/no-such-init"
+    guard_checks dracut-no-init "Failed to start .*Switch Root|initrd-switch-root.service.*failed|no-such-init"
+    # on_failure=emergency-shell after the root was opened: the failed unit
+    # locks, wipes, unmounts and closes, then emergency.target; its guard
+    # warns, and only then dracut-emergency offers its shell, which
+    # console.py uses and leaves with poweroff.
+    boot dracut-emergency "$KERNEL" "$DRACUT_ROOT/boot/initrd-systemd-emergency.img" "$W/requests-good.img" "$CMD" shell
     n=dracut-emergency
     check "$n: the root was opened and mounted before the install phase failed" \
         ordered "$n" "opened /dev/[a-z]+ as /dev/mapper/root" "Mounted .*sysroot"
     check "$n: the install phase failed on the missing directory" console_has "$n" "tls-server-key.*(no-such-directory|/etc/ssl)"
-    check "$n: the handler wiped, unmounted /sysroot and closed the volume before the emergency path" \
-        ordered "$n" "hand-off files wiped, new root unmounted, encrypted volumes closed" "Reached target .*[Ee]mergency|Started .*[Ee]mergency|Boot has failed"
     check "$n: the failed unit handled its failure itself, before later units (ExecStopPost)" \
-        ordered "$n" "se-secretd-install.service FAILED \\(exit-code" "a step FAILED; the policy allows an emergency shell"
-    check "$n: it warned that the ultravisor's secrets stay retrievable" console_has "$n" "stay retrievable through /dev/uv"
-    check "$n: the emergency path was taken (emergency.target / dracut-emergency)" \
-        console_has "$n" "Reached target .*[Ee]mergency|Started .*[Ee]mergency|Boot has failed"
+        ordered "$n" "se-secretd-install.service FAILED \\(exit-code" "secret store locked, hand-off files wiped"
     check "$n: after the failed install nothing of the way to switch-root started" bash -c '
         tr -d "\r" < "$1" | sed "s/\x1b\[[0-9;]*m//g" | sed -n "/Failed to start se-secretd-instal/,\$p" |
             grep -a -E "Starting (initrd-parse-etc|dracut-pre-pivot|initrd-cleanup|initrd-switch-root)|Reached target initrd(-fs)?\.target|Reached target initrd-switch-root" && exit 1
         exit 0' _ "$W/console-$n.log"
-    check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
-    check "$n: qemu powered off by itself (rd.shell=0: no shell)" [ "$(cat "$W/qemu-$n.rc")" = 0 ]
+    shell_checks "$n" "Press Enter for maintenance"
 fi
 
 if wants dracut-shell && [ "${dracut_ok:-no}" = yes ]; then
@@ -582,7 +673,8 @@ if wants dracut-shell && [ "${dracut_ok:-no}" = yes ]; then
     print_sizes "dracut shell" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$DRACUT_ROOT/boot/initrd-shell-base.img"
     lsinitrd_list /boot/initrd-shell-se.img > "$W/lsinitrd-shell.txt"
     for f in "hooks/pre-udev/91-se-secretd-modules.sh" "hooks/initqueue/settled/00-se-secretd-early.sh" \
-        "hooks/pre-pivot/50-se-secretd-late.sh" "usr/bin/se-secretd" "usr/lib/se-secretd/se-secretd-initrd" \
+        "hooks/pre-pivot/50-se-secretd-late.sh" "hooks/emergency/00-se-secretd-emergency.sh" \
+        "hooks/shutdown-emergency/00-se-secretd-emergency.sh" "usr/bin/se-secretd" "usr/lib/se-secretd/se-secretd-initrd" \
         "etc/se-secretd/policy.json" "usr/lib/modules-load.d/se-secretd.conf" "dm-crypt.ko"; do
         check "dracut-shell image (lsinitrd) has $f" grep -q -F "$f" "$W/lsinitrd-shell.txt"
     done
@@ -590,10 +682,15 @@ if wants dracut-shell && [ "${dracut_ok:-no}" = yes ]; then
     check "dracut-shell image has no systemd" bash -c "! grep -q -E 'usr/lib/systemd/systemd$' '$W/lsinitrd-shell.txt'"
     if [ "${SE_BOOTTEST_SHELL_BOOT:-yes}" = yes ]; then
         KERNEL=$DRACUT_ROOT/boot/vmlinuz-$KVER
-        boot dracut-shell-good "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-good.img" "$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff"
+        boot dracut-shell-good "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-good.img" "$COMMON_CMDLINE"
         positive_checks dracut-shell-good "opened /dev/[a-z]+ as /dev/mapper/root"
-        boot dracut-shell-tampered "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-tampered.img" "$COMMON_CMDLINE rd.shell=0 rd.emergency=poweroff"
+        check "dracut-shell-good: no shell prompt, and the typed 'se-secretd list' never ran" no_shell dracut-shell-good
+        boot dracut-shell-tampered "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-tampered.img" "$COMMON_CMDLINE"
         negative_checks dracut-shell-tampered "ssh-host-ecdsa.asr"
+        boot dracut-shell-corrupt-root "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-good.img" "$COMMON_CMDLINE" hammer "$W/root-corrupt.img"
+        guard_checks dracut-shell-corrupt-root "Could not mount|Failed to mount|[Cc]an't mount root|mount: "
+        boot dracut-shell-no-init "$KERNEL" "$DRACUT_ROOT/boot/initrd-shell-se.img" "$W/requests-good.img" "$COMMON_CMDLINE" hammer "$W/root-noinit.img"
+        guard_checks dracut-shell-no-init "Cannot find init"
     fi
 fi
 
@@ -632,6 +729,7 @@ EOF
     mv "$ITOOLS_ROOT/usr/share/initramfs-tools/hooks/se-secretd" "$aside/hook"
     mv "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-top/se-secretd" "$aside/local-top"
     mv "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-bottom/se-secretd" "$aside/local-bottom"
+    mv "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/panic/se-secretd" "$aside/panic"
     mv "$ITOOLS_ROOT/etc/initramfs-tools/hooks/zz-se-secretd-boottest-sim" "$aside/sim-hook"
     # ... and crypttab without keyscript=, or cryptroot's hook would copy se-secretd in.
     cp "$ITOOLS_ROOT/etc/crypttab" "$aside/crypttab"
@@ -641,6 +739,7 @@ EOF
     mv "$aside/hook" "$ITOOLS_ROOT/usr/share/initramfs-tools/hooks/se-secretd"
     mv "$aside/local-top" "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-top/se-secretd"
     mv "$aside/local-bottom" "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/local-bottom/se-secretd"
+    mv "$aside/panic" "$ITOOLS_ROOT/usr/share/initramfs-tools/scripts/panic/se-secretd"
     mv "$aside/sim-hook" "$ITOOLS_ROOT/etc/initramfs-tools/hooks/zz-se-secretd-boottest-sim"
     mv "$aside/crypttab" "$ITOOLS_ROOT/etc/crypttab"
     rmdir "$aside"
@@ -649,7 +748,8 @@ EOF
     note "initramfs-tools images built ($(elapsed "$step_t") s)"
     if [ $itools_ok = yes ]; then
         for f in usr/bin/se-secretd usr/lib/se-secretd/se-secretd-initrd usr/lib/se-secretd/se-secretd-keyscript \
-            etc/se-secretd/policy.json scripts/local-top/se-secretd scripts/local-bottom/se-secretd scripts/local-top/cryptroot \
+            etc/se-secretd/policy.json scripts/local-top/se-secretd scripts/local-bottom/se-secretd scripts/panic/se-secretd \
+            scripts/panic/ORDER scripts/local-top/cryptroot \
             cryptroot/crypttab; do
             check "initramfs-tools image has $f" grep -q -E "(^|/)$f\$" "$W/lsinitramfs-se.txt"
         done
@@ -663,16 +763,22 @@ EOF
         negative_checks itools-tampered "ssh-host-ecdsa.asr"
         boot itools-missing "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-se.img" "$W/requests-missing.img" "$COMMON_CMDLINE"
         negative_checks itools-missing "luks-root"
-        # emergency-shell in initramfs-tools: wipe, unmount ${rootmnt}, close the
-        # volume, then panic, which with panic=-1 reboots at once (no shell).
-        boot itools-emergency "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-emergency.img" "$W/requests-good.img" "$COMMON_CMDLINE"
+        check "itools-good: no shell prompt, and the typed 'se-secretd list' never ran" no_shell itools-good
+        # After a successful boot run: the root does not mount (corrupted by
+        # the host), or has no init: panic(), whose scripts/panic guard powers
+        # off before initramfs-tools' shell (the command line has no panic=).
+        boot itools-corrupt-root "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-se.img" "$W/requests-good.img" "$COMMON_CMDLINE" hammer "$W/root-corrupt.img"
+        guard_checks itools-corrupt-root "Failed to mount|mount: mounting|requires a manual fsck|fsck exited"
+        boot itools-no-init "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-se.img" "$W/requests-good.img" "$COMMON_CMDLINE" hammer "$W/root-noinit.img"
+        guard_checks itools-no-init "No init found"
+        # on_failure=emergency-shell: the install phase fails; the store is
+        # locked, the secrets wiped, ${rootmnt} unmounted and the volume closed,
+        # then panic(): its guard warns, and the (initramfs) shell comes.
+        boot itools-emergency "$KERNEL" "$ITOOLS_ROOT/boot/initrd-itools-emergency.img" "$W/requests-good.img" "$COMMON_CMDLINE" shell
         n=itools-emergency
         check "$n: cryptroot opened the root before the install phase failed" \
             ordered "$n" "cryptsetup: root: set up successfully" "failed +tls-server-key"
-        check "$n: wiped, unmounted and closed before the panic" \
-            ordered "$n" "hand-off files wiped, new root unmounted, encrypted volumes closed" "se-secretd failed; its secrets were wiped"
-        check "$n: panic= turned the panic into a reboot, not a shell" console_has "$n" "Rebooting automatically due to panic= boot argument"
-        check "$n: the real root was never reached" bash -c "! grep -a -q 'SE-SECRETD-BOOTTEST' '$W/console-$n.log'"
+        shell_checks "$n" "\\(initramfs\\) "
     fi
 fi
 

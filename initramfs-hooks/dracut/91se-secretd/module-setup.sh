@@ -118,9 +118,13 @@ install() {
         return 1
     fi
 
-    # Every way into a dracut shell (rd.shell, rd.break, emergency) passes the
-    # emergency hooks first: no hand-off file survives into a shell.
+    # The shell guard. Every way into a dracut shell (rd.shell, rd.break, a
+    # failure anywhere in the boot) sources the emergency hooks first, and
+    # with rd.shell=0 the shutdown-emergency hooks: both carry out the
+    # policy's on_failure there, so no shell starts unless the policy allows
+    # one (whatever the kernel command line says).
     inst_hook emergency 00 "$moddir/se-secretd-emergency.sh"
+    inst_hook shutdown-emergency 00 "$moddir/se-secretd-emergency.sh"
 
     if dracut_module_included "systemd"; then
         if ! unitdir=$(se_secretd_unit_dir); then
@@ -134,6 +138,12 @@ install() {
         for f in se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
             se-secretd-keyfiles-cleanup.service; do
             $SYSTEMCTL -q --root "$initdir" add-wants initrd.target "$f"
+        done
+        # The same guard in front of the units that start shells (dracut's
+        # emergency.service and its copy rescue.service, dracut-emergency.service),
+        # in case a shell is reached without the hooks being sourced.
+        for f in emergency.service rescue.service dracut-emergency.service; do
+            inst_simple "$moddir/se-secretd-guard.conf" "$systemdsystemunitdir/$f.d/50-se-secretd-guard.conf"
         done
         # modules-load.d/se-secretd.conf (installkernel) is read by this service.
         $SYSTEMCTL -q --root "$initdir" add-wants sysinit.target systemd-modules-load.service 2> /dev/null

@@ -1,6 +1,16 @@
 #!/bin/sh
-# dracut emergency hook (sourced by dracut-emergency before a shell is offered,
-# with systemd or without): wipe the key files and credentials se-secretd
-# handed out, so that rd.shell, rd.break or a failure elsewhere in the boot
-# does not open a shell next to them.
-[ -x /usr/lib/se-secretd/se-secretd-initrd ] && /usr/lib/se-secretd/se-secretd-initrd wipe-handoffs
+# dracut emergency and shutdown-emergency hook (sourced by dracut-emergency
+# and emergency_shell before any shell is offered, with systemd in the initrd
+# or without, whatever rd.shell says): a shell only when the policy allows
+# one (on_failure=emergency-shell), after the store is locked and the secrets
+# wiped; otherwise power off (or reboot) here and now.
+if [ -x /usr/lib/se-secretd/se-secretd-initrd ]; then
+    if [ -n "$DRACUT_SYSTEMD" ]; then
+        /usr/lib/se-secretd/se-secretd-initrd emergency systemd
+    else
+        /usr/lib/se-secretd/se-secretd-initrd emergency dracut
+    fi
+else
+    echo "se-secretd: the failure helper is missing from this image: powering off" > /dev/kmsg
+    poweroff -f
+fi
