@@ -67,8 +67,8 @@ new_root() { # new_root NAME [systemd|dracut|itools]...
                 done ;;
             dracut)
                 for h in emergency shutdown-emergency; do
-                    mkdir -p "$R/var/lib/dracut/hooks/$h"
-                    cp initramfs-hooks/dracut/91se-secretd/se-secretd-emergency.sh "$R/var/lib/dracut/hooks/$h/00-se-secretd-emergency.sh"
+                    mkdir -p "$R/usr/lib/dracut/hooks/$h"
+                    cp initramfs-hooks/dracut/91se-secretd/se-secretd-emergency.sh "$R/usr/lib/dracut/hooks/$h/00-se-secretd-emergency.sh"
                 done ;;
             itools)
                 mkdir -p "$R/scripts/panic"

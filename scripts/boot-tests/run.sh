@@ -612,7 +612,7 @@ if wants verify && [ "${dracut_ok:-no}" = yes ]; then
             grep -q '^ExecStartPre=/usr/lib/se-secretd/se-secretd-initrd emergency systemd$' "$U/usr/lib/systemd/system/$u.d/50-se-secretd-guard.conf"
     done
     for h in emergency shutdown-emergency; do
-        check "the shell guard is dracut's $h hook in the image" [ -f "$U/var/lib/dracut/hooks/$h/00-se-secretd-emergency.sh" ]
+        check "the shell guard is dracut's $h hook in the image" [ -f "$U/usr/lib/dracut/hooks/$h/00-se-secretd-emergency.sh" ]
     done
     check "the boot run checks the guards before it starts (ExecStartPre)" \
         grep -q '^ExecStartPre=/usr/lib/se-secretd/se-secretd-initrd guard-check systemd$' "$U/usr/lib/systemd/system/se-secretd-boot.service"
