@@ -32,7 +32,21 @@ extension AddSecretRequest {
         if userDataType.isSigned {
             members.append(("signature_length", .int(Int64(userData.signature.count))))
         }
+        members.append(("freshness", freshnessJSON))
         return .object(members)
+    }
+
+    /// The freshness record as JSON: null when there is none,
+    /// {"version", "epoch"} when there is one, {"error": {"rule", "message"}}
+    /// when it is malformed. Says nothing about whether a signature covers
+    /// it (`check` does).
+    public var freshnessJSON: JSON {
+        do throws(RequestFormatError) {
+            guard let f = try freshnessRecord() else { return .null }
+            return .object([("version", .int(Int64(f.version))), ("epoch", .int(Int64(f.epoch)))])
+        } catch {
+            return .object([("error", .object([("rule", .string(error.rule)), ("message", .string(error.description))]))])
+        }
     }
 }
 

@@ -41,6 +41,11 @@ public struct RequestBuilder {
     public var flags = RequestFlags(rawValue: 0)
     public var extensionSecret: ExtensionSecret = .none
     public var userData: UserData = .none
+    /// Write se-secretd's freshness record with this epoch as the user data
+    /// (docs/formats.md). The record has the user data to itself: `userData`
+    /// must then carry no data of its own; `.none` becomes unsigned user
+    /// data, `.signed([], key:)` a signed record.
+    public var epoch: UInt64? = nil
     /// RSA-PSS salt length for signing (nil: 64, the digest length, as
     /// OpenSSL ≥ 3.1 does by default).
     public var pssSaltLength: Int? = nil
@@ -123,6 +128,19 @@ public struct RequestBuilder {
         let udt: UserDataType
         var area = [UInt8](repeating: 0, count: ASRLayout.userDataSize)
         var signingKey: PrivateKey? = nil
+        var userData = self.userData
+        if let epoch {
+            guard epoch <= FreshnessRecord.maxEpoch else {
+                throw Invalid(message: "an epoch is at most 2^63-1 = \(FreshnessRecord.maxEpoch), not \(epoch)")
+            }
+            let record = FreshnessRecord(epoch: epoch).bytes
+            switch userData {
+            case .none: userData = .unsigned(record)
+            case let .unsigned(d) where d.isEmpty: userData = .unsigned(record)
+            case let .signed(d, key) where d.isEmpty: userData = .signed(record, key: key)
+            default: throw Invalid(message: "a freshness record has the user data to itself; give no other user data with an epoch")
+            }
+        }
         switch userData {
         case .none:
             udt = .none

@@ -16,6 +16,15 @@ public struct RequestVerdict: Sendable {
     /// Trust methods that vouched for it ("signed:NAME", "pinned", "ebc").
     public var trustedBy: [String] = []
     public var problems: [Problem] = []
+    /// The request's freshness record (docs/formats.md), if it has a
+    /// well-formed one, whoever wrote it.
+    public var freshness: FreshnessRecord?
+    /// What vouches for that record: "signed:NAME" (a verified signature of
+    /// an allowed signer covers it) or "pinned" (the pin fixes its bytes);
+    /// nil when nothing does — such a record proves nothing.
+    public var freshnessVouchedBy: String?
+    /// The epoch of a vouched-for record: what freshness rules compare.
+    public var provenEpoch: UInt64? { freshnessVouchedBy == nil ? nil : freshness?.epoch }
 
     public var passed: Bool { problems.isEmpty }
 
@@ -35,6 +44,10 @@ public struct RequestVerdict: Sendable {
             ("signer", signer.map { .string($0) } ?? .null),
             ("trusted_by", .array(trustedBy.map { .string($0) })),
             ("tag", JSON.hexOrNull(r?.gcmTag)),
+            ("freshness", freshness.map { f in
+                .object([("version", .int(Int64(f.version))), ("epoch", .int(Int64(f.epoch))),
+                         ("vouched_by", freshnessVouchedBy.map { .string($0) } ?? .null)])
+            } ?? .null),
             ("verdict", .string(passed ? "ok" : "fail")),
             ("problems", .array(problems.map(\.json))),
         ])
@@ -66,6 +79,9 @@ public struct Evaluation: Sendable {
     /// (if the policy says so) locking.
     public var secretStoreHash: [UInt8]
     public var lockStore: Bool
+    /// The distinct epochs of the vouched-for freshness records, ascending
+    /// (one, when `trust.same_epoch` holds and the set passes).
+    public var epochs: [UInt64] = []
 
     public var allProblems: [Problem] { problems + verdicts.flatMap(\.problems) }
     public var passed: Bool { allProblems.isEmpty }
@@ -118,6 +134,7 @@ public struct Evaluator {
         for i in verdicts.indices where verdicts[i].request != nil {
             check(&verdicts[i], ebc: ebc)
         }
+        let epochs = checkSameEpoch(&verdicts)
 
         // Duplicate IDs (and more than one CCK update).
         var byID: [[UInt8]: [Int]] = [:]
@@ -155,7 +172,7 @@ public struct Evaluator {
         let hash = SecretStoreHash.compute(tags: tags, locked: policy.store.lock, sha512: Digest.sha512)
         set.problems.forEach { global.append($0) }
         return Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
-                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock)
+                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock, epochs: epochs)
     }
 
     // MARK: - Per-request rules
@@ -224,6 +241,93 @@ public struct Evaluator {
                 "no keyslot is for the given host key(s); the request was made for other machines (\(r.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) }.joined(separator: ", ")))"))
         }
         checkTrust(&v, rule: rule, ebc: ebc)
+        checkFreshness(&v, rule: rule)
+    }
+
+    // MARK: - Freshness (docs/rotation.md)
+
+    /// Reads the freshness record, says what vouches for it, and applies the
+    /// floor (`trust.min_epoch`, the secret's `min_epoch`). Runs after the
+    /// trust check: only a record covered by a signature that vouched for the
+    /// request, or fixed by a pin that did, counts. A pinned request is as
+    /// fresh as its pin and needs no record. The EBC table of contents is
+    /// exempt: its user data is a policy reference.
+    func checkFreshness(_ v: inout RequestVerdict, rule: Policy.SecretRule?) {
+        guard v.role != .ebcTOC, let r = v.request else { return }
+        let file = v.file
+        do throws(RequestFormatError) {
+            v.freshness = try r.freshnessRecord()
+        } catch {
+            v.problems.append(Problem("bad-freshness-record", file: file, "\(error)"))
+            return
+        }
+        let pinned = v.trustedBy.contains("pinned")
+        if v.freshness != nil {
+            if let s = v.signer, v.trustedBy.contains("signed:" + s) { v.freshnessVouchedBy = "signed:" + s }
+            else if pinned { v.freshnessVouchedBy = "pinned" }
+        }
+        var floors: [(UInt64, String)] = []
+        if let m = policy.trust.minEpoch { floors.append((m, "trust.min_epoch")) }
+        if let m = rule?.minEpoch { floors.append((m, "the min_epoch of secret \"\(rule!.name)\"")) }
+        guard let (floor, source) = floors.max(by: { $0.0 < $1.0 }), !pinned else { return }
+        let what = subject(v)
+        guard let f = v.freshness else {
+            v.problems.append(Problem("stale-request", file: file,
+                "\(what) carries no freshness record, but \(source) requires epoch \(floor) or later; make the request with a signed freshness record (docs/rotation.md)"))
+            return
+        }
+        guard v.freshnessVouchedBy != nil else {
+            let why = r.userDataType.isSigned ? "its signature does not vouch for the request" : "the request is not signed (user-data type \(r.userDataType.name))"
+            v.problems.append(Problem("stale-request", file: file,
+                "\(what) carries epoch \(f.epoch), but \(why): only a record covered by a verified signature proves freshness, and \(source) requires epoch \(floor) or later"))
+            return
+        }
+        if f.epoch < floor {
+            v.problems.append(Problem("stale-request", file: file,
+                "\(what) carries epoch \(f.epoch), older than the minimum \(floor) (\(source)): a request from before a rotation (a replay, or an old file left on the volume)"))
+        }
+    }
+
+    /// With `trust.same_epoch` (the default) every vouched-for record in the
+    /// set must carry the same epoch, and once one request proves an epoch,
+    /// every other trusted request (pinned ones aside) must prove one too:
+    /// old and new requests cannot be mixed. Returns the distinct epochs.
+    func subject(_ v: RequestVerdict) -> String {
+        switch v.role {
+        case .meta: return "meta request"
+        case .updateCCK: return "update-CCK request"
+        default: return "secret \(v.displaySecret)"
+        }
+    }
+
+    func checkSameEpoch(_ verdicts: inout [RequestVerdict]) -> [UInt64] {
+        let all = Set(verdicts.compactMap(\.provenEpoch)).sorted()
+        guard policy.trust.sameEpoch, !all.isEmpty else { return all }
+        // Requests already refused for their record (stale, malformed) are
+        // not held against the others.
+        func judged(_ v: RequestVerdict) -> Bool {
+            v.request != nil && v.role != .ebcTOC && !v.problems.contains { $0.rule == "bad-freshness-record" || $0.rule == "stale-request" }
+        }
+        let epochs = Set(verdicts.filter(judged).compactMap(\.provenEpoch)).sorted()
+        func list(_ files: [String], _ epochs: [UInt64]) -> String {
+            files.sorted().joined(separator: ", ") + (files.count == 1 ? " carries" : " carry") +
+                " epoch " + epochs.map(String.init).joined(separator: ", ")
+        }
+        let snapshot = verdicts
+        for i in verdicts.indices where judged(verdicts[i]) {
+            let v = verdicts[i]
+            if let e = v.provenEpoch {
+                guard epochs.count > 1 else { continue }
+                let others = snapshot.filter { judged($0) && $0.provenEpoch != nil && $0.provenEpoch != e }.map(\.file)
+                verdicts[i].problems.append(Problem("mixed-epochs", file: v.file,
+                    "\(subject(v)) carries epoch \(e), but \(list(others, epochs.filter { $0 != e })); trust.same_epoch requires one epoch for the whole set (old and new requests mixed)"))
+            } else if !epochs.isEmpty, !v.trustedBy.isEmpty, !v.trustedBy.contains("pinned") {
+                let others = snapshot.filter { judged($0) && $0.provenEpoch != nil }.map(\.file)
+                verdicts[i].problems.append(Problem("mixed-epochs", file: v.file,
+                    "\(subject(v)) carries no freshness record under its signature, but \(list(others, epochs)); trust.same_epoch requires one epoch for the whole set (an old request mixed with new ones)"))
+            }
+        }
+        return all
     }
 
     func checkTrust(_ v: inout RequestVerdict, rule: Policy.SecretRule?, ebc: EBCState?) {

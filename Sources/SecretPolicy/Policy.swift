@@ -72,6 +72,13 @@ public struct Policy: Sendable {
         public var pinned: [[UInt8]]
         public var ebc: EBCTrust?
         public var require: Requirement
+        /// Freshness floor: every request a signature vouches for must carry
+        /// a freshness record (in its signed user data) with an epoch at
+        /// least this. Nil: no floor. See docs/rotation.md.
+        public var minEpoch: UInt64? = nil
+        /// The requests' freshness records must all carry the same epoch
+        /// (default true): old and new requests cannot be mixed.
+        public var sameEpoch: Bool = true
 
         public var usesSignatures: Bool { !signers.isEmpty }
         public var usesPins: Bool { !pinned.isEmpty }
@@ -100,6 +107,9 @@ public struct Policy: Sendable {
         /// Names of the signers allowed for this secret (nil: any configured signer).
         public var signers: [String]?
         public var actions: [Action]
+        /// A freshness floor for this secret alone (the higher of this and
+        /// `trust.min_epoch` applies).
+        public var minEpoch: UInt64? = nil
     }
 
     public enum FailureAction: String, Sendable, CaseIterable {

@@ -198,8 +198,12 @@ struct PolicyParser {
         guard let require = Policy.Requirement(rawValue: reqText) else {
             throw fail(r.childPath("require"), "\"\(reqText)\" is not any, all or none")
         }
+        let minEpoch = try parseMinEpoch(&r, signers: signers)
+        let sameEpoch = try r.bool("same_epoch") ?? true
         try r.finish()
-        let trust = Policy.Trust(signers: signers, pinned: pinned, ebc: ebc, require: require)
+        var trust = Policy.Trust(signers: signers, pinned: pinned, ebc: ebc, require: require)
+        trust.minEpoch = minEpoch
+        trust.sameEpoch = sameEpoch
         if require != .none, trust.methodCount == 0 {
             throw fail(r.path, "no trust method: give signers, pinned_sha256 or ebc (or \"require\": \"none\" to accept any request)")
         }
@@ -207,6 +211,19 @@ struct PolicyParser {
             throw fail(r.childPath("require"), "\"none\" contradicts the configured trust methods")
         }
         return trust
+    }
+
+    /// `min_epoch` (of `trust` or of a secret): 0 to 2^63-1. Only a
+    /// freshness record under a verified signature counts, so a minimum
+    /// without signers could never be met (pinned requests are exempt: a pin
+    /// fixes the exact request, it is as fresh as the pin).
+    func parseMinEpoch(_ r: inout JSONObjectReader, signers: [Policy.Signer]) throws -> UInt64? {
+        guard let v = try r.int("min_epoch", range: 0...Int64.max) else { return nil }
+        guard !signers.isEmpty else {
+            throw fail(r.childPath("min_epoch"),
+                "a minimum epoch needs trust.signers: only a freshness record under a verified signature proves a request's age (pinned requests are as fresh as their pins)")
+        }
+        return UInt64(v)
     }
 
     func parseStore(_ reader: JSONObjectReader?, path: String) throws -> Policy.StoreRules {
@@ -283,9 +300,12 @@ struct PolicyParser {
             }
             actions.append(a)
         }
+        let minEpoch = try parseMinEpoch(&r, signers: signers)
         try r.finish()
-        return Policy.SecretRule(name: display, id: id, type: type, required: required, length: length,
-                                 signers: allowed, actions: actions)
+        var rule = Policy.SecretRule(name: display, id: id, type: type, required: required, length: length,
+                                     signers: allowed, actions: actions)
+        rule.minEpoch = minEpoch
+        return rule
     }
 
     func parseAction(_ json: JSON, path: String) throws -> Action {

@@ -26,7 +26,9 @@ enum AdminCommands {
         raw-name IDs), secret_length, tag, sha256, pin_digest (what a policy's
         pinned_sha256 lists: independent of the image binding, see
         docs/formats.md); user_data and signature_length
-        when present. A file that does not parse gives {"file", "error": {"rule",
+        when present; freshness: se-secretd's freshness record in the user data,
+        {"version", "epoch"}, null when there is none, {"error": {"rule",
+        "message"}} when it is malformed (docs/formats.md). A file that does not parse gives {"file", "error": {"rule",
         "message"}} and exit code 65.
 
         EXAMPLES:
@@ -76,6 +78,13 @@ enum AdminCommands {
         }
         row("secret length", String(r.secretHeader.length))
         row("user data", r.userDataType.name + (r.userDataType.isSigned ? " (signature \(r.userData.signature.count) bytes)" : ""))
+        do throws(RequestFormatError) {
+            if let f = try r.freshnessRecord() {
+                row("freshness", "epoch \(f.epoch) (record version \(f.version)\(r.userDataType.isSigned ? ", under the signature" : ", not signed"))")
+            }
+        } catch {
+            row("freshness", "malformed: \(error) [\(error.rule)]")
+        }
         row("flags", r.flags.names.isEmpty ? "none" : r.flags.names.joined(separator: ", "))
         row("config UID", r.boundConfigUID?.hex ?? "none (not bound to an instance)")
         row("SE header tag", r.tags.tag.hex)
@@ -109,6 +118,9 @@ enum AdminCommands {
           trust          signatures by the policy's signers, pinned SHA-256 digests,
                          or IBM's EBC table of contents (toc.asr + toc.pol)
           flags, CUID    required flags (disable-dump), the expected config UID
+          freshness      the epoch in each request's signed freshness record: not
+                         below trust.min_epoch or the secret's min_epoch, one epoch
+                         for the whole set (trust.same_epoch; docs/rotation.md)
           host keys      with --host-key-document: a keyslot for one of those hosts
           files          regular files only: symlinks, devices, directories named
                          like requests are refused; sizes are bounded
@@ -159,6 +171,7 @@ enum CheckReport {
             ("submission_order", .array(e.submissionOrder.map { .string($0) })),
             ("lock", .bool(e.lockStore)),
             ("secret_store_hash", .string(e.secretStoreHash.hex)),
+            ("epochs", .array(e.epochs.map { .int(Int64($0)) })),
             ("ignored_files", .array(set.ignored.map { .string(RequestSet.displayName($0)) })),
             ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
         ])
@@ -175,6 +188,9 @@ enum CheckReport {
                   v.passed ? "ok" : "FAIL")
         }
         s += t.render()
+        if !e.epochs.isEmpty {
+            s += "\nepoch\(e.epochs.count == 1 ? "" : "s") (freshness records under a signature or pin): \(e.epochs.map(String.init).joined(separator: ", "))\n"
+        }
         let problems = e.allProblems
         if !problems.isEmpty {
             s += "\nproblems:\n"

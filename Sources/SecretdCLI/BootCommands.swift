@@ -55,7 +55,7 @@ enum BootCommands {
           5 lock    the secret store, unless the policy says not to
           6 verify  LIST: exactly the policy's secrets, with their types and lengths
           7 report  RUN-DIR/report.json (0600): policy digest, each request (file,
-                    SHA-256, ID, name, type, signer, result, uv rc), lock state, the
+                    SHA-256, ID, name, type, signer, epoch, result, uv rc), lock state, the
                     secret-store hash attestation will show, timings, verdict. It
                     never contains a secret. A summary goes to stderr and /dev/kmsg.
                     A run that cannot write its report fails (74) and leaves none.

@@ -24,6 +24,10 @@ public struct ExampleSet {
     public var hostKeyDocumentPEM: String? = nil
     public var tags: SEHeaderTags? = nil
     public var configUID: [UInt8]? = nil
+    /// The epoch of the requests' signed freshness records (docs/rotation.md).
+    public var epoch: UInt64 = 1
+    /// The policy's trust.min_epoch (nil: none).
+    public var minEpoch: UInt64? = 1
 
     public init() {}
 
@@ -103,7 +107,8 @@ public struct ExampleSet {
             var b = RequestBuilder(secret: secret, hostKeys: [host], tags: tags)
             b.flags.disableDump = true
             b.extensionSecret = .simple(ext)
-            b.userData = .signed(Array("se-secretd example".utf8), key: signer)
+            b.userData = .signed([], key: signer)
+            b.epoch = epoch
             b.configUID = cuid
             return try b.build()
         }
@@ -125,7 +130,7 @@ public struct ExampleSet {
                                   ("max_requests", .int(Int64(items.count + 1)))])),
             ("trust", .object([("signers", .array([.object([("name", .string("tenant")),
                                                             ("key", .string(signer.publicKey.publicKeyPEM))])])),
-                               ("require", .string("any"))])),
+                               ("require", .string("any"))] + (minEpoch.map { [("min_epoch", JSON.int(Int64($0)))] } ?? []))),
             ("store", .object(store)),
             ("secrets", .array(items.map { item in
                 .object([("name", .string(item.name)), ("type", .string(item.type.name)),
@@ -149,6 +154,8 @@ enum ExampleCommands {
             .value("extra", "N", "Add N more plain secrets (for load tests; default 0)."),
             .value("signer-type", "TYPE", "Tenant signing key: ec-p521 (default), rsa-2048 or rsa-3072."),
             .value("sim", "STATE", "Make the requests for this simulated ultravisor (its host key and image) instead of a new host key."),
+            .value("epoch", "N", "The epoch of the requests' signed freshness records (default 1)."),
+            .value("min-epoch", "N", "The policy's trust.min_epoch (default 1; \"none\" for no minimum)."),
             .flag("force", "Write into DIR even if it exists."),
         ],
         discussion: """
@@ -158,12 +165,17 @@ enum ExampleCommands {
           requests/*.asr               signed add-secret requests (a meta request with
                                        disable-dump and an extension secret; a LUKS
                                        passphrase, an SSH host key, a TLS key, root's
-                                       authorized keys, an AES-XTS volume key)
+                                       authorized keys, an AES-XTS volume key), each
+                                       with a signed freshness record (--epoch)
           policy.json                  the policy that accepts exactly those requests
+                                       (and, with trust.min_epoch, no older ones)
           values/                      the example secret values (mode 0700), so that
                                        tests can compare what comes back. Example only!
         Then try:
           se-secretd check -p DIR/policy.json -r DIR/requests -k DIR/host-key.crt
+        A stale request, refused with stale-request (epoch 0 < min_epoch 1):
+          se-secretd sim create-request -s STATE -t plain -n luks-root --value-file F \\
+              --user-sign-key DIR/tenant-signer.pem --epoch 0 -o DIR/requests/luks-root.asr
         """
     ) { args, out in
         let dir = args.positionals[0]
@@ -175,6 +187,16 @@ enum ExampleCommands {
         if let t = args.value("signer-type") {
             guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }
             ex.signerType = st
+        }
+        if let e = args.value("epoch") {
+            guard let n = UInt64(e), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--epoch takes a number from 0 to 2^63-1") }
+            ex.epoch = n
+        }
+        if let m = args.value("min-epoch") {
+            if m == "none" { ex.minEpoch = nil } else {
+                guard let n = UInt64(m), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--min-epoch takes a number from 0 to 2^63-1, or none") }
+                ex.minEpoch = n
+            }
         }
         if let state = args.value("sim") {
             do {

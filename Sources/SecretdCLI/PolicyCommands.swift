@@ -29,9 +29,10 @@ enum PolicyCommands {
             if p.trust.usesPins { methods.append("\(p.trust.pinned.count) pinned digests") }
             if let e = p.trust.ebc { methods.append("EBC toc \(e.toc)") }
             out.line("  trust      require \(p.trust.require.rawValue): " + (methods.isEmpty ? "nothing" : methods.joined(separator: "; ")))
+            out.line("  freshness  " + (p.trust.minEpoch.map { "min epoch \($0)" } ?? "no min epoch") + (p.trust.sameEpoch ? ", one epoch per set" : ", epochs may differ"))
             out.line("  store      lock \(p.store.lock), meta \(p.store.allowMeta ? "allowed" : "refused"), flags [\(p.store.requiredFlags.joined(separator: ","))]" + (p.store.configUID.map { ", CUID \($0.hex)" } ?? ""))
             for s in p.secrets {
-                out.line("  secret     \(s.name) (\(s.type.name), \(s.required ? "required" : "optional"))" + (s.actions.isEmpty ? "" : ": " + s.actions.map(\.summary).joined(separator: "; ")))
+                out.line("  secret     \(s.name) (\(s.type.name), \(s.required ? "required" : "optional")\(s.minEpoch.map { ", min epoch \($0)" } ?? ""))" + (s.actions.isEmpty ? "" : ": " + s.actions.map(\.summary).joined(separator: "; ")))
             }
             out.line("  on failure \(p.onFailure.rawValue)")
         }
@@ -44,9 +45,12 @@ enum PolicyCommands {
             ("sha256", .string(p.digest.hex)),
             ("secrets", .array(p.secrets.map { s in
                 .object([("name", .string(s.name)), ("id", .string(s.id.hex)), ("type", .string(s.type.name)),
-                         ("required", .bool(s.required)), ("actions", .array(s.actions.map { .string($0.summary) }))])
+                         ("required", .bool(s.required)), ("min_epoch", s.minEpoch.map { .int(Int64($0)) } ?? .null),
+                         ("actions", .array(s.actions.map { .string($0.summary) }))])
             })),
             ("signers", .array(p.trust.signers.map { .object([("name", .string($0.name)), ("fingerprint", .string($0.fingerprint.hex))]) })),
+            ("min_epoch", p.trust.minEpoch.map { .int(Int64($0)) } ?? .null),
+            ("same_epoch", .bool(p.trust.sameEpoch)),
             ("lock", .bool(p.store.lock)),
             ("on_failure", .string(p.onFailure.rawValue)),
         ])

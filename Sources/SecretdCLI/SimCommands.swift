@@ -137,18 +137,24 @@ enum SimCommands {
             .flag("bind-cuid", "Bind the request to the simulated instance's config UID."),
             .value("cuid", "HEX", "Bind the request to this config UID (32 hex digits)."),
             .flag("disable-dump", "Set the disable-dump flag."),
+            .value("user-sign-key", "FILE", "Sign the user data with this private key (PEM or DER; EC P-521, RSA-2048 or RSA-3072), like `pvsecret create --user-sign-key`."),
+            .value("epoch", "N", "Write se-secretd's freshness record with epoch N (0 to 2^63-1) as the user data (signed with --user-sign-key, else unsigned); see docs/formats.md."),
             .value("output", short: "o", "FILE", "Where to write the request."),
         ],
         discussion: """
         Builds a request exactly as `pvsecret create` would (same layout and
         cryptography), for the simulated host key and image of a state directory, so
         a test can make a whole request set with one line per secret. Association
-        secrets without --value-file get a random value.
+        secrets without --value-file get a random value. With --epoch the request
+        carries a freshness record (what `pvsecret create --user-data` takes, made
+        with printf as docs/formats.md shows); with --user-sign-key it is signed.
 
         EXAMPLES:
           se-secretd sim create-request -s /tmp/sim -t meta --extension-secret ext.bin -o 00-meta.asr
           se-secretd sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt -o luks.asr
           se-secretd sim create-request -s /tmp/sim -t aes -n disk --value-file aes256.bin --bind-cuid -o disk.asr
+          se-secretd sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt \\
+              --user-sign-key tenant.pem --epoch 2 -o luks.asr
         """
     ) { args, out in
         let dir = try state(args)
@@ -177,6 +183,21 @@ enum SimCommands {
         default: break
         }
         r.flags.disableDump = args.flag("disable-dump")
+        if let k = args.value("user-sign-key") {
+            let key: PrivateKey
+            var pem = try Inputs.file(k, limit: 64 << 10, what: "signing key")
+            defer { pem.withUnsafeMutableBytes { secureZero($0) } }
+            do { key = try PrivateKey.load(pem) } catch {
+                throw CLIError(.usage, "--user-sign-key \(k): not a private key: \(error)")
+            }
+            r.userData = .signed([], key: key)
+        }
+        if let e = args.value("epoch") {
+            guard let n = UInt64(e), n <= FreshnessRecord.maxEpoch else {
+                throw CLIError(.usage, "--epoch takes a decimal number from 0 to \(FreshnessRecord.maxEpoch), not \"\(e)\"")
+            }
+            r.epoch = n
+        }
         let bytes: [UInt8]
         do { bytes = try dir.requestTarget().makeRequest(r) } catch let e as SimulatedRequest.Invalid {
             throw CLIError(.usage, e.message)

@@ -41,6 +41,9 @@ public struct SimulatedRequest {
     public var configUID: ConfigUIDBinding = .none
     public var flags = RequestFlags(rawValue: 0)
     public var userData: RequestBuilder.UserData = .none
+    /// A freshness record with this epoch as the user data (see
+    /// `RequestBuilder.epoch`).
+    public var epoch: UInt64? = nil
     /// More host keys to add keyslots for (the simulator's comes first).
     public var additionalHostKeys: [PublicKey] = []
     /// Build for these host keys instead of the simulator's (to make a
@@ -108,6 +111,7 @@ extension RequestTarget {
         builder.flags = r.flags
         builder.extensionSecret = r.extensionSecret
         builder.userData = r.userData
+        builder.epoch = r.epoch
         return try builder.build()
     }
 }

@@ -83,7 +83,7 @@ enum FileSplitter {
 
 extension FuzzTarget {
     static let request = FuzzTarget(
-        name: "request", summary: "AddSecretRequest.parse (strict and opaque user data), inspection JSON, SEHeader.tags",
+        name: "request", summary: "AddSecretRequest.parse (strict and opaque user data), the freshness record, inspection JSON, SEHeader.tags",
         maxLength: 8192, prepare: {},
         run: { bytes in
             for opaque in [false, true] {
@@ -96,13 +96,30 @@ extension FuzzTarget {
                     invariant((try? JSON.parse(text)) == json, "inspection JSON does not parse back")
                     _ = json.serialized(pretty: false)
                     _ = r.pinDigest
+                    // The freshness record: nil, a record within range that
+                    // encodes back to the start of the data part, or refused
+                    // with its own rule.
+                    do throws(RequestFormatError) {
+                        if let f = try r.freshnessRecord() {
+                            invariant(f.epoch <= FreshnessRecord.maxEpoch && f.version == FreshnessRecord.currentVersion, "record out of range")
+                            invariant(Array(r.userData.data.prefix(FreshnessRecord.size)) == f.bytes, "record does not encode back")
+                        }
+                    } catch {
+                        invariant(error.rule == "bad-freshness-record", "freshness rule \(error.rule)")
+                    }
                 } catch {
                     _ = "\(error)"
                 }
             }
             do { _ = try SEHeader.tags(from: bytes) } catch { _ = "\(error)" }
         },
-        seeds: { try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) },
+        seeds: {
+            try FuzzFixtures.requestFiles().filter { $0.name.hasSuffix(".asr") }.map(\.bytes) + [
+                // Freshness records, signed (RSA-3072: the smallest data part) and unsigned.
+                try FuzzFixtures.build(.meta, userData: .signed(FreshnessRecord(epoch: 7).bytes, key: FuzzKeys.rsa3072), seed: 9),
+                try FuzzFixtures.build(.meta, userData: .unsigned(FreshnessRecord(epoch: FreshnessRecord.maxEpoch).bytes), seed: 10),
+            ]
+        },
         mutator: RequestFieldMutator.mutate)
 }
 

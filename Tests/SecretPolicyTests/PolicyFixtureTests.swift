@@ -58,6 +58,7 @@ enum PolicyFixtures {
         #expect(p.requests.volume == .label("SE-SECRETS"))
         #expect(p.requests.maxFileSize == 1 << 20 && p.requests.waitSeconds == 30 && p.requests.suffix == ".asr")
         #expect(p.trust.require == .any && p.trust.signers.map(\.name) == ["tenant"])
+        #expect(p.trust.minEpoch == 1 && p.trust.sameEpoch)
         #expect(p.store.lock && p.store.allowMeta && !p.store.allowUpdateCCK && p.store.requiredFlags == ["disable-dump"])
         #expect(p.secrets.map(\.name) == ["luks-root", "ssh-host-ecdsa", "tls-server-key", "root-authorized-keys", "data-volume-key"])
         #expect(p.secrets.last?.required == false)
