@@ -51,7 +51,7 @@ import ASRCodec
         let luks = #"{"type": "luks", "device": "LABEL=root", "name": "root"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-256", "actions": [\#(luks)]}]"#))?.message
                     .contains("cannot use a aes-256 secret") == true)
-        let paes = #"{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token"}"#
+        let paes = #"{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token", "expect_cipher": "paes-xts-plain64"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-xts-256", "actions": [\#(paes)]}]"#)) == nil)
         #expect(error(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(paes)]}]"#)) != nil)
     }
