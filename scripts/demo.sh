@@ -25,7 +25,10 @@ echo "==> se-secretd sim init: a simulated ultravisor (host key, image, config U
 "$bin" sim init --state "$work/sim"
 echo
 echo "==> se-secretd example: the tenant's signed requests and the ISV's policy"
-"$bin" example "$work/deploy" --sim "$work/sim"
+# --demo-unverified-root: the demo's new root is a plain directory, so its policy
+# says "root": {"type": "any"}. FOR THE DEMO ONLY: a real policy binds the root to
+# its LUKS volume (the example's default, "root": {"type": "luks", "volume": "root"}).
+"$bin" example "$work/deploy" --sim "$work/sim" --demo-unverified-root
 echo
 echo "==> se-secretd check: what an administrator runs before deploying"
 "$bin" check -p "$work/deploy/policy.json" -r "$work/deploy/requests" -k "$work/deploy/host-key.crt"
@@ -64,6 +67,8 @@ grep -q " device-mapper$" /proc/misc 2>/dev/null && [ "$(id -u)" -eq 0 ] || chec
 [ ${#check_only[@]} -ne 0 ] || cryptsetup close root
 echo
 echo "==> se-secretd install: host keys, TLS key and credentials into the mounted root (a directory here)"
+echo "(demo only: the policy says \"root\": {\"type\": \"any\"}, so install does not check that this directory"
+echo " is the policy's LUKS volume; at boot the root must be /dev/mapper/root opened by the policy)"
 mkdir -p "$work/sysroot/etc/ssh" "$work/sysroot/etc/ssl/private"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/sysroot/etc/passwd"
 printf 'root:x:0:\n' > "$work/sysroot/etc/group"

@@ -91,6 +91,24 @@ public final class LUKSVolume {
     public var volumeKeySize: Int { Int(crypt_get_volume_key_size(cd)) }
     public var uuid: String? { crypt_get_uuid(cd).map { String(cString: $0) } }
 
+    /// The active keyslots and the cipher that encrypts each one's copy of
+    /// the volume key (LUKS2: the keyslot area's encryption; LUKS1: the
+    /// header's cipher). A keyslot encrypted with cipher_null opens with any
+    /// passphrase and yields a volume key the header's writer chose.
+    public var keyslotEncryptions: [(slot: Int, cipher: String)] {
+        var result: [(slot: Int, cipher: String)] = []
+        let max = crypt_keyslot_max(crypt_get_type(cd))
+        guard max > 0 else { return result }
+        for slot in 0..<max {
+            let status = crypt_keyslot_status(cd, slot)
+            guard status == CRYPT_SLOT_ACTIVE || status == CRYPT_SLOT_ACTIVE_LAST else { continue }
+            var keySize = 0
+            let cipher = crypt_keyslot_get_encryption(cd, slot, &keySize).map { String(cString: $0) } ?? "?"
+            result.append((Int(slot), cipher))
+        }
+        return result
+    }
+
     public enum Key {
         /// A passphrase that opens a keyslot.
         case passphrase(SecureBytes)

@@ -35,6 +35,11 @@ public struct PhaseEnvironment: Sendable {
     /// LUKS: check the key against the header only; do not activate.
     public var checkOnly = false
     public var devices = BlockDevices()
+    /// The boot run's directory: `install` reads the unlock phase's records
+    /// from its report.json to bind the new root to the policy's volumes.
+    public var runDirectory = "/run/se-secretd"
+    /// The sysfs and stat lookups of the root check (tests replace them).
+    public var rootInspector = RootInspector()
 
     public init() {}
 }
@@ -62,28 +67,63 @@ public struct PhaseRunner {
         var store: SecretStore? = nil
         var storeFailure: ActionFailure? = nil
         var context = InstallContext(environment: environment)
+        func theStore() throws(ActionFailure) -> SecretStore {
+            if store == nil && storeFailure == nil {
+                do { store = try openStore() } catch { storeFailure = error }
+            }
+            if let storeFailure { throw storeFailure }
+            return store!
+        }
+        // Nothing goes into a root that is not the policy's.
+        var rootRefusal: ActionFailure? = nil
+        if phase == .install, let binding = policy.root,
+           policy.secrets.contains(where: { $0.actions.contains { $0.phase == Phase.install.rawValue } }) {
+            let started = MonotonicClock.nanoseconds()
+            var result = ActionRecord.Result.ok
+            var secretName = "-"
+            var message: String
+            var kind: ActionFailure.Kind? = nil
+            do throws(ActionFailure) {
+                let opened = try RunReport.openedVolumes(runDirectory: environment.runDirectory)
+                (secretName, message) = try checkRoot(binding, opened: opened) { (rule) throws(ActionFailure) -> SecureBytes? in
+                    let s = try theStore()
+                    guard let e = try s.entry(for: rule) else { return nil }
+                    return try s.retrieve(e, name: rule.name)
+                }
+            } catch {
+                result = .failed
+                message = error.message
+                kind = error.kind
+                rootRefusal = ActionFailure(error.kind, "not installed: the new root \(environment.root) is not the policy's (see the root record)")
+            }
+            records.append(ActionRecord(phase: phase.rawValue, secret: secretName, action: "root", target: environment.root,
+                                        result: result, message: message,
+                                        milliseconds: Int((MonotonicClock.nanoseconds() - started) / 1_000_000), failure: kind))
+        }
         for rule in policy.secrets {
             let actions = rule.actions.filter { $0.phase == phase.rawValue }
             guard !actions.isEmpty else { continue }
             var started = MonotonicClock.nanoseconds()
-            func record(_ a: Action, _ result: ActionRecord.Result, _ message: String, _ kind: ActionFailure.Kind? = nil) {
+            func record(_ a: Action, _ result: ActionRecord.Result, _ message: String, _ kind: ActionFailure.Kind? = nil,
+                        volume: OpenedVolume? = nil) {
                 let now = MonotonicClock.nanoseconds()
                 records.append(ActionRecord(phase: phase.rawValue, secret: rule.name, action: a.kind, target: target(a),
                                             result: result, message: message, milliseconds: Int((now - started) / 1_000_000),
-                                            failure: kind))
+                                            failure: kind, volume: volume))
                 started = now
+            }
+            if let rootRefusal {
+                for a in actions { record(a, .failed, rootRefusal.message, rootRefusal.kind) }
+                continue
             }
             // The store, its entry and (unless only a token is needed) the value.
             var entry: SecretListEntry? = nil
             var secret: SecureBytes? = nil
             do throws(ActionFailure) {
-                if store == nil && storeFailure == nil {
-                    do { store = try openStore() } catch { storeFailure = error }
-                }
-                if let storeFailure { throw storeFailure }
-                entry = try store!.entry(for: rule)
+                let store = try theStore()
+                entry = try store.entry(for: rule)
                 if let e = entry, actions.contains(where: { !$0.isPaesToken }) {
-                    secret = try store!.retrieve(e, name: rule.name)
+                    secret = try store.retrieve(e, name: rule.name)
                 }
             } catch {
                 for a in actions { record(a, .failed, error.message, error.kind) }
@@ -101,8 +141,12 @@ public struct PhaseRunner {
             }
             for a in actions {
                 do throws(ActionFailure) {
-                    let message = try perform(a, rule: rule, entry: entry, secret: secret, context: &context)
-                    record(a, .ok, message)
+                    if case let .luks(l) = a {
+                        let (message, volume) = try unlock(l, entry: entry, secret: secret)
+                        record(a, .ok, message, volume: volume)
+                    } else {
+                        record(a, .ok, try perform(a, rule: rule, entry: entry, secret: secret, context: &context))
+                    }
                 } catch {
                     record(a, .failed, error.message, error.kind)
                 }
@@ -186,7 +230,7 @@ public struct PhaseRunner {
                  context: inout InstallContext) throws(ActionFailure) -> String {
         switch action {
         case let .luks(l):
-            return try unlock(l, entry: entry, secret: secret)
+            return try unlock(l, entry: entry, secret: secret).message
         case let .keyFile(volume):
             let dir = try HandoffDirectory(environment.keyFileDirectory, mode: 0o700,
                                            requireMemoryFileSystem: environment.requireMemoryFileSystem)
@@ -221,12 +265,18 @@ public struct PhaseRunner {
         }
     }
 
-    func unlock(_ l: Action.LUKS, entry: SecretListEntry, secret: SecureBytes?) throws(ActionFailure) -> String {
+    func unlock(_ l: Action.LUKS, entry: SecretListEntry, secret: SecureBytes?) throws(ActionFailure) -> (message: String, volume: OpenedVolume?) {
         let path = try devicePath(l.device)
         let volume = try LUKSVolume(path: path)
         let cipher = volume.cipherSpec
-        if let expected = l.expectCipher, cipher != expected {
-            throw ActionFailure(.data, "\(path) uses \(cipher), the policy expects \(expected); not opening it")
+        // The host writes the headers: check the data cipher, and for a
+        // passphrase every keyslot's, before anything is activated.
+        guard LUKSCiphers.isAllowed(cipher, expected: l.expectCipher) else {
+            throw ActionFailure(.data, "\(path) (\(l.device)): its header's data cipher is \(cipher); \(LUKSCiphers.refusal(cipher, expected: l.expectCipher)); not opening it")
+        }
+        if l.keyUse == .passphrase,
+           let bad = volume.keyslotEncryptions.first(where: { !LUKSCiphers.isAllowed($0.cipher, expected: nil) && $0.cipher != l.expectCipher }) {
+            throw ActionFailure(.data, "\(path) (\(l.device)): keyslot \(bad.slot) is encrypted with \(bad.cipher), which a passphrase does not protect [luks-keyslot-cipher]; not opening it")
         }
         let key: LUKSVolume.Key
         var token: SecureBytes? = nil
@@ -245,30 +295,43 @@ public struct PhaseRunner {
         let how = l.keyUse.rawValue
         if environment.checkOnly {
             let slot = try volume.activate(as: nil, key: key)
-            return "the \(how) opens the \(volume.type) header of \(path) (\(cipher)\(slot.map { ", keyslot \($0)" } ?? "")); not activated (--check-only)"
+            return ("the \(how) opens the \(volume.type) header of \(path) (\(cipher)\(slot.map { ", keyslot \($0)" } ?? "")); not activated (--check-only)",
+                    OpenedVolume(mapping: l.mapping, luksUUID: volume.uuid, cipher: cipher, keyslot: slot, device: nil))
         }
         if LUKSVolume.isActive(l.mapping) {
             let active = try LUKSVolume.activeMapping(l.mapping)
             guard active.uuid == volume.uuid else {
                 throw ActionFailure(.io, "/dev/mapper/\(l.mapping) already exists for another volume (UUID \(active.uuid ?? "none"), \(path) has \(volume.uuid ?? "none"))")
             }
-            if let expected = l.expectCipher, active.cipherSpec != expected {
-                throw ActionFailure(.data, "/dev/mapper/\(l.mapping) is open with \(active.cipherSpec), the policy expects \(expected)")
+            guard LUKSCiphers.isAllowed(active.cipherSpec, expected: l.expectCipher) else {
+                throw ActionFailure(.data, "/dev/mapper/\(l.mapping) is open with \(active.cipherSpec); \(LUKSCiphers.refusal(active.cipherSpec, expected: l.expectCipher))")
             }
-            return "already open as /dev/mapper/\(l.mapping) (\(active.cipherSpec))"
+            return ("already open as /dev/mapper/\(l.mapping) (\(active.cipherSpec))",
+                    OpenedVolume(mapping: l.mapping, luksUUID: active.uuid, cipher: active.cipherSpec, keyslot: nil,
+                                 device: mapperDevice(l.mapping)))
         }
         let flags = LUKSVolume.Flags(readOnly: l.readOnly, allowDiscards: l.discard)
         let slot = try volume.activate(as: l.mapping, key: key, flags: flags)
         let active = try LUKSVolume.activeMapping(l.mapping)
-        if let expected = l.expectCipher, active.cipherSpec != expected {
+        guard LUKSCiphers.isAllowed(active.cipherSpec, expected: l.expectCipher) else {
             LUKSVolume.deactivate(l.mapping)
-            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(active.cipherSpec), the policy expects \(expected); closed it again")
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(active.cipherSpec); \(LUKSCiphers.refusal(active.cipherSpec, expected: l.expectCipher)); closed it again")
         }
         var notes = [active.cipherSpec]
         if let slot { notes.append("keyslot \(slot)") }
         if l.readOnly { notes.append("read-only") }
         if l.discard { notes.append("discards allowed") }
-        return "opened \(path) as /dev/mapper/\(l.mapping) with the \(how) (\(notes.joined(separator: ", ")))"
+        return ("opened \(path) as /dev/mapper/\(l.mapping) with the \(how) (\(notes.joined(separator: ", ")))",
+                OpenedVolume(mapping: l.mapping, luksUUID: active.uuid ?? volume.uuid, cipher: active.cipherSpec, keyslot: slot,
+                             device: mapperDevice(l.mapping)))
+    }
+
+    /// "major:minor" of /dev/mapper/NAME (nil if it cannot be stat'ed).
+    func mapperDevice(_ name: String) -> String? {
+        var st = stat()
+        guard stat(environment.rootInspector.devRoot + "/mapper/" + name, &st) == 0 else { return nil }
+        let dev = UInt64(st.st_rdev)
+        return "\(RootInspector.majorNumber(dev)):\(RootInspector.minorNumber(dev))"
     }
 
     // MARK: Files

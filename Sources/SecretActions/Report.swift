@@ -21,9 +21,12 @@ public struct ActionRecord: Sendable, Equatable {
     public var milliseconds: Int
     /// For a failed action: the class of failure (chooses the exit code).
     public var failure: ActionFailure.Kind?
+    /// For a luks action: the volume it opened (or checked), with the
+    /// keyslot that opened it; `install` binds the new root to these.
+    public var volume: OpenedVolume? = nil
 
     public init(phase: String, secret: String, action: String, target: String, result: Result,
-                message: String, milliseconds: Int, failure: ActionFailure.Kind? = nil) {
+                message: String, milliseconds: Int, failure: ActionFailure.Kind? = nil, volume: OpenedVolume? = nil) {
         self.phase = phase
         self.secret = secret
         self.action = action
@@ -32,6 +35,7 @@ public struct ActionRecord: Sendable, Equatable {
         self.message = message
         self.milliseconds = milliseconds
         self.failure = failure
+        self.volume = volume
     }
 
     public var json: JSON {
@@ -41,6 +45,7 @@ public struct ActionRecord: Sendable, Equatable {
             ("ms", .int(Int64(milliseconds))),
         ]
         if let failure { members.append(("failure", .string(failure.rawValue))) }
+        if let volume { members.append(("volume", volume.json)) }
         return .object(members)
     }
 }

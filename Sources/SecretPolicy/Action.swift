@@ -29,6 +29,16 @@ public enum Action: Sendable, Equatable {
         public var readOnly: Bool
         public var discard: Bool
         public var expectCipher: String?
+
+        public init(device: VolumeSpec, mapping: String, keyUse: KeyUse, readOnly: Bool = false, discard: Bool = false,
+                    expectCipher: String? = nil) {
+            self.device = device
+            self.mapping = mapping
+            self.keyUse = keyUse
+            self.readOnly = readOnly
+            self.discard = discard
+            self.expectCipher = expectCipher
+        }
     }
 
     public struct File: Sendable, Equatable {
@@ -97,6 +107,40 @@ public enum Action: Sendable, Equatable {
         default:
             return type == .plain
         }
+    }
+}
+
+/// Which data ciphers a LUKS volume may use (the header's
+/// `crypt_get_cipher`-`crypt_get_cipher_mode`, e.g. "aes-xts-plain64").
+/// The host owns the disks and can write any header it likes, so the
+/// cipher is checked before anything is activated.
+public enum LUKSCiphers {
+    /// What LUKS2 volumes use: XTS with a 64-bit sector IV (cryptsetup's
+    /// default since 1.6, IBM's paes for protected keys). Serpent and
+    /// Twofish are cryptsetup's other XTS choices. Everything else (ECB;
+    /// CBC with a plain IV, open to watermarking; the LUKS1-era
+    /// cbc-essiv; a 32-bit "plain" IV that repeats after 2 TiB; AEAD modes
+    /// that need dm-integrity) is refused unless the action's
+    /// `expect_cipher` names it.
+    public static let allowed = ["aes-xts-plain64", "paes-xts-plain64", "serpent-xts-plain64", "twofish-xts-plain64"]
+
+    /// A cipher spec that does not encrypt (`cipher_null-ecb`,
+    /// `capi:ecb(cipher_null)-plain`, ...). Never allowed, not even by name.
+    public static func isNull(_ spec: String) -> Bool { spec.lowercased().contains("null") }
+
+    /// Whether a header's cipher is acceptable for an action that expects
+    /// `expected` (or nothing).
+    public static func isAllowed(_ spec: String, expected: String?) -> Bool {
+        if isNull(spec) { return false }
+        if let expected { return spec == expected }
+        return allowed.contains(spec)
+    }
+
+    /// Why `spec` is refused, naming the rule, for messages.
+    public static func refusal(_ spec: String, expected: String?) -> String {
+        if isNull(spec) { return "\(spec) does not encrypt at all [luks-cipher-null]" }
+        if let expected { return "the policy expects \(expected) (expect_cipher) [luks-cipher-mismatch]" }
+        return "\(spec) is not allowed without expect_cipher (allowed: \(allowed.joined(separator: ", "))) [luks-cipher-not-allowed]"
     }
 }
 

@@ -18,6 +18,41 @@ public struct Policy: Sendable {
     public var onFailure: FailureAction
     /// SHA-256 of the policy file as read (for the report).
     public var digest: [UInt8]
+    /// What the new root that `install` writes into must be (nil: the
+    /// policy has no install actions). See `RootBinding`.
+    public var root: RootBinding? = nil
+
+    /// The new root's binding to the policy (`"root"` in the policy). A
+    /// policy with install actions always has one: without the key, the
+    /// root must be a dm-crypt mapping of one of the policy's own volumes.
+    public enum RootBinding: Sendable, Equatable {
+        /// A LUKS dm-crypt mapping named `volume` (nil: any of the policy's
+        /// volumes), opened by the policy's own `luks` action in this boot,
+        /// or by cryptsetup with the key of its `keyfile`/`keyscript` action.
+        case luks(volume: String?)
+        /// A tmpfs or ramfs (guest memory only).
+        case tmpfs
+        /// Not checked at all: unsafe, for demos and tests only.
+        case any
+    }
+
+    /// The dm / crypttab names of the volumes whose keys the policy holds:
+    /// `luks` mapping names and `keyfile`/`keyscript` volumes.
+    public var volumeNames: [String] {
+        var names: [String] = []
+        for s in secrets {
+            for a in s.actions {
+                let n: String
+                switch a {
+                case let .luks(l): n = l.mapping
+                case let .keyFile(v), let .keyscript(v): n = v
+                default: continue
+                }
+                if !names.contains(n) { names.append(n) }
+            }
+        }
+        return names
+    }
 
     public struct RequestSource: Sendable, Equatable {
         /// LABEL=, UUID=, PARTLABEL=, PARTUUID= or an absolute device path.

@@ -76,6 +76,7 @@ struct PolicyParser {
         guard let onFailure = Policy.FailureAction(rawValue: failureText) else {
             throw fail("$.on_failure", "unknown failure action \"\(failureText)\" (poweroff, reboot, emergency-shell, continue)")
         }
+        let rootBinding = try root.object("root")
         try root.finish()
 
         // Cross checks.
@@ -105,8 +106,44 @@ struct PolicyParser {
                 if dup { throw fail("$.secrets[\(i)].actions", "\(a.summary) is the target of more than one action") }
             }
         }
-        return Policy(version: version, description: description, requests: requests, trust: trust, store: store,
-                      secrets: secrets, onFailure: onFailure, digest: [])
+        var policy = Policy(version: version, description: description, requests: requests, trust: trust, store: store,
+                            secrets: secrets, onFailure: onFailure, digest: [])
+        policy.root = try parseRoot(rootBinding, path: "$.root", policy: policy)
+        return policy
+    }
+
+    /// `"root"`: what the new root of `install` must be. Without it, a policy
+    /// with install actions binds the root to its own volumes, and one that
+    /// has none must say what its root is.
+    func parseRoot(_ reader: JSONObjectReader?, path: String, policy: Policy) throws -> Policy.RootBinding? {
+        let installs = policy.secrets.contains { $0.actions.contains { $0.phase == "install" } }
+        let volumes = policy.volumeNames
+        guard var r = reader else {
+            guard installs else { return nil }
+            guard !volumes.isEmpty else {
+                throw fail(path, "the policy installs into the new root but opens no volume for it: name the root, e.g. {\"type\": \"luks\", \"volume\": \"root\"} with a luks, keyfile or keyscript action for that volume, or {\"type\": \"tmpfs\"} [root-unbound]")
+            }
+            return .luks(volume: nil)
+        }
+        let type = try r.requireString("type")
+        let binding: Policy.RootBinding
+        switch type {
+        case "luks":
+            let volume = try r.string("volume")
+            if let v = volume, !volumes.contains(v) {
+                throw fail(r.childPath("volume"), "no luks, keyfile or keyscript action of the policy opens a volume named \"\(v)\" (the policy's volumes: \(volumes.isEmpty ? "none" : volumes.joined(separator: ", "))) [root-unbound]")
+            }
+            if volume == nil, volumes.isEmpty {
+                throw fail(path, "a luks root needs a luks, keyfile or keyscript action for it [root-unbound]")
+            }
+            binding = .luks(volume: volume)
+        case "tmpfs": binding = .tmpfs
+        case "any": binding = .any
+        default:
+            throw fail(r.childPath("type"), "\"\(type)\" is not luks, tmpfs or any")
+        }
+        try r.finish()
+        return binding
     }
 
     func parseRequests(_ reader: JSONObjectReader?, path: String) throws -> Policy.RequestSource {
@@ -324,6 +361,16 @@ struct PolicyParser {
             }
             let cipher = try r.string("expect_cipher")
             if let c = cipher, c.isEmpty || c.utf8.count > 64 || c.contains(" ") { throw fail(r.childPath("expect_cipher"), "not a cipher spec") }
+            if let c = cipher, LUKSCiphers.isNull(c) {
+                throw fail(r.childPath("expect_cipher"), "\(c) does not encrypt; se-secretd never opens such a volume [luks-cipher-null]")
+            }
+            // The token is public (type and ID of the secret): a header with
+            // any other cipher whose volume key is the token would open.
+            if use == .paesToken, !(cipher?.hasPrefix("paes-") ?? false) {
+                throw fail(r.childPath("expect_cipher"), cipher == nil
+                           ? "a paes-token action needs \"expect_cipher\" with a paes cipher (e.g. \"paes-xts-plain64\"): the token is built from public data, so only the cipher keeps a host-made header out [paes-needs-cipher]"
+                           : "a paes-token action needs a paes cipher, not \(cipher!) [paes-needs-cipher]")
+            }
             action = .luks(.init(device: dev, mapping: mapping, keyUse: use, readOnly: try r.bool("read_only") ?? false,
                                  discard: try r.bool("discard") ?? false, expectCipher: cipher))
         case "keyfile", "keyscript":

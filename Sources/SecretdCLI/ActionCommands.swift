@@ -37,6 +37,7 @@ enum ActionCommands {
     static func environment(_ args: Arguments) throws -> PhaseEnvironment {
         var env = PhaseEnvironment()
         if let r = args.value("root") { env.root = r }
+        env.runDirectory = runDirectory(args)
         if let d = args.value("key-file-dir") { env.keyFileDirectory = d }
         if let d = args.value("credentials-dir") { env.credentialDirectory = d }
         env.requireMemoryFileSystem = !args.flag("no-tmpfs-check")
@@ -169,13 +170,18 @@ enum ActionCommands {
 
           luks       finds the device (LABEL=, UUID=, PARTLABEL=, PARTUUID= with
                      libblkid, waiting up to --device-timeout; or a /dev path),
-                     refuses a volume whose cipher is not the policy's
-                     expect_cipher, and opens it with libcryptsetup as
+                     refuses a volume whose data cipher is cipher_null, not the
+                     policy's expect_cipher, or (without expect_cipher) not XTS
+                     (aes, paes, serpent, twofish -xts-plain64), and for a
+                     passphrase one with a keyslot encrypted otherwise, before
+                     anything is activated; then opens it with libcryptsetup as
                      /dev/mapper/NAME: with the secret as a passphrase (a keyslot),
                      as the volume key (no PBKDF at all), or, for an AES-XTS secret,
                      with the 44-byte UV secret token as the volume key of a
                      paes-xts-plain64 volume (the clear disk key never exists in the
                      guest). After activation the mapping's cipher is checked again.
+                     The record names the keyslot that opened the volume and the
+                     mapping's device, which install binds the new root to.
           keyfile    writes /run/cryptsetup-keys.d/VOLUME.key (0400, tmpfs only) for
                      systemd-cryptsetup; remove it with `se-secretd remove-key-files`
                      once the volumes are open (keyfile-erase does not cover it).
@@ -202,8 +208,22 @@ enum ActionCommands {
             .flag("json", "Print the records as JSON."),
         ],
         discussion: """
-        Runs once the new root is mounted, before the switch to it: for every install
-        action of the policy, in order, it retrieves the secret (wiped after use) and
+        Runs once the new root is mounted, before the switch to it. First it checks that
+        the root is the policy's ("root" in the policy; a record "root" in the report):
+
+          luks           the root directory's device is a LUKS dm-crypt mapping named
+                         as the policy's volume, opened by the policy's luks action in
+                         this boot (the unlock phase's record in DIR/report.json: name,
+                         LUKS UUID, device number), or, for a keyfile/keyscript
+                         volume, opened by cryptsetup from a header with an allowed
+                         cipher that the policy's key opens. The default for a policy
+                         with install actions: any of the policy's volumes.
+          tmpfs          the root is on tmpfs or ramfs.
+          any            not checked (unsafe; demos and tests only).
+
+        A root that is not the policy's gets nothing: every action fails (65). Then, for
+        every install action of the policy, in order, it retrieves the secret (wiped
+        after use) and
 
           file           checks the format (ssh-host-key: an OpenSSH or PEM Ed25519,
                          ECDSA or RSA key, and PATH.pub is derived from it;

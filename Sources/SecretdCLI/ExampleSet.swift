@@ -28,6 +28,10 @@ public struct ExampleSet {
     public var epoch: UInt64 = 1
     /// The policy's trust.min_epoch (nil: none).
     public var minEpoch: UInt64? = 1
+    /// Demos and tests only: `"root": {"type": "any"}`, so that `install`
+    /// writes into a plain directory standing in for the new root. A real
+    /// policy binds the root to its LUKS volume (the default here).
+    public var unverifiedRoot = false
 
     public init() {}
 
@@ -136,6 +140,9 @@ public struct ExampleSet {
                 .object([("name", .string(item.name)), ("type", .string(item.type.name)),
                          ("required", .bool(item.required)), ("actions", .array(item.actions))])
             })),
+            // The new root must be the LUKS volume the policy opens as "root".
+            ("root", unverifiedRoot ? .object([("type", .string("any"))])
+                                    : .object([("type", .string("luks")), ("volume", .string("root"))])),
             ("on_failure", .string("poweroff")),
         ])
         try FileIO.writeAtomically(dir + "/policy.json", Array(policy.serialized().utf8), mode: 0o644)
@@ -157,6 +164,7 @@ enum ExampleCommands {
             .value("epoch", "N", "The epoch of the requests' signed freshness records (default 1)."),
             .value("min-epoch", "N", "The policy's trust.min_epoch (default 1; \"none\" for no minimum)."),
             .flag("force", "Write into DIR even if it exists."),
+            .flag("demo-unverified-root", "Demos and tests only: the policy says \"root\": {\"type\": \"any\"}, so install writes into any directory (default: the root must be the LUKS volume opened as \"root\")."),
         ],
         discussion: """
         Creates DIR with everything a tenant and an ISV would have:
@@ -168,7 +176,11 @@ enum ExampleCommands {
                                        authorized keys, an AES-XTS volume key), each
                                        with a signed freshness record (--epoch)
           policy.json                  the policy that accepts exactly those requests
-                                       (and, with trust.min_epoch, no older ones)
+                                       (and, with trust.min_epoch, no older ones); its
+                                       new root must be the LUKS volume opened as "root"
+                                       ("root": {"type": "luks", "volume": "root"}), or,
+                                       with --demo-unverified-root, anything ("any": unsafe,
+                                       for a demo's stand-in directory only)
           values/                      the example secret values (mode 0700), so that
                                        tests can compare what comes back. Example only!
         Then try:
@@ -183,6 +195,7 @@ enum ExampleCommands {
             throw CLIError(.usage, "\(dir) exists; use --force to write into it")
         }
         var ex = ExampleSet()
+        ex.unverifiedRoot = args.flag("demo-unverified-root")
         ex.extraSecrets = try args.int("extra", range: 0...4000) ?? 0
         if let t = args.value("signer-type") {
             guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }

@@ -34,9 +34,20 @@ enum PolicyCommands {
             for s in p.secrets {
                 out.line("  secret     \(s.name) (\(s.type.name), \(s.required ? "required" : "optional")\(s.minEpoch.map { ", min epoch \($0)" } ?? ""))" + (s.actions.isEmpty ? "" : ": " + s.actions.map(\.summary).joined(separator: "; ")))
             }
+            if let r = p.root { out.line("  root       \(rootSummary(r))") }
             out.line("  on failure \(p.onFailure.rawValue)")
         }
         return .ok
+    }
+
+    /// What install's new root must be, in one line.
+    static func rootSummary(_ r: Policy.RootBinding) -> String {
+        switch r {
+        case let .luks(v?): return "LUKS mapping /dev/mapper/\(v), opened by the policy"
+        case .luks(nil): return "a LUKS mapping of one of the policy's volumes, opened by the policy"
+        case .tmpfs: return "tmpfs or ramfs"
+        case .any: return "any (NOT CHECKED: unsafe, demos and tests only)"
+        }
     }
 
     static func summaryJSON(_ p: Policy) -> JSON {

@@ -201,7 +201,12 @@ struct NoSpaceForHandoffs {
 
         final class Box: @unchecked Sendable { var text = "" }
         let out = Box()
-        let code = CLI.run(["install", "--policy", g.example.policyPath, "--run-dir", g.runDir,
+        // A plain directory stands in for the new root: the policy must opt out of the root check.
+        let policy = try g.policyVariant("policy-root-any.json") { m in
+            m.removeAll { $0.0 == "root" }
+            m.append(("root", .object([("type", .string("any"))])))
+        }
+        let code = CLI.run(["install", "--policy", policy, "--run-dir", g.runDir,
                             "--uv-sim", g.sim.path, "--sysfs", g.sim.sysfsRoot,
                             "--root", root, "--credentials-dir", fs.path + "/credentials"],
                            output: Output(out: { out.text += $0 }, err: { out.text += $0 }))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import CCryptsetup
 import SEBase
+import SECrypto
 @testable import SecretdCLI
 
 /// Runs the CLI in-process and captures what it prints.
@@ -138,3 +139,39 @@ let deviceMapperReason: String? = {
     if !FileManager.default.fileExists(atPath: "/dev/mapper/control") { return "no /dev/mapper/control" }
     return nil
 }()
+
+extension LUKSImage {
+    /// What a host can do to a header it owns: rewrites an `"encryption"`
+    /// value in the LUKS2 JSON area — the data segment's (`inSection:
+    /// "segments"`) or a keyslot area's (`"keyslots"`) — in both header
+    /// copies, and recomputes their SHA-256 checksums. libcryptsetup then
+    /// loads the header as if it had been made that way (formatting with
+    /// cipher_null needs device-mapper, which this machine lacks).
+    static func rewriteEncryption(_ path: String, inSection section: String, from old: String, to new: String) throws {
+        var bytes = try read(path)
+        let hdrSize = bytes[8..<16].reduce(0) { $0 << 8 | Int($1) }
+        try #require(hdrSize >= 16384 && hdrSize <= 4 << 20 && bytes.count >= 2 * hdrSize, "LUKS2 header size \(hdrSize)")
+        for offset in [0, hdrSize] {
+            let magic = Array(bytes[offset..<offset + 6])
+            try #require(magic == [0x4C, 0x55, 0x4B, 0x53, 0xBA, 0xBE] || magic == [0x53, 0x4B, 0x55, 0x4C, 0xBA, 0xBE])
+            let area = offset + 4096..<offset + hdrSize
+            let jsonEnd = bytes[area].firstIndex(of: 0) ?? area.upperBound
+            var json = String(decoding: bytes[area.lowerBound..<jsonEnd], as: UTF8.self)
+            let from = "\"encryption\":\"\(old)\""
+            guard let sectionStart = json.range(of: "\"\(section)\":"),
+                  let hit = json.range(of: from, range: sectionStart.upperBound..<json.endIndex) else {
+                Issue.record("no \(from) in \(section) of \(path)")
+                return
+            }
+            json.replaceSubrange(hit, with: "\"encryption\":\"\(new)\"")
+            let text = Array(json.utf8)
+            try #require(text.count < area.count)
+            bytes.replaceSubrange(area, with: text + [UInt8](repeating: 0, count: area.count - text.count))
+            // The checksum (offset 448, 64 bytes) covers the binary header and JSON with itself zeroed.
+            bytes.replaceSubrange(offset + 448..<offset + 512, with: [UInt8](repeating: 0, count: 64))
+            let sum = Digest.sha256(Array(bytes[offset..<offset + hdrSize]))
+            bytes.replaceSubrange(offset + 448..<offset + 448 + sum.count, with: sum)
+        }
+        try write(path, bytes)
+    }
+}

@@ -51,9 +51,52 @@ import ASRCodec
         let luks = #"{"type": "luks", "device": "LABEL=root", "name": "root"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-256", "actions": [\#(luks)]}]"#))?.message
                     .contains("cannot use a aes-256 secret") == true)
-        let paes = #"{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token"}"#
+        let paes = #"{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token", "expect_cipher": "paes-xts-plain64"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-xts-256", "actions": [\#(paes)]}]"#)) == nil)
         #expect(error(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(paes)]}]"#)) != nil)
+    }
+
+    /// The UV secret token is built from public data (type and ID), so a
+    /// paes-token action is only safe with a paes cipher pinned.
+    @Test func paesTokenNeedsAPaesExpectCipher() {
+        func paes(_ extra: String) -> String {
+            doc(secrets: #"[{"name": "disk", "type": "aes-xts-256", "actions": [{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token"\#(extra)}]}]"#)
+        }
+        let missing = error(paes(""))
+        #expect(missing?.path == "$.secrets[0].actions[0].expect_cipher" && missing?.message.contains("[paes-needs-cipher]") == true,
+                "\(String(describing: missing))")
+        #expect(error(paes(#", "expect_cipher": null"#))?.message.contains("[paes-needs-cipher]") == true)
+        #expect(error(paes(#", "expect_cipher": "aes-xts-plain64""#))?.path == "$.secrets[0].actions[0].expect_cipher")
+        #expect(error(paes(#", "expect_cipher": "paes-xts-plain64""#)) == nil)
+        // A null cipher is never a choice, for any key use.
+        let null = error(doc(secrets: #"[{"name": "k", "type": "plain", "actions": [{"type": "luks", "device": "LABEL=root", "name": "root", "key": "volume-key", "expect_cipher": "cipher_null-ecb"}]}]"#))
+        #expect(null?.path == "$.secrets[0].actions[0].expect_cipher" && null?.message.contains("[luks-cipher-null]") == true)
+    }
+
+    /// "root": what install writes into. A policy with install actions is bound by default.
+    @Test func rootBinding() throws {
+        let file = #"{"type": "file", "path": "/etc/motd"}"#
+        let luks = #"{"type": "luks", "device": "LABEL=root", "name": "root"}"#
+        func secrets(_ actions: String...) -> String { #"[{"name": "a", "type": "plain", "actions": [\#(actions.joined(separator: ", "))]}]"# }
+        // No install action: no binding needed.
+        #expect(try Policy.parse(Array(doc(secrets: secrets(luks)).utf8)).root == nil)
+        // Install actions and a volume: the default is that volume (any of the policy's).
+        #expect(try Policy.parse(Array(doc(secrets: secrets(luks, file)).utf8)).root == .luks(volume: nil))
+        // Install actions and no volume: the policy must say what the root is.
+        let unbound = error(doc(secrets: secrets(file)))
+        #expect(unbound?.path == "$.root" && unbound?.message.contains("[root-unbound]") == true, "\(String(describing: unbound))")
+        let credentialOnly = error(doc(secrets: secrets(#"{"type": "credential", "name": "x"}"#)))
+        #expect(credentialOnly?.path == "$.root")
+        #expect(try Policy.parse(Array(doc(secrets: secrets(file), extra: #", "root": {"type": "tmpfs"}"#).utf8)).root == .tmpfs)
+        #expect(try Policy.parse(Array(doc(secrets: secrets(file), extra: #", "root": {"type": "any"}"#).utf8)).root == .any)
+        // A named volume must be one of the policy's (luks name, keyfile or keyscript volume).
+        #expect(try Policy.parse(Array(doc(secrets: secrets(#"{"type": "keyscript", "volume": "cr"}"#, file),
+                                           extra: #", "root": {"type": "luks", "volume": "cr"}"#).utf8)).root == .luks(volume: "cr"))
+        let foreign = error(doc(secrets: secrets(luks, file), extra: #", "root": {"type": "luks", "volume": "hostroot"}"#))
+        #expect(foreign?.path == "$.root.volume" && foreign?.message.contains("[root-unbound]") == true)
+        #expect(error(doc(secrets: secrets(file), extra: #", "root": {"type": "luks"}"#))?.path == "$.root")
+        #expect(error(doc(secrets: secrets(luks, file), extra: #", "root": {"type": "directory"}"#))?.path == "$.root.type")
+        #expect(error(doc(secrets: secrets(luks, file), extra: #", "root": {"type": "tmpfs", "volume": "root"}"#)) != nil)
     }
 
     @Test func actionTargetsAreValidatedAndUnique() {
