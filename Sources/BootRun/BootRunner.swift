@@ -438,7 +438,7 @@ public final class BootRunner {
         if let f = fetched {
             fetchInfo = [("source", .string(f.source)), ("filesystem", f.filesystem.map { .string($0) } ?? .null),
                          ("copy", .string(f.copyDirectory)),
-                         ("ignored_files", .array(f.set.ignored.map { .string(RequestSet.displayName($0)) }))]
+                         ("ignored_files", .array(f.set.ignored.map { .string($0) }))]
         }
         return .object([
             ("report_version", .int(1)),

@@ -111,7 +111,9 @@ enum AdminCommands {
           flags, CUID    required flags (disable-dump), the expected config UID
           host keys      with --host-key-document: a keyslot for one of those hosts
           files          regular files only: symlinks, devices, directories named
-                         like requests are refused; sizes are bounded
+                         like requests are refused; sizes are bounded; names that are
+                         not printable UTF-8 (controls, ESC, DEL, bidi overrides, bytes
+                         that are not UTF-8) are refused and shown escaped (\\xNN)
         Each problem names the file and the rule it breaks. The output also gives the
         order in which the guest will submit the requests and the secret-store hash
         that attestation (`pvattest check --secret ... --secret-store-locked`) will
@@ -159,7 +161,7 @@ enum CheckReport {
             ("submission_order", .array(e.submissionOrder.map { .string($0) })),
             ("lock", .bool(e.lockStore)),
             ("secret_store_hash", .string(e.secretStoreHash.hex)),
-            ("ignored_files", .array(set.ignored.map { .string(RequestSet.displayName($0)) })),
+            ("ignored_files", .array(set.ignored.map { .string($0) })),
             ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
         ])
     }
