@@ -103,7 +103,8 @@ enum AdminCommands {
         Runs exactly the checks the guest runs at boot, offline and on any machine,
         and says why a request list would not pass:
           completeness   every required secret has exactly one request
-          whitelisting   no request the policy does not name, no duplicate IDs,
+          whitelisting   no request the policy does not name, no duplicate IDs, no
+                         request twice (a copy, or the same GCM tag: duplicate-request),
                          no more requests than the policy allows
           kinds          secret type (and length, if the policy fixes it)
           trust          signatures by the policy's signers, pinned SHA-256 digests,
