@@ -317,7 +317,10 @@ struct PolicyParser {
             guard let fmt = Action.File.Format(rawValue: fmtText) else {
                 throw fail(r.childPath("format"), "unknown format \"\(fmtText)\" (\(Action.File.Format.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let defaultMode: UInt32 = [.sshHostKey, .tlsKey].contains(fmt) ? 0o600 : 0o644
+            // Only formats that hold public material (certificates, public
+            // keys) default to world-readable; raw bytes are a secret until
+            // the policy says otherwise.
+            let defaultMode: UInt32 = [.tlsCertificate, .authorizedKeys, .sshUserCA].contains(fmt) ? 0o644 : 0o600
             var mode = defaultMode
             if let m = try r.string("mode") {
                 guard m.utf8.count >= 3, m.utf8.count <= 4, m.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x37 }),
