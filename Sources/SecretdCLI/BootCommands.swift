@@ -65,7 +65,11 @@ enum BootCommands {
         Fail closed: any failure ends with an exit code of its class; the caller (the
         systemd unit or the initramfs hook) carries out the policy's on_failure
         action, which is also written to RUN-DIR/failure-action. Before exiting on
-        failure, hand-off files the policy names (key files, credentials) are wiped.
+        failure, hand-off files the policy names (key files, credentials) are wiped,
+        and once a request may have reached the ultravisor the secret store is
+        locked, so that nothing more can be added in this boot (not with
+        store.lock false: then the store stays open until reboot, with a warning).
+        The report's store block says locked, locked_on_failure, added_by_this_run.
 
         Exit codes: 0 ok, 65 policy violation, 66 request volume unreadable, 69 device
         missing or lacking a capability, 74 I/O, 75 timeout (volume never appeared, or
