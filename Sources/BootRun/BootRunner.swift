@@ -32,6 +32,8 @@ public struct BootConfiguration: Sendable {
     /// Test hook, called right after the requests were read and copied (a
     /// test swaps files on the volume here to show that it has no effect).
     public var afterFetch: (@Sendable () -> Void)? = nil
+    /// How the request volume is found and mounted (tests replace it).
+    public var volumeAccess = VolumeAccess.system
 
     public init(policyPath: String, backend: UVBackend, sysfs: UVSysfs) {
         self.policyPath = policyPath
@@ -216,7 +218,8 @@ public final class BootRunner {
             f = try RequestFetch.fromDirectory(dir, policy: policy, runDirectory: config.runDirectory)
         } else if let volume = policy.requests.volume {
             f = try RequestFetch.fromVolume(volume, policy: policy, runDirectory: config.runDirectory,
-                                            wait: min(Double(policy.requests.waitSeconds), remaining), log: log)
+                                            wait: min(Double(policy.requests.waitSeconds), remaining), log: log,
+                                            access: config.volumeAccess)
         } else {
             throw BootFailure(.config, step: "fetch", "the policy names no request volume (requests.volume) and no directory was given")
         }

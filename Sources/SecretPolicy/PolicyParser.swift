@@ -128,9 +128,17 @@ struct PolicyParser {
         let maxRequests = Int(try r?.int("max_requests", range: 1...4096) ?? 64)
         let maxFileSize = Int(try r?.int("max_file_size", range: Int64(ASRLayout.minSize)...Int64(ASRLayout.maxSize)) ?? Int64(ASRLayout.maxSize))
         let wait = Int(try r?.int("wait_seconds", range: 0...3600) ?? 30)
+        let filesystems = try r?.stringArray("filesystems") ?? Policy.RequestSource.defaultFilesystems
+        guard !filesystems.isEmpty else { throw fail(path + ".filesystems", "must name at least one file-system type") }
+        for (i, t) in filesystems.enumerated() {
+            guard Policy.RequestSource.knownFilesystems.contains(t) else {
+                throw fail("\(path).filesystems[\(i)]", "\"\(t)\" is not a file-system type se-secretd mounts (\(Policy.RequestSource.knownFilesystems.joined(separator: ", ")))")
+            }
+            guard !filesystems[..<i].contains(t) else { throw fail("\(path).filesystems[\(i)]", "\"\(t)\" is listed twice") }
+        }
         try r?.finish()
         return Policy.RequestSource(volume: volume, directory: dir, suffix: suffix, maxRequests: maxRequests,
-                                    maxFileSize: maxFileSize, waitSeconds: wait)
+                                    maxFileSize: maxFileSize, waitSeconds: wait, filesystems: filesystems)
     }
 
     /// Exactly `count` bytes as 2×count hex digits (no "0x" prefix).

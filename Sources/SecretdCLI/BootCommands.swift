@@ -43,9 +43,13 @@ enum BootCommands {
                     secret types (/sys/firmware/uv/query), this machine's host-key
                     hashes (/sys/firmware/uv/keys)
           2 fetch   find the policy's volume with libblkid (waiting for it up to the
-                    policy's wait_seconds), mount it read-only, nosuid, nodev, noexec
-                    into the run directory, read the request directory once (no
-                    symlinks, bounded), copy it to RUN-DIR/requests (0700), unmount
+                    policy's wait_seconds; a label on two devices is an error), mount
+                    it if its type is in requests.filesystems (default ext4, ext3,
+                    ext2, vfat, iso9660): read-only, nosuid, nodev, noexec and without
+                    journal replay (noload, norecovery, nologreplay), one try, into
+                    the run directory; read the request directory once (no symlinks,
+                    bounded; names that are not printable are refused and shown
+                    escaped), copy it to RUN-DIR/requests (0700), unmount
           3 check   the policy, exactly as `se-secretd check` (plus the host keys)
           4 submit  in the policy's order, each request journalled in RUN-DIR before
                     the ioctl (a full /run stops the run before the ultravisor acts);

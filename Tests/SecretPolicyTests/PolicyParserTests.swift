@@ -71,6 +71,15 @@ import ASRCodec
         #expect(error(two)?.message.contains("more than one action") == true)
     }
 
+    @Test func requestVolumeFilesystems() throws {
+        #expect(try Policy.parse(Array(doc().utf8)).requests.filesystems == ["ext4", "ext3", "ext2", "vfat", "iso9660"])
+        let xfs = doc(extra: #", "requests": {"volume": "LABEL=S", "filesystems": ["xfs", "ext4"]}"#)
+        #expect(try Policy.parse(Array(xfs.utf8)).requests.filesystems == ["xfs", "ext4"])
+        #expect(error(doc(extra: #", "requests": {"filesystems": ["ntfs"]}"#))?.path == "$.requests.filesystems[0]")
+        #expect(error(doc(extra: #", "requests": {"filesystems": ["ext4", "ext4"]}"#))?.path == "$.requests.filesystems[1]")
+        #expect(error(doc(extra: #", "requests": {"filesystems": []}"#))?.path == "$.requests.filesystems")
+    }
+
     @Test func fileModeDefaults() throws {
         func mode(_ a: String) throws -> UInt32? {
             let p = try Policy.parse(Array(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(a)]}]"#).utf8))
