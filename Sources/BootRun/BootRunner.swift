@@ -347,7 +347,7 @@ public final class BootRunner {
         switch rc {
         case UVReturnCode.cannotDecrypt:
             return " — the request was made for other host keys or another image, or it was tampered with"
-        case UVReturnCode.storeLocked: return " — the store was locked before all requests were added (by an earlier run?)"
+        case UVReturnCode.storeLocked: return " — the store was locked before all requests were added (by an earlier run of this boot, which locks it when it fails; a reboot empties the store)"
         case UVReturnCode.storeFull: return " — more secrets than this guest's store holds"
         case UVReturnCode.cannotAdd: return " — e.g. its extension secret differs from the one the first request fixed"
         case UVReturnCode.invalidSecretLength, UVReturnCode.unsupportedSecret:
@@ -378,9 +378,13 @@ public final class BootRunner {
     /// boot next to the ones this run added (fail closed). Not when the
     /// policy keeps the store open (`store.lock: false`), and not when
     /// nothing reached the store (a refused first request, a failed check):
-    /// then a corrected set can still be added in this boot.
+    /// then a corrected set can still be added in this boot. "Reached" counts
+    /// an earlier run of this boot too (its journal), e.g. one that was
+    /// killed before it could lock.
     func lockAfterFailure() {
-        guard let client, let policy, storeMayHoldSecrets, locked != true else { return }
+        guard let client, let policy, locked != true else { return }
+        let earlierRun = Journal(runDirectory: config.runDirectory).entries.contains { $0.state != .notAdded }
+        guard storeMayHoldSecrets || earlierRun else { return }
         guard policy.store.lock else {
             log.warning("the secret store stays open after the failure (store.lock is false): more requests can be added until the next reboot")
             locked = false
@@ -512,7 +516,7 @@ public final class BootRunner {
     func summarize(failure: BootFailure?, action: Policy.FailureAction, reportPath: String?) {
         let n = evaluation?.verdicts.count ?? 0
         if let f = failure {
-            let store = storeMayHoldSecrets ? "; \(addedCount) request(s) added, store \(locked == true ? "locked" : "NOT locked")" : ""
+            let store = storeMayHoldSecrets || lockedOnFailure ? "; \(addedCount) request(s) added, store \(locked == true ? "locked" : "NOT locked")" : ""
             log.log(.error, "FAILED (\(f.failureClass.rawValue)) at \(f.step)\(store); the boot must stop: \(action.rawValue). Report: \(reportPath ?? "none")", kmsg: true)
         } else {
             let hash = evaluation.map { e in

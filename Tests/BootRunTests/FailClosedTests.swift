@@ -117,6 +117,24 @@ import BootRun
         #expect(e.contains("more requests can be added until the next reboot"))
     }
 
+    @Test func aFailedCheckAfterAKilledRunOfThisBootLocksTheStore() throws {
+        // An earlier run of this boot added the meta request and was killed
+        // before the lock; now the host offers a set that fails the check.
+        let g = try Guest("lock-killed")
+        let metaBytes = try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20)
+        let meta = try AddSecretRequest.parse(metaBytes)
+        try g.client().addSecret(metaBytes)
+        try FileIO.makeDirectories(g.runDir, mode: 0o700)
+        try FileIO.writeAtomically(g.runDir + "/journal", Array("+\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
+        let reqs = try g.copyOfRequests()
+        unlink(reqs + "/luks-root.asr")
+        let (r, e) = g.boot(g.config(requests: reqs))
+        #expect(r.failure?.step == "check", "\(e)")
+        #expect(try g.state().isLocked)
+        #expect(try g.report()["store"]?["locked_on_failure"] == .bool(true))
+        #expect(try g.report()["store"]?["added_by_this_run"] == .int(0))
+    }
+
     @Test func aRefusedFirstRequestLeavesTheStoreOpen() throws {
         // Nothing reached the store: no reason to lock it, and a corrected
         // set can still be added in this boot.

@@ -120,8 +120,8 @@ import ASRCodec
         let e = try s.evaluate(try doc.parse())
         only("duplicate-request", e)
         #expect(Set(e.allProblems.map(\.file)) == ["00-meta.asr", "01-meta-copy.asr"])
-        #expect(e.verdict(for: "00-meta.asr")!.problems[0].message.contains("01-meta-copy.asr"))
-        #expect(e.verdict(for: "01-meta-copy.asr")!.problems[0].message.contains("00-meta.asr"))
+        #expect(e.verdict(for: "00-meta.asr")?.problems.first?.message.contains("01-meta-copy.asr") == true)
+        #expect(e.verdict(for: "01-meta-copy.asr")?.problems.first?.message.contains("00-meta.asr") == true)
     }
 
     @Test func twoFilesWithTheSameTagAreDuplicateRequests() throws {
@@ -140,7 +140,7 @@ import ASRCodec
         let e = try s.evaluate(try doc.parse())
         only("duplicate-request", e)
         #expect(Set(e.allProblems.map(\.file)) == ["00-meta.asr", "99-altered.asr"])
-        #expect(e.allProblems[0].message.contains("the same GCM tag"))
+        #expect(e.allProblems.first?.message.contains("the same GCM tag") == true)
     }
 
     @Test func wrongKind() throws {
