@@ -22,8 +22,11 @@ public final class BootLog: @unchecked Sendable {
         self.debugEnabled = debug
     }
 
-    public func log(_ level: Level, _ message: String, kmsg: Bool = false) {
+    public func log(_ level: Level, _ raw: String, kmsg: Bool = false) {
         if level == .debug && !debugEnabled { return }
+        // One message, one line: a newline (or any control character) from
+        // outside, e.g. in a file name, cannot start a forged line.
+        let message = Printable.line(raw)
         let prefix = level == .error ? "error: " : level == .warning ? "warning: " : ""
         lines.append(prefix + message)
         stderr("se-secretd: " + prefix + message + "\n")

@@ -32,6 +32,8 @@ public struct BootConfiguration: Sendable {
     /// Test hook, called right after the requests were read and copied (a
     /// test swaps files on the volume here to show that it has no effect).
     public var afterFetch: (@Sendable () -> Void)? = nil
+    /// How the request volume is found and mounted (tests replace it).
+    public var volumeAccess = VolumeAccess.system
 
     public init(policyPath: String, backend: UVBackend, sysfs: UVSysfs) {
         self.policyPath = policyPath
@@ -63,6 +65,15 @@ public final class BootRunner {
     var hostKeyHashes: [[UInt8]] = []
     var records: [String: [(String, JSON)]] = [:]
     var locked: Bool?
+    /// The lock was made by the failure path (see `lockAfterFailure`).
+    var lockedOnFailure = false
+    /// Requests this run had the ultravisor accept.
+    var addedCount = 0
+    /// The store may hold secrets of this boot: a request was accepted (or
+    /// found already there), or a driver error left it open whether the
+    /// ultravisor acted. From then on a failure locks the store.
+    var storeMayHoldSecrets = false
+    var client: UVClient?
     var verified = false
     var storeCount: Int?
 
@@ -92,6 +103,7 @@ public final class BootRunner {
                 let policy = try timed("policy") { try loadPolicy() }
                 self.policy = policy
                 let client = try timed("probe") { try probe(policy) }
+                self.client = client
                 let fetched = try timed("fetch") { try fetch(policy) }
                 self.fetched = fetched
                 config.afterFetch?()
@@ -109,6 +121,7 @@ public final class BootRunner {
         if let f = failure {
             log.error("\(f.step): \(f.message)")
             wipeHandoffs()
+            timed("lock_on_failure") { lockAfterFailure() }
         }
         var report = makeReport(failure: failure)
         var reportPath: String? = config.runDirectory + "/report.json"
@@ -205,7 +218,8 @@ public final class BootRunner {
             f = try RequestFetch.fromDirectory(dir, policy: policy, runDirectory: config.runDirectory)
         } else if let volume = policy.requests.volume {
             f = try RequestFetch.fromVolume(volume, policy: policy, runDirectory: config.runDirectory,
-                                            wait: min(Double(policy.requests.waitSeconds), remaining), log: log)
+                                            wait: min(Double(policy.requests.waitSeconds), remaining), log: log,
+                                            access: config.volumeAccess)
         } else {
             throw BootFailure(.config, step: "fetch", "the policy names no request volume (requests.volume) and no directory was given")
         }
@@ -252,12 +266,14 @@ public final class BootRunner {
             }
             let earlier = journal.state(of: r.gcmTag)
             if earlier == .added {
+                storeMayHoldSecrets = true
                 finish("already-added", rc: nil, retries: 0)
                 skipped += 1
                 log.info("\(file): already added in this boot (journal)")
                 continue
             }
             if let id = r.secretID, r.secretType.isListable, !before.entries(withID: id).isEmpty {
+                storeMayHoldSecrets = true
                 finish("already-present", rc: nil, retries: 0)
                 skipped += 1
                 log.info("\(file): secret \(v.displaySecret) is already in the store; not added twice")
@@ -289,6 +305,7 @@ public final class BootRunner {
                         // A driver error can come after the ultravisor acted
                         // (uv-device.md: the control block's copy-back): the
                         // journal line stays pending.
+                        storeMayHoldSecrets = true
                         finish("failed", rc: nil, retries: retries)
                         throw BootFailure(.device, step: "submit", "\(file): \(error)")
                     }
@@ -313,6 +330,8 @@ public final class BootRunner {
                         "\(file) (\(v.displaySecret)): \(f.message) (rc \(rcHex(f.rc)), rrc \(rcHex(f.rrc)))\(BootRunner.hint(f.rc)); \(added) request(s) were added before it")
                 }
             }
+            storeMayHoldSecrets = true
+            addedCount += 1
             do { try journal.complete(slot, as: .added) } catch {
                 finish("added", rc: UVReturnCode.success, retries: retries)
                 throw BootFailure(.io, step: "submit", "\(file): added, but cannot record that in the journal: \(error)")
@@ -328,7 +347,7 @@ public final class BootRunner {
         switch rc {
         case UVReturnCode.cannotDecrypt:
             return " — the request was made for other host keys or another image, or it was tampered with"
-        case UVReturnCode.storeLocked: return " — the store was locked before all requests were added (by an earlier run?)"
+        case UVReturnCode.storeLocked: return " — the store was locked before all requests were added (by an earlier run of this boot, which locks it when it fails; a reboot empties the store)"
         case UVReturnCode.storeFull: return " — more secrets than this guest's store holds"
         case UVReturnCode.cannotAdd: return " — e.g. its extension secret differs from the one the first request fixed"
         case UVReturnCode.invalidSecretLength, UVReturnCode.unsupportedSecret:
@@ -351,6 +370,39 @@ public final class BootRunner {
             }
             locked = false
             throw BootFailure(error.callFailure == nil ? .device : .ultravisor, step: "lock", "cannot lock the secret store: \(error)")
+        }
+    }
+
+    /// On a failure after the store may have received a request: lock it,
+    /// so that the host cannot add requests of its own for the rest of this
+    /// boot next to the ones this run added (fail closed). Not when the
+    /// policy keeps the store open (`store.lock: false`), and not when
+    /// nothing reached the store (a refused first request, a failed check):
+    /// then a corrected set can still be added in this boot. "Reached" counts
+    /// an earlier run of this boot too (its journal), e.g. one that was
+    /// killed before it could lock.
+    func lockAfterFailure() {
+        guard let client, let policy, locked != true else { return }
+        let earlierRun = Journal(runDirectory: config.runDirectory).entries.contains { $0.state != .notAdded }
+        guard storeMayHoldSecrets || earlierRun else { return }
+        guard policy.store.lock else {
+            log.warning("the secret store stays open after the failure (store.lock is false): more requests can be added until the next reboot")
+            locked = false
+            return
+        }
+        do {
+            try client.lock()
+            locked = true
+            lockedOnFailure = true
+            log.info("secret store locked after the failure (\(addedCount) request(s) added by this run)")
+        } catch {
+            if let f = error.callFailure, f.rc == UVReturnCode.storeLocked {
+                locked = true
+                log.info("secret store was already locked")
+                return
+            }
+            locked = false
+            log.error("cannot lock the secret store after the failure: \(error); it stays open until the next reboot")
         }
     }
 
@@ -425,7 +477,9 @@ public final class BootRunner {
         let tags: [[UInt8]] = order.compactMap { evaluation?.verdict(for: $0)?.request?.gcmTag }
         let lockedNow = locked ?? false
         var store: [(String, JSON)] = [
-            ("locked", locked.map { .bool($0) } ?? .null),
+            ("locked", locked.map { .bool($0) } ?? (client == nil ? .null : .bool(false))),
+            ("locked_on_failure", .bool(lockedOnFailure)),
+            ("added_by_this_run", .int(Int64(addedCount))),
             ("verified", .bool(verified)),
             ("secrets", storeCount.map { .int(Int64($0)) } ?? .null),
         ]
@@ -438,7 +492,7 @@ public final class BootRunner {
         if let f = fetched {
             fetchInfo = [("source", .string(f.source)), ("filesystem", f.filesystem.map { .string($0) } ?? .null),
                          ("copy", .string(f.copyDirectory)),
-                         ("ignored_files", .array(f.set.ignored.map { .string(RequestSet.displayName($0)) }))]
+                         ("ignored_files", .array(f.set.ignored.map { .string($0) }))]
         }
         return .object([
             ("report_version", .int(1)),
@@ -462,7 +516,8 @@ public final class BootRunner {
     func summarize(failure: BootFailure?, action: Policy.FailureAction, reportPath: String?) {
         let n = evaluation?.verdicts.count ?? 0
         if let f = failure {
-            log.log(.error, "FAILED (\(f.failureClass.rawValue)) at \(f.step); the boot must stop: \(action.rawValue). Report: \(reportPath ?? "none")", kmsg: true)
+            let store = storeMayHoldSecrets || lockedOnFailure ? "; \(addedCount) request(s) added, store \(locked == true ? "locked" : "NOT locked")" : ""
+            log.log(.error, "FAILED (\(f.failureClass.rawValue)) at \(f.step)\(store); the boot must stop: \(action.rawValue). Report: \(reportPath ?? "none")", kmsg: true)
         } else {
             let hash = evaluation.map { e in
                 SecretStoreHash.compute(tags: e.submissionOrder.compactMap { e.verdict(for: $0)?.request?.gcmTag },

@@ -19,11 +19,51 @@ public struct FetchedRequests: Sendable {
     public var copyDirectory: String
 }
 
+/// How the boot run reaches the request volume: libblkid for finding it and
+/// telling its type, mount(2) and umount2(2). A seam for tests, which cannot
+/// mount (no root, no loop devices) but must see exactly what would be
+/// mounted, and how.
+public struct VolumeAccess: Sendable {
+    public var devices: BlockDevices
+    public var filesystemType: @Sendable (String) -> String?
+    /// mount(device, target, type, flags, options): 0, or the errno.
+    public var mount: @Sendable (String, String, String, UInt, String?) -> Int32
+    public var unmount: @Sendable (String) -> Void
+
+    public init(devices: BlockDevices, filesystemType: @escaping @Sendable (String) -> String?,
+                mount: @escaping @Sendable (String, String, String, UInt, String?) -> Int32,
+                unmount: @escaping @Sendable (String) -> Void) {
+        self.devices = devices
+        self.filesystemType = filesystemType
+        self.mount = mount
+        self.unmount = unmount
+    }
+
+    public static let system = VolumeAccess(
+        devices: BlockDevices(),
+        filesystemType: { BlockDevices.filesystemType(of: $0) },
+        mount: { device, target, type, flags, options in
+            Glibc.mount(device, target, type, flags, options) == 0 ? 0 : errno
+        },
+        unmount: { target in if umount2(target, 0) != 0 { _ = umount2(target, 2 /* MNT_DETACH */) } })
+}
+
 public enum RequestFetch {
     /// Mount flags: read-only, and nothing on the volume may become a device,
     /// a set-uid program or an executable.
-    static let mountFlags: UInt = 1 /* MS_RDONLY */ | 2 /* MS_NOSUID */ | 4 /* MS_NODEV */ | 8 /* MS_NOEXEC */
-    static let fallbackTypes = ["ext4", "ext3", "ext2", "vfat", "iso9660", "xfs", "btrfs", "squashfs", "erofs"]
+    public static let mountFlags: UInt = 1 /* MS_RDONLY */ | 2 /* MS_NOSUID */ | 4 /* MS_NODEV */ | 8 /* MS_NOEXEC */
+
+    /// The mount options of each type se-secretd mounts: with a journal (or
+    /// a log tree), never replay it — a replay writes to the host's volume
+    /// even on a read-only mount. There is no second try without them.
+    public static func mountOptions(for type: String) -> String? {
+        switch type {
+        case "ext3", "ext4": return "noload"          // ext4: do not load (replay) the journal
+        case "xfs": return "norecovery"               // xfs: no log recovery (needs ro)
+        case "btrfs": return "nologreplay"            // btrfs: no log-tree replay (needs ro)
+        default: return nil                           // ext2, vfat, iso9660, squashfs, erofs: nothing to replay
+        }
+    }
 
     /// Reads the requests straight from a directory (`--requests DIR`, or a
     /// directory that stands in for the volume).
@@ -37,22 +77,34 @@ public enum RequestFetch {
 
     /// Finds, mounts, reads and unmounts the policy's request volume.
     public static func fromVolume(_ spec: VolumeSpec, policy: Policy, runDirectory: String, wait: Double,
-                                  log: BootLog) throws -> FetchedRequests {
+                                  log: BootLog, access: VolumeAccess = .system) throws -> FetchedRequests {
         log.info("waiting up to \(Int(wait)) s for the request volume \(spec)")
-        guard let device = BlockDevices.waitFor(spec, timeout: wait) else {
-            throw BootFailure(.timeout, step: "fetch",
-                "the request volume \(spec) did not appear within \(Int(wait)) s (is the disk attached? check `blkid`)")
+        let device: String
+        do {
+            var devices = access.devices
+            devices.pollInterval = 0.25
+            device = try devices.waitFor(spec, deadline: BlockDevices.deadline(afterSeconds: wait))
+        } catch {
+            switch error {
+            case .timedOut:
+                throw BootFailure(.timeout, step: "fetch",
+                    "the request volume \(spec) did not appear within \(Int(wait)) s (is the disk attached? check `blkid`)")
+            case .ambiguous, .notABlockDevice:
+                // Two volumes with the policy's label: the host offers a
+                // choice, and se-secretd does not take it.
+                throw BootFailure(.input, step: "fetch", "the request volume: \(error)")
+            }
         }
         let mountPoint = runDirectory + "/volume"
         mkdir(mountPoint, 0o700)
         var mounted = false
         defer {
-            if mounted && umount2(mountPoint, 0) != 0 { _ = umount2(mountPoint, 2 /* MNT_DETACH */) }
+            if mounted { access.unmount(mountPoint) }
             rmdir(mountPoint)
         }
-        let fs = try mountReadOnly(device, at: mountPoint)
+        let fs = try mountReadOnly(device, at: mountPoint, allowed: policy.requests.filesystems, access: access)
         mounted = true
-        log.info("mounted \(device) (\(fs)) read-only, nosuid, nodev, noexec")
+        log.info("mounted \(device) (\(fs)) read-only, nosuid, nodev, noexec\(mountOptions(for: fs).map { ", " + $0 } ?? "")")
         let root: FileHandle
         let dir: FileHandle
         do {
@@ -89,21 +141,27 @@ public enum RequestFetch {
         return FetchedRequests(set: set, source: source, filesystem: filesystem, copyDirectory: copy)
     }
 
-    static func mountReadOnly(_ device: String, at target: String) throws -> String {
-        var candidates = fallbackTypes
-        if let detected = BlockDevices.filesystemType(of: device) { candidates = [detected] }
-        var lastErrno: Int32 = 0
-        for fs in candidates {
-            // Journalled file systems must not replay their journal: that
-            // would write to the host's volume.
-            let optionSets = ["ext3", "ext4", "xfs"].contains(fs) ? ["norecovery", ""] : [""]
-            for opts in optionSets {
-                if mount(device, target, fs, mountFlags, opts.isEmpty ? nil : opts) == 0 { return fs }
-                lastErrno = errno
-            }
+    /// Mounts `device` with the type libblkid detects, if the policy allows
+    /// that type: read-only, nosuid, nodev, noexec and the type's no-replay
+    /// option. Exactly one mount call: no guessing of types, no retry
+    /// without the options.
+    static func mountReadOnly(_ device: String, at target: String, allowed: [String], access: VolumeAccess) throws -> String {
+        guard let detected = access.filesystemType(device) else {
+            throw BootFailure(.input, step: "fetch",
+                "libblkid finds no (or more than one) file-system signature on the request volume \(device); not mounting it")
         }
-        throw BootFailure(.input, step: "fetch",
-            "cannot mount \(device) read-only (tried \(candidates.joined(separator: ", "))): \(SystemError(errno: lastErrno, operation: "mount"))")
+        let fs = Printable.escape(detected)
+        guard allowed.contains(detected), Policy.RequestSource.knownFilesystems.contains(detected) else {
+            throw BootFailure(.input, step: "fetch",
+                "the request volume \(device) holds a \(fs) file system, which the policy does not allow (requests.filesystems: \(allowed.joined(separator: ", "))); not mounting it")
+        }
+        let options = mountOptions(for: detected)
+        let rc = access.mount(device, target, detected, mountFlags, options)
+        guard rc == 0 else {
+            throw BootFailure(.input, step: "fetch",
+                "cannot mount \(device) (\(fs)) read-only\(options.map { " with " + $0 } ?? ""): \(SystemError(errno: rc, operation: "mount"))")
+        }
+        return detected
     }
 }
 

@@ -5,10 +5,14 @@ import Musl
 #endif
 
 /// Writes to standard output and standard error with write(2), so that no
-/// shared C `FILE*` state is touched from Swift.
+/// shared C `FILE*` state is touched from Swift. Text goes through
+/// `Printable.line` (lines stay lines; control and invisible format
+/// characters are escaped), so nothing that slipped into a message raw can
+/// drive a terminal; bytes (`writeAll(_:_:)` with a buffer, e.g. a
+/// retrieved secret to a pipe) are written as they are.
 public enum Console {
-    public static func out(_ text: String) { writeAll(1, text) }
-    public static func err(_ text: String) { writeAll(2, text) }
+    public static func out(_ text: String) { writeAll(1, Printable.line(text, keepNewlines: true)) }
+    public static func err(_ text: String) { writeAll(2, Printable.line(text, keepNewlines: true)) }
 
     public static func writeAll(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)

@@ -30,9 +30,25 @@ public enum FileKind: String, Sendable, Equatable {
 }
 
 public struct DirectoryEntry: Sendable, Equatable {
+    /// The name decoded as UTF-8 (invalid bytes replaced): for names that
+    /// passed `isValidUTF8`; never use it to open a file otherwise.
     public let name: String
     public let kind: FileKind
     public let size: Int64
+    /// The name's bytes as the directory holds them.
+    public let rawName: [UInt8]
+
+    public init(name: String, kind: FileKind, size: Int64, rawName: [UInt8]? = nil) {
+        self.name = name
+        self.kind = kind
+        self.size = size
+        self.rawName = rawName ?? Array(name.utf8)
+    }
+
+    /// True when `name` is exactly the directory's bytes.
+    public var isValidUTF8: Bool { Array(name.utf8) == rawName }
+    /// The name as shown in messages, reports and listings (`Printable.escape`).
+    public var displayName: String { Printable.escape(rawName) }
 }
 
 /// File-system access for untrusted inputs: no symlink is ever followed in
@@ -155,21 +171,24 @@ public enum FileIO {
                 if errno != 0 { throw SystemError.current("readdir", path: displayPath) }
                 break
             }
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw -> String in
-                let bytes = raw.prefix { $0 != 0 }
-                return String(decoding: bytes, as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
+            let rawName = withUnsafeBytes(of: ent.pointee.d_name) { raw -> [UInt8] in Array(raw.prefix { $0 != 0 }) }
+            let name = String(decoding: rawName, as: UTF8.self)
+            if rawName == [0x2E] || rawName == [0x2E, 0x2E] { continue }
             guard entries.count < limit else {
                 throw SystemError(errno: EFBIG, operation: "list more than \(limit) entries in", path: displayPath)
             }
             var st = stat()
-            guard fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                throw SystemError.current("stat", path: displayPath + "/" + name)
+            // By the directory's own bytes: a name that is not UTF-8 must
+            // not be looked up by its (lossy) decoded form.
+            let statted = (rawName + [0]).withUnsafeBufferPointer { p in
+                p.withMemoryRebound(to: CChar.self) { fstatat(dir.fd, $0.baseAddress!, &st, AT_SYMLINK_NOFOLLOW) }
             }
-            entries.append(DirectoryEntry(name: name, kind: FileKind(mode: st.st_mode), size: Int64(st.st_size)))
+            guard statted == 0 else {
+                throw SystemError.current("stat", path: displayPath + "/" + Printable.escape(rawName))
+            }
+            entries.append(DirectoryEntry(name: name, kind: FileKind(mode: st.st_mode), size: Int64(st.st_size), rawName: rawName))
         }
-        return entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        return entries.sorted { $0.rawName.lexicographicallyPrecedes($1.rawName) }
     }
 
     public static func list(_ path: String, limit: Int = 4096) throws -> [DirectoryEntry] {

@@ -87,6 +87,12 @@ public enum SSHHostKey {
     static let openSSHBegin = "-----BEGIN OPENSSH PRIVATE KEY-----"
     static let openSSHEnd = "-----END OPENSSH PRIVATE KEY-----"
     static let magic = Array("openssh-key-v1".utf8) + [0]
+    /// Cipher and KDF names of PROTOCOL.key that a message may name; any
+    /// other text read from a secret stays out of messages.
+    static let knownCiphers: Set<String> = ["none", "aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc",
+                                            "aes256-cbc", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+                                            "chacha20-poly1305@openssh.com", "3des-cbc"]
+    static let knownKDFs: Set<String> = ["none", "bcrypt"]
 
     /// The public key of a private host key, and the comment an OpenSSH key
     /// carries (nil for PEM keys, which have none).
@@ -160,7 +166,9 @@ public enum SSHHostKey {
         let kdf = try r.text("kdfname")
         _ = try r.string("kdfoptions")
         guard cipher == "none", kdf == "none" else {
-            throw ActionFailure(.data, "the OpenSSH host key is encrypted (\(cipher)/\(kdf)); sshd cannot load it at boot without its passphrase")
+            // The names come from the secret: only known ones are shown.
+            let shown = knownCiphers.contains(cipher) && knownKDFs.contains(kdf) ? " (\(cipher)/\(kdf))" : ""
+            throw ActionFailure(.data, "the OpenSSH host key is encrypted\(shown); sshd cannot load it at boot without its passphrase")
         }
         let count = try r.u32("number of keys")
         guard count == 1 else { throw ActionFailure(.data, "the OpenSSH key file holds \(count) keys; a host key file holds one") }
@@ -201,7 +209,8 @@ public enum SSHHostKey {
             guard nBits >= 1024 else { throw ActionFailure(.data, "an RSA host key of about \(nBits) bits is too small for sshd (at least 1024)") }
             blob = SSHWire.string(type) + SSHWire.string(Array(e)) + SSHWire.string(Array(n))
         default:
-            throw ActionFailure(.data, "an OpenSSH \(type) key cannot be used as a host key here (Ed25519, ECDSA P-256/384/521 or RSA)")
+            let shown = SSHKeyList.plainTypes.union(SSHKeyList.certificateTypes).contains(type) ? type : "unknown-type"
+            throw ActionFailure(.data, "an OpenSSH \(shown) key cannot be used as a host key here (Ed25519, ECDSA P-256/384/521 or RSA)")
         }
         let comment = try p.text("comment")
         var pad: UInt8 = 1
@@ -298,7 +307,8 @@ public enum SSHKeyList {
         var type = token()
         let allTypes = plainTypes.union(allowOptions ? certificateTypes : [])
         if !allTypes.contains(String(type)) {
-            guard allowOptions else { throw ActionFailure(.data, "\(what): \"\(type.prefix(40))\" is not a known SSH public key type") }
+            // The line is part of the secret: say where, never what.
+            guard allowOptions else { throw ActionFailure(.data, "\(what): the first word (\(type.utf8.count) bytes) is not a known SSH public key type") }
             // Options: up to the first unquoted blank.
             rest = Substring(line)
             var inQuotes = false

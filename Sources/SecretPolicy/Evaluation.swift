@@ -151,6 +151,28 @@ public struct Evaluator {
             }
         }
 
+        // The same request twice (a copy under another name, or another
+        // file with the same GCM tag): the ultravisor's history and the
+        // secret-store hash know each request once, so a set that lists one
+        // twice would make `check`, the report and the store disagree.
+        var byTag: [[UInt8]: [Int]] = [:]
+        var tagOrder: [[UInt8]] = []
+        for (i, v) in verdicts.enumerated() {
+            guard let r = v.request else { continue }
+            if byTag[r.gcmTag] == nil { tagOrder.append(r.gcmTag) }
+            byTag[r.gcmTag, default: []].append(i)
+        }
+        for tag in tagOrder {
+            guard let idx = byTag[tag], idx.count > 1 else { continue }
+            let files = idx.map { verdicts[$0].file }
+            for i in idx {
+                let same = verdicts[idx.first { $0 != i }!].sha256 == verdicts[i].sha256
+                let others = files.filter { $0 != verdicts[i].file }.joined(separator: ", ")
+                verdicts[i].problems.append(Problem("duplicate-request", file: verdicts[i].file,
+                    "is the same request as \(others) (\(same ? "identical bytes" : "the same GCM tag") \(String(tag.hex.prefix(16)))…); the ultravisor adds a request once, so each must come exactly once"))
+            }
+        }
+
         // Completeness.
         var presentIDs = Set<[UInt8]>()
         var cckPresent = false

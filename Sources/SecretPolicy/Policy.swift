@@ -65,14 +65,27 @@ public struct Policy: Sendable {
         public var maxFileSize: Int
         /// How long to wait for the volume to appear.
         public var waitSeconds: Int
+        /// File-system types (as libblkid names them) the volume may have;
+        /// any other type is not mounted.
+        public var filesystems: [String]
 
-        public init(volume: VolumeSpec?, directory: String, suffix: String, maxRequests: Int, maxFileSize: Int, waitSeconds: Int) {
+        /// Types se-secretd knows how to mount without writing (read-only,
+        /// and no journal replay where the type has a journal).
+        public static let knownFilesystems = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "iso9660", "squashfs", "erofs"]
+        /// The default allow-list: what tools make request volumes with
+        /// (mkfs.ext4 -d, mkfs.vfat + mcopy, genisoimage), all served by two
+        /// kernel drivers plus isofs.
+        public static let defaultFilesystems = ["ext4", "ext3", "ext2", "vfat", "iso9660"]
+
+        public init(volume: VolumeSpec?, directory: String, suffix: String, maxRequests: Int, maxFileSize: Int, waitSeconds: Int,
+                    filesystems: [String] = RequestSource.defaultFilesystems) {
             self.volume = volume
             self.directory = directory
             self.suffix = suffix
             self.maxRequests = maxRequests
             self.maxFileSize = maxFileSize
             self.waitSeconds = waitSeconds
+            self.filesystems = filesystems
         }
     }
 

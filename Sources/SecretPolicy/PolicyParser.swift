@@ -165,9 +165,17 @@ struct PolicyParser {
         let maxRequests = Int(try r?.int("max_requests", range: 1...4096) ?? 64)
         let maxFileSize = Int(try r?.int("max_file_size", range: Int64(ASRLayout.minSize)...Int64(ASRLayout.maxSize)) ?? Int64(ASRLayout.maxSize))
         let wait = Int(try r?.int("wait_seconds", range: 0...3600) ?? 30)
+        let filesystems = try r?.stringArray("filesystems") ?? Policy.RequestSource.defaultFilesystems
+        guard !filesystems.isEmpty else { throw fail(path + ".filesystems", "must name at least one file-system type") }
+        for (i, t) in filesystems.enumerated() {
+            guard Policy.RequestSource.knownFilesystems.contains(t) else {
+                throw fail("\(path).filesystems[\(i)]", "\"\(t)\" is not a file-system type se-secretd mounts (\(Policy.RequestSource.knownFilesystems.joined(separator: ", ")))")
+            }
+            guard !filesystems[..<i].contains(t) else { throw fail("\(path).filesystems[\(i)]", "\"\(t)\" is listed twice") }
+        }
         try r?.finish()
         return Policy.RequestSource(volume: volume, directory: dir, suffix: suffix, maxRequests: maxRequests,
-                                    maxFileSize: maxFileSize, waitSeconds: wait)
+                                    maxFileSize: maxFileSize, waitSeconds: wait, filesystems: filesystems)
     }
 
     /// Exactly `count` bytes as 2×count hex digits (no "0x" prefix).
@@ -384,7 +392,10 @@ struct PolicyParser {
             guard let fmt = Action.File.Format(rawValue: fmtText) else {
                 throw fail(r.childPath("format"), "unknown format \"\(fmtText)\" (\(Action.File.Format.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let defaultMode: UInt32 = [.sshHostKey, .tlsKey].contains(fmt) ? 0o600 : 0o644
+            // Only formats that hold public material (certificates, public
+            // keys) default to world-readable; raw bytes are a secret until
+            // the policy says otherwise.
+            let defaultMode: UInt32 = [.tlsCertificate, .authorizedKeys, .sshUserCA].contains(fmt) ? 0o644 : 0o600
             var mode = defaultMode
             if let m = try r.string("mode") {
                 guard m.utf8.count >= 3, m.utf8.count <= 4, m.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x37 }),

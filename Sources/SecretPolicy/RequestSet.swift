@@ -23,7 +23,8 @@ public struct RequestSet: Sendable {
     public var requests: [RequestFile] = []
     public var policyFiles: [RequestFile] = []
     public var problems: [Problem] = []
-    /// Names of entries that were not looked at (other suffixes).
+    /// Names of entries that were not looked at (other suffixes), escaped
+    /// for display (`Printable.escape`).
     public var ignored: [String] = []
 
     public init(requests: [RequestFile] = [], policyFiles: [RequestFile] = [], problems: [Problem] = []) {
@@ -56,16 +57,24 @@ public struct RequestSet: Sendable {
         var requestFiles = 0
         var policyFiles = 0
         for entry in entries {
+            let shown = entry.displayName
+            // Whatever its suffix: a name that cannot be shown as it is
+            // (controls, a newline, ESC, DEL, bidi overrides, bytes that are
+            // not UTF-8) is the volume trying something; it is never used.
+            guard Printable.isPrintableUTF8(entry.rawName) else {
+                set.problems.append(Problem("bad-file-name", file: shown,
+                    "file name has control characters, invisible format characters or bytes that are not UTF-8 (shown escaped); rename it"))
+                continue
+            }
             let isRequest = entry.name.hasSuffix(rules.suffix)
             let isPolicyFile = includeEBC && entry.name.hasSuffix(".pol")
             guard isRequest || isPolicyFile else {
-                set.ignored.append(entry.name)
+                set.ignored.append(shown)
                 continue
             }
-            let shown = displayName(entry.name)
             guard PathRules.isPlainFileName(entry.name) else {
                 set.problems.append(Problem("bad-file-name", file: shown,
-                    "file name has bytes outside printable ASCII; rename it"))
+                    "file name has spaces or characters outside printable ASCII (shown escaped); rename it"))
                 continue
             }
             guard entry.kind == .regular else {
@@ -105,15 +114,8 @@ public struct RequestSet: Sendable {
         return set
     }
 
-    /// A file name made safe for terminals and logs.
-    public static func displayName(_ name: String) -> String {
-        var out = ""
-        for u in name.unicodeScalars {
-            if u.value >= 0x20 && u.value < 0x7F && u != "\\" { out.unicodeScalars.append(u) }
-            else { out += "\\x" + [UInt8(truncatingIfNeeded: u.value)].hex }
-        }
-        return out
-    }
+    /// A file name made safe for terminals and logs (`Printable.escape`).
+    public static func displayName(_ name: String) -> String { Printable.escape(name) }
 }
 
 /// One broken rule: a stable identifier, the file it concerns (if any) and

@@ -112,7 +112,8 @@ enum AdminCommands {
         Runs exactly the checks the guest runs at boot, offline and on any machine,
         and says why a request list would not pass:
           completeness   every required secret has exactly one request
-          whitelisting   no request the policy does not name, no duplicate IDs,
+          whitelisting   no request the policy does not name, no duplicate IDs, no
+                         request twice (a copy, or the same GCM tag: duplicate-request),
                          no more requests than the policy allows
           kinds          secret type (and length, if the policy fixes it)
           trust          signatures by the policy's signers, pinned SHA-256 digests,
@@ -123,7 +124,9 @@ enum AdminCommands {
                          for the whole set (trust.same_epoch; docs/rotation.md)
           host keys      with --host-key-document: a keyslot for one of those hosts
           files          regular files only: symlinks, devices, directories named
-                         like requests are refused; sizes are bounded
+                         like requests are refused; sizes are bounded; names that are
+                         not printable UTF-8 (controls, ESC, DEL, bidi overrides, bytes
+                         that are not UTF-8) are refused and shown escaped (\\xNN)
         Each problem names the file and the rule it breaks. The output also gives the
         order in which the guest will submit the requests and the secret-store hash
         that attestation (`pvattest check --secret ... --secret-store-locked`) will
@@ -172,7 +175,7 @@ enum CheckReport {
             ("lock", .bool(e.lockStore)),
             ("secret_store_hash", .string(e.secretStoreHash.hex)),
             ("epochs", .array(e.epochs.map { .int(Int64($0)) })),
-            ("ignored_files", .array(set.ignored.map { .string(RequestSet.displayName($0)) })),
+            ("ignored_files", .array(set.ignored.map { .string($0) })),
             ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
         ])
     }

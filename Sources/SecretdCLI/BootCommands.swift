@@ -43,9 +43,13 @@ enum BootCommands {
                     secret types (/sys/firmware/uv/query), this machine's host-key
                     hashes (/sys/firmware/uv/keys)
           2 fetch   find the policy's volume with libblkid (waiting for it up to the
-                    policy's wait_seconds), mount it read-only, nosuid, nodev, noexec
-                    into the run directory, read the request directory once (no
-                    symlinks, bounded), copy it to RUN-DIR/requests (0700), unmount
+                    policy's wait_seconds; a label on two devices is an error), mount
+                    it if its type is in requests.filesystems (default ext4, ext3,
+                    ext2, vfat, iso9660): read-only, nosuid, nodev, noexec and without
+                    journal replay (noload, norecovery, nologreplay), one try, into
+                    the run directory; read the request directory once (no symlinks,
+                    bounded; names that are not printable are refused and shown
+                    escaped), copy it to RUN-DIR/requests (0700), unmount
           3 check   the policy, exactly as `se-secretd check` (plus the host keys)
           4 submit  in the policy's order, each request journalled in RUN-DIR before
                     the ioctl (a full /run stops the run before the ultravisor acts);
@@ -65,7 +69,11 @@ enum BootCommands {
         Fail closed: any failure ends with an exit code of its class; the caller (the
         systemd unit or the initramfs hook) carries out the policy's on_failure
         action, which is also written to RUN-DIR/failure-action. Before exiting on
-        failure, hand-off files the policy names (key files, credentials) are wiped.
+        failure, hand-off files the policy names (key files, credentials) are wiped,
+        and once a request may have reached the ultravisor the secret store is
+        locked, so that nothing more can be added in this boot (not with
+        store.lock false: then the store stays open until reboot, with a warning).
+        The report's store block says locked, locked_on_failure, added_by_this_run.
 
         Exit codes: 0 ok, 65 policy violation, 66 request volume unreadable, 69 device
         missing or lacking a capability, 74 I/O, 75 timeout (volume never appeared, or

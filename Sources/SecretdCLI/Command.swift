@@ -1,12 +1,14 @@
 import SEBase
 
 /// Where a command writes. Tests capture it; the binary writes to fds 1 and 2.
+/// All text passes `Printable.line`: what a command prints never carries a
+/// raw control or bidi character, whatever its inputs held.
 public final class Output: @unchecked Sendable {
-    public var out: (String) -> Void
-    public var err: (String) -> Void
+    public let out: (String) -> Void
+    public let err: (String) -> Void
     public init(out: @escaping (String) -> Void, err: @escaping (String) -> Void) {
-        self.out = out
-        self.err = err
+        self.out = { out(Printable.line($0, keepNewlines: true)) }
+        self.err = { err(Printable.line($0, keepNewlines: true)) }
     }
     public static let standard = Output(out: { Console.out($0) }, err: { Console.err($0) })
 

@@ -109,6 +109,40 @@ import ASRCodec
         #expect(Set(e.allProblems.map(\.file)) == ["a.asr", "b.asr"])
     }
 
+    @Test func copiedMetaRequestIsADuplicateRequest() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.store = #"{"lock": true, "allow_meta": true}"#
+        let meta = Scenario.request(.meta)
+        s.write("00-meta.asr", meta)
+        s.write("01-meta-copy.asr", meta)
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        let e = try s.evaluate(try doc.parse())
+        only("duplicate-request", e)
+        #expect(Set(e.allProblems.map(\.file)) == ["00-meta.asr", "01-meta-copy.asr"])
+        #expect(e.verdict(for: "00-meta.asr")?.problems.first?.message.contains("01-meta-copy.asr") == true)
+        #expect(e.verdict(for: "01-meta-copy.asr")?.problems.first?.message.contains("00-meta.asr") == true)
+    }
+
+    @Test func twoFilesWithTheSameTagAreDuplicateRequests() throws {
+        // Different bytes (a ciphertext byte changed), the same GCM tag: the
+        // ultravisor's history would know the tag once.
+        let s = Scenario(); defer { s.cleanup() }
+        var doc = PolicyDoc()
+        doc.store = #"{"lock": true, "allow_meta": true}"#
+        doc.trust = #"{"require": "none"}"#
+        let meta = Scenario.request(.meta)
+        var altered = meta
+        altered[altered.count - 20] ^= 0x01
+        s.write("00-meta.asr", meta)
+        s.write("99-altered.asr", altered)
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        let e = try s.evaluate(try doc.parse())
+        only("duplicate-request", e)
+        #expect(Set(e.allProblems.map(\.file)) == ["00-meta.asr", "99-altered.asr"])
+        #expect(e.allProblems.first?.message.contains("the same GCM tag") == true)
+    }
+
     @Test func wrongKind() throws {
         let s = Scenario(); defer { s.cleanup() }
         s.write("luks.asr", Scenario.request(.retrievable(.aes256, id: Digest.sha256(Array("luks-root".utf8)), value: Random.secureBytes(32))))

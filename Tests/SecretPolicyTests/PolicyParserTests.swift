@@ -114,6 +114,28 @@ import ASRCodec
         #expect(error(two)?.message.contains("more than one action") == true)
     }
 
+    @Test func requestVolumeFilesystems() throws {
+        #expect(try Policy.parse(Array(doc().utf8)).requests.filesystems == ["ext4", "ext3", "ext2", "vfat", "iso9660"])
+        let xfs = doc(extra: #", "requests": {"volume": "LABEL=S", "filesystems": ["xfs", "ext4"]}"#)
+        #expect(try Policy.parse(Array(xfs.utf8)).requests.filesystems == ["xfs", "ext4"])
+        #expect(error(doc(extra: #", "requests": {"filesystems": ["ntfs"]}"#))?.path == "$.requests.filesystems[0]")
+        #expect(error(doc(extra: #", "requests": {"filesystems": ["ext4", "ext4"]}"#))?.path == "$.requests.filesystems[1]")
+        #expect(error(doc(extra: #", "requests": {"filesystems": []}"#))?.path == "$.requests.filesystems")
+    }
+
+    @Test func fileModeDefaults() throws {
+        func mode(_ a: String) throws -> UInt32? {
+            let p = try Policy.parse(Array(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(a)]}]"#).utf8))
+            if case let .file(f)? = p.secrets[0].actions.first { return f.mode }
+            return nil
+        }
+        #expect(try mode(#"{"type": "file", "path": "/etc/raw-secret"}"#) == 0o600, "raw bytes are a secret")
+        #expect(try mode(#"{"type": "file", "path": "/etc/raw-secret", "format": "raw"}"#) == 0o600)
+        #expect(try mode(#"{"type": "file", "path": "/etc/k", "format": "tls-key"}"#) == 0o600)
+        #expect(try mode(#"{"type": "file", "path": "/etc/c.pem", "format": "tls-certificate"}"#) == 0o644)
+        #expect(try mode(#"{"type": "file", "path": "/etc/raw-secret", "mode": "0640"}"#) == 0o640)
+    }
+
     @Test func trustMustBeConfiguredOrExplicitlyNone() {
         #expect(error(doc(trust: "{}"))?.message.contains("no trust method") == true)
         #expect(error(doc(trust: #"{"require": "none", "pinned_sha256": ["\#([UInt8].repeating(1, 32).hex)"]}"#)) != nil)
