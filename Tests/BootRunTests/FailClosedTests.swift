@@ -25,7 +25,9 @@ import BootRun
                                hostKeys: [target.hostKey], tags: target.imageTags)
         b.flags.disableDump = true
         b.extensionSecret = .simple(Random.secureBytes(32))
-        b.userData = .signed(Array("se-secretd example".utf8), key: signer)
+        // Signed with the example's freshness record (epoch 1), as its other requests.
+        b.userData = .signed([], key: signer)
+        b.epoch = 1
         try FileIO.writeAtomically(dir + "/" + name + ".asr", try b.build(), mode: 0o644)
         return dir
     }
@@ -91,6 +93,8 @@ import BootRun
             guard case var .array(secrets)? = m.first(where: { $0.0 == "secrets" })?.1 else { return }
             secrets.removeAll { $0["name"] == .string("luks-root") }
             replacing(&m, "secrets", .array(secrets))
+            // Without luks-root no volume of the policy can hold the root.
+            replacing(&m, "root", .object([("type", .string("tmpfs"))]))
         }
         let reqs = try g.copyOfRequests("without-luks")
         unlink(reqs + "/luks-root.asr")

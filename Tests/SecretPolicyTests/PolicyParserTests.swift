@@ -125,7 +125,8 @@ import ASRCodec
 
     @Test func fileModeDefaults() throws {
         func mode(_ a: String) throws -> UInt32? {
-            let p = try Policy.parse(Array(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(a)]}]"#).utf8))
+            let p = try Policy.parse(Array(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(a)]}]"#,
+                                               extra: #", "root": {"type": "tmpfs"}"#).utf8))
             if case let .file(f)? = p.secrets[0].actions.first { return f.mode }
             return nil
         }
