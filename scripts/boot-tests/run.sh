@@ -279,6 +279,7 @@ chmod 0700 "$R/etc/ssl/private"
 MARKER="se-secretd boot test root $(date +%s)-$$"
 echo "$MARKER" > "$R/etc/se-secretd-boottest-marker"
 mkfs.ext4 -q -L rootfs -d "$R" "$W/root.img" 48M
+dumpe2fs "$W/root.img" > "$W/root-plain.layout" 2> /dev/null
 truncate -s 64M "$W/root.img"
 # Encrypted offline, in place (no device-mapper needed): LUKS2, label "root",
 # the example's LUKS passphrase. PBKDF2 with few iterations: the passphrase is
@@ -289,13 +290,26 @@ cryptsetup reencrypt --batch-mode --encrypt --type luks2 --reduce-device-size 16
     --key-file "$V/luks-root" "$W/root.img" > /dev/null
 ROOT_UUID=$(cryptsetup luksUUID "$W/root.img")
 # Roots for failures after a successful boot run, as the host can cause them:
-# (a) the encrypted root corrupted: the first 4 KiB of its data segment (the
-# ciphertext of the ext4 superblock) overwritten, so the volume still opens
-# with the policy's key but does not mount;
+# (a) the encrypted root corrupted: the ciphertext of the primary group
+# descriptors and of every backup superblock overwritten (XTS garbles each
+# 512-byte sector on its own), so the volume still opens with the policy's key
+# and blkid still sees the intact primary superblock (the device becomes
+# ready), but fsck cannot repair it and ext4 refuses to mount it;
 cp "$W/root.img" "$W/root-corrupt.img"
 data_offset=$(cryptsetup luksDump "$W/root.img" | awk '/^Data segments:/ { d = 1 } d && $1 == "offset:" { print $2; exit }')
 [ -n "$data_offset" ] || fail_all "cannot read the data offset of the LUKS2 root"
-dd if=/dev/urandom of="$W/root-corrupt.img" bs=4096 seek=$((data_offset / 4096)) count=1 conv=notrunc status=none
+python3 - "$W/root-plain.layout" "$W/root-corrupt.img" "$data_offset" << 'EOF2'
+import os, re, sys
+layout, image, offset = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3])
+bs = int(re.search(r"^Block size:\s+(\d+)", layout, re.M).group(1))
+ranges = [(int(a), int(b or a)) for a, b in re.findall(r"Group descriptors at (\d+)(?:-(\d+))?", layout)[:1]]
+ranges += [(int(a), int(a)) for a in re.findall(r"Backup superblock at (\d+)", layout)]
+assert len(ranges) >= 2, "no group descriptors or backup superblocks in the layout"
+with open(image, "r+b") as f:
+    for first, last in ranges:
+        f.seek(offset + first * bs)
+        f.write(os.urandom((last - first + 1) * bs))
+EOF2
 # (b) a root with no init at all (no /sbin/init, /etc/init, /bin/init or
 # /bin/sh), so the switch to it fails where the builder cannot fall back to
 # another init; dracut+systemd instead gets init= naming no file.
