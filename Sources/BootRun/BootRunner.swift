@@ -356,21 +356,30 @@ public final class BootRunner {
         }
     }
 
-    /// Step 5.
-    func lock(_ client: UVClient) throws {
+    /// LOCK_SECRETS; "already locked" (rc 0x0102) counts as locked.
+    /// Returns whether this call locked it; other errors are thrown.
+    func lockStore(_ client: UVClient) throws(UVError) -> Bool {
         do {
             try client.lock()
             locked = true
-            log.info("secret store locked")
+            return true
         } catch {
-            if let f = error.callFailure, f.rc == UVReturnCode.storeLocked {
-                locked = true
-                log.info("secret store was already locked (an earlier run of this boot)")
-                return
+            guard let f = error.callFailure, f.rc == UVReturnCode.storeLocked else {
+                locked = false
+                throw error
             }
-            locked = false
+            locked = true
+            return false
+        }
+    }
+
+    /// Step 5.
+    func lock(_ client: UVClient) throws {
+        let lockedNow: Bool
+        do { lockedNow = try lockStore(client) } catch {
             throw BootFailure(error.callFailure == nil ? .device : .ultravisor, step: "lock", "cannot lock the secret store: \(error)")
         }
+        log.info(lockedNow ? "secret store locked" : "secret store was already locked (an earlier run of this boot)")
     }
 
     /// On a failure after the store may have received a request: lock it,
@@ -391,17 +400,13 @@ public final class BootRunner {
             return
         }
         do {
-            try client.lock()
-            locked = true
-            lockedOnFailure = true
-            log.info("secret store locked after the failure (\(addedCount) request(s) added by this run)")
-        } catch {
-            if let f = error.callFailure, f.rc == UVReturnCode.storeLocked {
-                locked = true
+            if try lockStore(client) {
+                lockedOnFailure = true
+                log.info("secret store locked after the failure (\(addedCount) request(s) added by this run)")
+            } else {
                 log.info("secret store was already locked")
-                return
             }
-            locked = false
+        } catch {
             log.error("cannot lock the secret store after the failure: \(error); it stays open until the next reboot")
         }
     }
