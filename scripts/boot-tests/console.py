@@ -25,7 +25,7 @@ import time
 PROMPTS = re.compile(rb"Press Enter for maintenance|\(initramfs\) |Dropping to debug shell")
 SHELL_COMMANDS = [
     b'se-secretd lock; echo "SE-SECRETD-BOOTTEST-SHELL: lock exit $?"',
-    b"echo SE-SECRETD-BOOTTEST-SHELL: done",
+    b"echo SE-SECRETD-BOOTTEST-SHELL: done $((6 * 7))",
     b"poweroff -f",
 ]
 
