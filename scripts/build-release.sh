@@ -81,7 +81,10 @@ bash scripts/check-linkage.sh out/se-secretd >&2
 # _StringProcessing (the regex engine) costs ~1.3 MB stripped; one
 # String.contains(String), firstRange(of:), split(separator: String),
 # replacing(_:with:) or Regex in the agent's modules links all of it.
-if nm out/se-secretd.debug | grep -q '17_StringProcessing'; then
+# (grep -c, not grep -q: -q stops at the first match, nm dies of SIGPIPE, and
+# under pipefail the pipeline "fails", so the check never fired.)
+regex_symbols=$(nm out/se-secretd.debug | grep -c '17_StringProcessing' || true)
+if [ "${regex_symbols:-0}" -gt 0 ]; then
     echo "FAILED: out/se-secretd links Swift's _StringProcessing (regex engine, ~1.3 MB); find the call with" >&2
     echo "        nm -u $scratch/release/*.build/*.o | grep _StringProcessing   (and use hasPrefix/hasSuffix or a byte search)" >&2
     exit 1

@@ -126,7 +126,13 @@ public enum LUKSCiphers {
 
     /// A cipher spec that does not encrypt (`cipher_null-ecb`,
     /// `capi:ecb(cipher_null)-plain`, ...). Never allowed, not even by name.
-    public static func isNull(_ spec: String) -> Bool { spec.lowercased().contains("null") }
+    /// (A byte search: String.contains(String) would link Swift's regex
+    /// engine, ~1.3 MB, into the agent.)
+    public static func isNull(_ spec: String) -> Bool {
+        let s = Array(spec.lowercased().utf8), null = Array("null".utf8)
+        guard s.count >= null.count else { return false }
+        return (0...(s.count - null.count)).contains { s[$0..<($0 + null.count)].elementsEqual(null) }
+    }
 
     /// Whether a header's cipher is acceptable for an action that expects
     /// `expected` (or nothing).
