@@ -23,10 +23,11 @@ import socket
 import time
 
 PROMPTS = re.compile(rb"Press Enter for maintenance|\(initramfs\) |Dropping to debug shell")
+# (sync and a pause before poweroff -f, so the shell's output has left the
+# emulated UART before the machine stops.)
 SHELL_COMMANDS = [
     b'se-secretd lock; echo "SE-SECRETD-BOOTTEST-SHELL: lock exit $?"',
-    b"echo SE-SECRETD-BOOTTEST-SHELL: done $((6 * 7))",
-    b"poweroff -f",
+    b"echo SE-SECRETD-BOOTTEST-SHELL: done $((6 * 7)); sync; sleep 2; poweroff -f",
 ]
 
 
@@ -55,6 +56,21 @@ def main():
     if s is None:
         return 1
     seen = b""
+
+    def pump(seconds):
+        """Reads (and keeps) the console for a while instead of sleeping."""
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return False
+            seen = (seen + data)[-65536:]
+        return True
+
     last_enter = last_list = 0.0
     shell_state = 0  # 0: waiting for a prompt, 1: Enter pressed, 2: commands sent
     prompt_at = 0.0
@@ -79,13 +95,15 @@ def main():
                     last_list = now
             else:
                 if shell_state == 0 and PROMPTS.search(seen):
-                    time.sleep(1)
+                    if not pump(1):
+                        break
                     s.sendall(b"\r")
                     shell_state, prompt_at = 1, now
                 elif shell_state == 1 and now - prompt_at >= 3:
                     for c in SHELL_COMMANDS:
                         s.sendall(c + b"\r")
-                        time.sleep(1)
+                        if not pump(2):
+                            break
                     shell_state = 2
         except OSError:
             break
