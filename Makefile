@@ -32,7 +32,8 @@ BINARY ?= out/se-secretd
 
 UNITS = se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
         se-secretd-keyfiles-cleanup.service se-secretd-failure.service
-DRACUT_FILES = module-setup.sh se-secretd-modules.sh se-secretd-early.sh se-secretd-late.sh se-secretd-emergency.sh
+DRACUT_FILES = module-setup.sh se-secretd-modules.sh se-secretd-early.sh se-secretd-late.sh se-secretd-emergency.sh \
+               se-secretd-finished.sh
 
 .PHONY: all build install uninstall
 

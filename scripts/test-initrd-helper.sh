@@ -41,7 +41,7 @@ case "$1" in
             locked) echo "se-secretd lock: lock: LOCK_SECRETS: ultravisor rc 0x0102 rrc 0x0000: the secret store is already locked" >&2; exit 76 ;;
             *) echo "se-secretd lock: cannot open the ultravisor device" >&2; exit 69 ;;
         esac ;;
-    policy) printf '{\n  "valid": true,\n  "lock": true,\n  "on_failure": "%s"\n}\n' "${STUB_ON_FAILURE:-poweroff}" ;;
+    policy) printf '{\n  "valid": true,\n  "lock": %s,\n  "on_failure": "%s"\n}\n' "${STUB_POLICY_LOCK:-true}" "${STUB_ON_FAILURE:-poweroff}" ;;
     boot) exit 0 ;;
 esac
 exit 0
@@ -61,7 +61,7 @@ new_root() { # new_root NAME [systemd|dracut|itools]...
     for g in "$@"; do
         case $g in
             systemd)
-                for u in emergency.service rescue.service dracut-emergency.service; do
+                for u in emergency.service rescue.service dracut-emergency.service debug-shell.service; do
                     mkdir -p "$R/usr/lib/systemd/system/$u.d"
                     cp initramfs-hooks/dracut/91se-secretd/se-secretd-guard.conf "$R/usr/lib/systemd/system/$u.d/50-se-secretd-guard.conf"
                 done ;;
@@ -84,6 +84,7 @@ run_helper() {
     # stopped helper goes there; the helper's own output goes to $R/out.)
     ( env -i PATH="$T/bin:/usr/bin:/bin" SE_SECRETD_INITRD_TEST_ROOT="$R" SE_SECRETD="$T/bin/se-secretd" \
         SE_SECRETD_POLICY="$R/etc/se-secretd/policy.json" STUB_LOCK="${STUB_LOCK:-ok}" STUB_ON_FAILURE="${STUB_ON_FAILURE:-}" \
+        STUB_POLICY_LOCK="${STUB_POLICY_LOCK:-true}" \
         sh "$HELPER" "$@" > "$R/out" 2>&1; exit $? ) 2> /dev/null || rc=$?
 }
 recorded() { grep -q -x -F -- "$2" "$R/$1"; }
@@ -155,9 +156,12 @@ expect "emergency-shell: the warning says every secret in the store can be retri
 expect "emergency-shell: the lock came before the warning" \
     bash -c "grep -n 'secret store locked' '$R/out' | cut -d: -f1 | { read -r a; b=\$(grep -n 'WARNING' '$R/out' | cut -d: -f1); [ \"\$a\" -lt \"\$b\" ]; }"
 expect "emergency-shell: no secret in the helper's output" bash -c "! grep -q MARKER '$R/out'"
-STUB_ON_FAILURE=emergency-shell run_helper emergency systemd
-expect "emergency-shell, a second guard (the sourced hook after the drop-in): prepared once, still returns 0" \
-    bash -c "[ $rc -eq 0 ] && [ \$(grep -c -x 'se-secretd lock' '$R/calls') -eq 1 ]"
+handoffs   # e.g. the unlock phase ran again after the first shell ended
+STUB_LOCK=locked STUB_ON_FAILURE=emergency-shell run_helper emergency systemd
+expect "emergency-shell, a second guard: locks again (already locked counts) and returns 0" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c -x 'se-secretd lock' '$R/calls') -eq 2 ]"
+expect "emergency-shell, a second guard: key files that came back are wiped again" \
+    bash -c "[ ! -e '$R/run/cryptsetup-keys.d/root.key' ] && [ ! -e '$R/run/credentials/@initrd/ssh.authorized_keys.root' ]"
 
 new_root em-shell-locked itools; set_action emergency-shell
 STUB_LOCK=locked run_helper emergency initramfs-tools
@@ -175,6 +179,27 @@ expect "emergency-shell, but the image lacks the guards: powered off instead of 
 expect "emergency-shell without guards: not even locked first (nothing to prepare a shell for)" \
     bash -c "! grep -q 'se-secretd lock' '$R/calls'"
 
+echo "== continue: the boot goes on, the store does not stay open"
+new_root cont-lock systemd dracut; set_action continue
+SERVICE_RESULT=exit-code run_helper failure systemd
+expect "a step failed, on_failure=continue: returns 0 (the boot goes on)" [ "$rc" -eq 0 ]
+expect "on_failure=continue: the store was locked (a killed boot run could not)" recorded calls "se-secretd lock"
+new_root cont-open systemd dracut; set_action continue
+STUB_POLICY_LOCK=false run_helper failure systemd
+expect "on_failure=continue with store.lock false: not locked, and it says so" \
+    bash -c "[ $rc -eq 0 ] && ! grep -q 'se-secretd lock' '$R/calls' && grep -q 'stays open' '$R/out'"
+
+echo "== late: no report, no install into an unchecked root"
+new_root late-noreport itools; set_action poweroff
+run_helper late initramfs-tools "$R/root"
+expect "late without the boot run's report: a failure, powered off per the policy" \
+    bash -c "[ $rc -eq 137 ] && grep -q -x -F 'poweroff -f' '$R/actions' && ! grep -q 'se-secretd install' '$R/calls'"
+new_root late-continue itools; set_action continue
+printf '{"verdict": "failed"}' > "$R/run/se-secretd/report.json"
+run_helper late initramfs-tools "$R/root"
+expect "late after a failed boot run under on_failure=continue: nothing installed, the boot goes on" \
+    bash -c "[ $rc -eq 0 ] && ! grep -q 'se-secretd install' '$R/calls'"
+
 echo "== early: nothing goes into the store of an unguarded initramfs"
 new_root early-noguards; set_action poweroff
 run_helper early initramfs-tools
@@ -184,6 +209,7 @@ new_root early-guarded itools
 run_helper early initramfs-tools
 expect "early with the guard: the boot run and the unlock phase ran" \
     bash -c "[ $rc -eq 0 ] && grep -q -x 'se-secretd boot' '$R/calls' && grep -q -x 'se-secretd unlock' '$R/calls'"
+expect "early with the guard: marked done for dracut's initqueue/finished hook" [ -e "$R/run/se-secretd/early-done" ]
 
 echo
 echo "initrd helper: $passed passed, $failed failed"

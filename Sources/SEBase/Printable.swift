@@ -58,7 +58,12 @@ public enum Printable {
         switch u.value {
         case 0x0A, 0x09: return !keepNewlines
         case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x061C, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2069, 0xFEFF: return true
+        // Format characters (general category Cf) that hide or reorder text:
+        // soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width
+        // and bidi marks, embeddings, overrides, isolates, invisible operators,
+        // BOM, interlinear annotation, tag characters.
+        case 0x00AD, 0x061C, 0x180E, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF,
+             0xFFF9...0xFFFB, 0xE0000...0xE007F: return true
         default: return false
         }
     }

@@ -74,16 +74,23 @@ public struct PhaseRunner {
             if let storeFailure { throw storeFailure }
             return store!
         }
-        // Nothing goes into a root that is not the policy's.
+        // Nothing goes into a root that is not the policy's, and no boot
+        // switches into one: the install phase runs in every flavour before
+        // the switch to the new root, so it checks the root for every
+        // policy, also one without install actions (a root the host supplied
+        // could retrieve every secret in the store), and fails when the
+        // policy binds none.
         var rootRefusal: ActionFailure? = nil
-        if phase == .install, let binding = policy.root,
-           policy.secrets.contains(where: { $0.actions.contains { $0.phase == Phase.install.rawValue } }) {
+        if phase == .install {
             let started = MonotonicClock.nanoseconds()
             var result = ActionRecord.Result.ok
             var secretName = "-"
             var message: String
             var kind: ActionFailure.Kind? = nil
             do throws(ActionFailure) {
+                guard let binding = policy.root else {
+                    throw ActionFailure(.data, "the policy binds no new root (no \"root\", and no luks, keyfile or keyscript volume to bind it to): the boot must not switch into \(environment.root), which the host may have supplied; name it in the policy, e.g. {\"type\": \"luks\", \"volume\": \"root\"} [root-unbound]")
+                }
                 let opened = try RunReport.openedVolumes(runDirectory: environment.runDirectory)
                 (secretName, message) = try checkRoot(binding, opened: opened) { (rule) throws(ActionFailure) -> SecureBytes? in
                     let s = try theStore()

@@ -112,13 +112,17 @@ struct PolicyParser {
         return policy
     }
 
-    /// `"root"`: what the new root of `install` must be. Without it, a policy
-    /// with install actions binds the root to its own volumes, and one that
-    /// has none must say what its root is.
+    /// `"root"`: what the new root must be, the one `install` writes into
+    /// and the boot switches to. Without it, a policy binds the root to its
+    /// own volumes; one that has none must say what its root is if it
+    /// installs into it, and otherwise parses with no binding (nil), so that
+    /// `check` works, but its install phase refuses to let the boot go on
+    /// (root-unbound).
     func parseRoot(_ reader: JSONObjectReader?, path: String, policy: Policy) throws -> Policy.RootBinding? {
         let installs = policy.secrets.contains { $0.actions.contains { $0.phase == "install" } }
         let volumes = policy.volumeNames
         guard var r = reader else {
+            if !volumes.isEmpty { return .luks(volume: nil) }
             guard installs else { return nil }
             guard !volumes.isEmpty else {
                 throw fail(path, "the policy installs into the new root but opens no volume for it: name the root, e.g. {\"type\": \"luks\", \"volume\": \"root\"} with a luks, keyfile or keyscript action for that volume, or {\"type\": \"tmpfs\"} [root-unbound]")

@@ -118,5 +118,11 @@ import SecretdCLI
         #expect(!Printable.isPrintableUTF8([0x61, 0xFF]))
         #expect(!Printable.isPrintableUTF8(Array("a\u{7f}".utf8)))
         #expect(!Printable.isPrintableUTF8(Array("a\u{2066}b".utf8)))
+        // Other invisible format characters: soft hyphen, Mongolian vowel
+        // separator, invisible operators, interlinear annotation, tag characters.
+        for hidden in ["\u{ad}", "\u{180e}", "\u{2062}", "\u{fff9}", "\u{e0041}"] {
+            #expect(!Printable.isPrintableUTF8(Array("a\(hidden)b".utf8)), "U+\(String(hidden.unicodeScalars.first!.value, radix: 16))")
+        }
+        #expect(Printable.line("a\u{e0041}b") == "a\\xf3\\xa0\\x81\\x81b")
     }
 }

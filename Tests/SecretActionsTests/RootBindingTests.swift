@@ -183,6 +183,41 @@ import UVCommands
         Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 3)), "luks-keyslot-cipher")
     }
 
+    /// The root is checked before the boot switches into it even when the
+    /// policy installs nothing there; a policy that binds no root stops the boot.
+    @Test func theRootIsCheckedWithoutInstallActionsAndAnUnboundRootStopsTheBoot() throws {
+        let g = try Guest()
+        let fake = try FakeSystem()
+        func run(_ text: String, device: (UInt32, UInt32)) throws -> [ActionRecord] {
+            let policy = try Policy.parse(Array(text.utf8))
+            let root = try makeRoot()
+            var env = PhaseEnvironment()
+            env.root = root
+            env.runDirectory = try scratch("run")
+            env.requireMemoryFileSystem = false
+            env.rootInspector.sysRoot = fake.sys
+            env.rootInspector.devRoot = fake.dev
+            env.rootInspector.fileSystem = { _ in RootFileSystem(major: device.0, minor: device.1, magic: Self.ext4Magic) }
+            env.rootInspector.activeCipher = { _ in "aes-xts-plain64" }
+            let state = g.state
+            return PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
+                do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"))) } catch {
+                    throw ActionFailure(.device, "\(error)")
+                }
+            }.run(.install)
+        }
+        try fake.plain("8:1")
+        // Only an unlock action (the root opened by cryptsetup with a key file),
+        // no install action: a plain partition the host supplied is refused.
+        let unlockOnly = #"{"version": 1, "trust": {"require": "none"}, "secrets": [{"name": "luks-root", "type": "plain", "actions": [{"type": "keyfile", "volume": "root"}]}]}"#
+        let r1 = try run(unlockOnly, device: (8, 1))
+        #expect(r1.count == 1 && r1[0].action == "root" && r1[0].result == .failed && r1[0].message.contains("[root-not-dm]"), "\(r1)")
+        // No volume and no "root": unbound; the phase fails, naming the rule.
+        let unbound = #"{"version": 1, "trust": {"require": "none"}, "secrets": [{"name": "a", "type": "plain"}]}"#
+        let r2 = try run(unbound, device: (8, 1))
+        #expect(r2.count == 1 && r2[0].action == "root" && r2[0].result == .failed && r2[0].message.contains("[root-unbound]"), "\(r2)")
+    }
+
     @Test func tmpfsAndTheExplicitOptOut() throws {
         let g = try Guest()
         let fake = try FakeSystem()

@@ -78,8 +78,13 @@ import ASRCodec
         let file = #"{"type": "file", "path": "/etc/motd"}"#
         let luks = #"{"type": "luks", "device": "LABEL=root", "name": "root"}"#
         func secrets(_ actions: String...) -> String { #"[{"name": "a", "type": "plain", "actions": [\#(actions.joined(separator: ", "))]}]"# }
-        // No install action: no binding needed.
-        #expect(try Policy.parse(Array(doc(secrets: secrets(luks)).utf8)).root == nil)
+        // No install action, but a volume: the root is still bound to it (the
+        // boot switches into it, and a root the host supplied could retrieve
+        // every secret in the store).
+        #expect(try Policy.parse(Array(doc(secrets: secrets(luks)).utf8)).root == .luks(volume: nil))
+        // Neither install actions nor a volume: it parses (for check), unbound;
+        // its install phase refuses to let the boot go on (RootBindingTests).
+        #expect(try Policy.parse(Array(doc().utf8)).root == nil)
         // Install actions and a volume: the default is that volume (any of the policy's).
         #expect(try Policy.parse(Array(doc(secrets: secrets(luks, file)).utf8)).root == .luks(volume: nil))
         // Install actions and no volume: the policy must say what the root is.

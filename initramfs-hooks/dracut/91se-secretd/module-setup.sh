@@ -142,7 +142,9 @@ install() {
         # The same guard in front of the units that start shells (dracut's
         # emergency.service and its copy rescue.service, dracut-emergency.service),
         # in case a shell is reached without the hooks being sourced.
-        for f in emergency.service rescue.service dracut-emergency.service; do
+        # debug-shell.service only starts with systemd.debug_shell on the
+        # command line, which an image may have: guarded all the same.
+        for f in emergency.service rescue.service dracut-emergency.service debug-shell.service; do
             inst_simple "$moddir/se-secretd-guard.conf" "$systemdsystemunitdir/$f.d/50-se-secretd-guard.conf"
         done
         # modules-load.d/se-secretd.conf (installkernel) is read by this service.
@@ -155,6 +157,7 @@ install() {
         inst_multiple modprobe
         inst_hook pre-udev 91 "$moddir/se-secretd-modules.sh"
         inst_hook initqueue/settled 00 "$moddir/se-secretd-early.sh"
+        inst_hook initqueue/finished 90 "$moddir/se-secretd-finished.sh"
         inst_hook pre-pivot 50 "$moddir/se-secretd-late.sh"
     fi
     return 0
