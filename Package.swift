@@ -42,13 +42,15 @@ let package = Package(
         .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),
         // Linux headers Swift's Glibc module leaves out (statfs, xattr).
         .systemLibrary(name: "CLinuxExtras"),
+        // DM_TABLE_STATUS on /dev/mapper/control: the kernel's active table of a mapping (a raw ioctl, no libdevmapper).
+        .target(name: "CDeviceMapper"),
         // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
         .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
         // The boot run: from the request volume to a locked, verified store and a report.
         .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
                                                 "UVDevice", "UVCommands"]),
         // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
-        .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
+        .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "CDeviceMapper", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
                                                       "SecretPolicy", "UVDevice"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",

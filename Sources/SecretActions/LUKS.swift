@@ -90,6 +90,8 @@ public final class LUKSVolume {
     public var cipherSpec: String { LUKSVolume.cipherSpec(cd) }
     public var volumeKeySize: Int { Int(crypt_get_volume_key_size(cd)) }
     public var uuid: String? { crypt_get_uuid(cd).map { String(cString: $0) } }
+    /// Where the data segment starts, in 512-byte sectors (a dm-crypt table's offset).
+    public var dataOffset: UInt64 { crypt_get_data_offset(cd) }
 
     /// The active keyslots and the cipher that encrypts each one's copy of
     /// the volume key (LUKS2: the keyslot area's encryption; LUKS1: the
@@ -175,9 +177,11 @@ public final class LUKSVolume {
         return s == CRYPT_ACTIVE || s == CRYPT_BUSY
     }
 
-    /// The cipher and LUKS UUID of an active mapping, read from the kernel's
-    /// device-mapper table.
-    public static func activeMapping(_ name: String) throws(ActionFailure) -> (cipherSpec: String, uuid: String?) {
+    /// The LUKS UUID of an active mapping (libcryptsetup's crypt_init_by_name).
+    /// Not its cipher: for a LUKS mapping libcryptsetup re-reads the header
+    /// ON DISK, which the host can change after activation. The cipher the
+    /// kernel really uses comes from `DMTable.read` (the active table).
+    public static func activeMappingUUID(_ name: String) throws(ActionFailure) -> String? {
         silenceDefaultLog()
         var handle: OpaquePointer? = nil
         let rc = crypt_init_by_name(&handle, name)
@@ -185,7 +189,7 @@ public final class LUKSVolume {
             throw ActionFailure(.io, "cannot read the mapping \(name): \(errnoText(rc))")
         }
         defer { crypt_free(h) }
-        return (cipherSpec(h), crypt_get_uuid(h).map { String(cString: $0) })
+        return crypt_get_uuid(h).map { String(cString: $0) }
     }
 
     /// Removes a mapping (used when an activated volume fails a check).

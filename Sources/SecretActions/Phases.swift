@@ -306,30 +306,43 @@ public struct PhaseRunner {
                     OpenedVolume(mapping: l.mapping, luksUUID: volume.uuid, cipher: cipher, keyslot: slot, device: nil))
         }
         if LUKSVolume.isActive(l.mapping) {
-            let active = try LUKSVolume.activeMapping(l.mapping)
-            guard active.uuid == volume.uuid else {
-                throw ActionFailure(.io, "/dev/mapper/\(l.mapping) already exists for another volume (UUID \(active.uuid ?? "none"), \(path) has \(volume.uuid ?? "none"))")
+            let activeUUID = try LUKSVolume.activeMappingUUID(l.mapping)
+            guard activeUUID == volume.uuid else {
+                throw ActionFailure(.io, "/dev/mapper/\(l.mapping) already exists for another volume (UUID \(activeUUID ?? "none"), \(path) has \(volume.uuid ?? "none"))")
             }
-            guard LUKSCiphers.isAllowed(active.cipherSpec, expected: l.expectCipher) else {
-                throw ActionFailure(.data, "/dev/mapper/\(l.mapping) is open with \(active.cipherSpec); \(LUKSCiphers.refusal(active.cipherSpec, expected: l.expectCipher))")
+            // The kernel's table, not the header libcryptsetup would re-read.
+            let table = try DMTable.read(.name(l.mapping), using: environment.rootInspector.tableStatus)
+            guard LUKSCiphers.isAllowed(table.cipher, expected: l.expectCipher) else {
+                throw ActionFailure(.data, "/dev/mapper/\(l.mapping) is open with \(table.kernelCipher) (the kernel's table); \(LUKSCiphers.refusal(table.cipher, expected: l.expectCipher))")
             }
-            return ("already open as /dev/mapper/\(l.mapping) (\(active.cipherSpec))",
-                    OpenedVolume(mapping: l.mapping, luksUUID: active.uuid, cipher: active.cipherSpec, keyslot: nil,
+            return ("already open as /dev/mapper/\(l.mapping) (\(table.cipher))",
+                    OpenedVolume(mapping: l.mapping, luksUUID: activeUUID, cipher: table.cipher, keyslot: nil,
                                  device: mapperDevice(l.mapping)))
         }
         let flags = LUKSVolume.Flags(readOnly: l.readOnly, allowDiscards: l.discard)
         let slot = try volume.activate(as: l.mapping, key: key, flags: flags)
-        let active = try LUKSVolume.activeMapping(l.mapping)
-        guard LUKSCiphers.isAllowed(active.cipherSpec, expected: l.expectCipher) else {
+        // What the kernel really uses is its active table: the header the
+        // host served to cryptsetup may not be the one read before (or after).
+        let table: DMCryptTable
+        do { table = try DMTable.read(.name(l.mapping), using: environment.rootInspector.tableStatus) } catch {
             LUKSVolume.deactivate(l.mapping)
-            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(active.cipherSpec); \(LUKSCiphers.refusal(active.cipherSpec, expected: l.expectCipher)); closed it again")
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up, but \(error.message) [luks-table-unverified]; closed it again")
         }
-        var notes = [active.cipherSpec]
+        guard LUKSCiphers.isAllowed(table.cipher, expected: l.expectCipher) else {
+            LUKSVolume.deactivate(l.mapping)
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(table.kernelCipher) in the kernel's table; \(LUKSCiphers.refusal(table.cipher, expected: l.expectCipher)); closed it again")
+        }
+        guard table.cipher == cipher, table.offset == volume.dataOffset else {
+            LUKSVolume.deactivate(l.mapping)
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(table.kernelCipher) at sector \(table.offset) in the kernel's table, the header of \(path) says \(cipher) at sector \(volume.dataOffset) [luks-cipher-mismatch]; closed it again")
+        }
+        let activeUUID = try? LUKSVolume.activeMappingUUID(l.mapping)
+        var notes = [table.cipher]
         if let slot { notes.append("keyslot \(slot)") }
         if l.readOnly { notes.append("read-only") }
         if l.discard { notes.append("discards allowed") }
         return ("opened \(path) as /dev/mapper/\(l.mapping) with the \(how) (\(notes.joined(separator: ", ")))",
-                OpenedVolume(mapping: l.mapping, luksUUID: active.uuid ?? volume.uuid, cipher: active.cipherSpec, keyslot: slot,
+                OpenedVolume(mapping: l.mapping, luksUUID: activeUUID ?? volume.uuid, cipher: table.cipher, keyslot: slot,
                              device: mapperDevice(l.mapping)))
     }
 

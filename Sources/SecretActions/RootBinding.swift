@@ -78,10 +78,13 @@ public struct RootInspector: Sendable {
     public var devRoot = "/dev"
     /// st_dev and statfs f_type of a path (nil: cannot stat it).
     public var fileSystem: @Sendable (String) -> RootFileSystem? = RootInspector.statFileSystem
-    /// The data cipher of an active mapping, as the kernel's table has it.
-    public var activeCipher: @Sendable (String) -> String? = { name in
-        do { return try LUKSVolume.activeMapping(name).cipherSpec } catch { return nil }
-    }
+    /// The kernel's view of a mapping: DM_TABLE_STATUS on
+    /// /dev/mapper/control (`DMTable.read` parses what it returns). Tests
+    /// answer with the bytes the kernel would write, so "the kernel's table"
+    /// and "the header on disk" are separate sources there as they are here.
+    public var tableStatus: DMTable.TableStatus = DMTable.kernel
+    /// "major:minor" of a block device node (st_rdev; nil: not a block device).
+    public var blockDevice: @Sendable (String) -> String? = RootInspector.statBlockDevice
 
     public init() {}
 
@@ -91,6 +94,13 @@ public struct RootInspector: Sendable {
         guard stat(path, &st) == 0, statfs(path, &fs) == 0 else { return nil }
         let dev = UInt64(st.st_dev)
         return RootFileSystem(major: majorNumber(dev), minor: minorNumber(dev), magic: Int64(fs.f_type))
+    }
+
+    public static func statBlockDevice(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFBLK else { return nil }
+        let dev = UInt64(st.st_rdev)
+        return "\(majorNumber(dev)):\(minorNumber(dev))"
     }
 
     /// glibc's gnu_dev_major / gnu_dev_minor.
@@ -179,9 +189,11 @@ extension PhaseRunner {
     }
 
     /// A hand-off mapping: its backing device's LUKS header must be the one
-    /// the mapping was made from (UUID), use an allowed cipher (the kernel's
-    /// table too), have no keyslot with a disallowed cipher, and open with
-    /// the policy's key.
+    /// the mapping was made from (UUID), use an allowed cipher, have no
+    /// keyslot with a disallowed cipher, and open with the policy's key; the
+    /// kernel's active table (DM_TABLE_STATUS, not the header) must be one
+    /// crypt target with an allowed cipher equal to the header's, on that
+    /// backing device, at the header's data offset.
     func checkHandoff(_ name: String, crypt: CryptUUID, fs: RootFileSystem, rule: Policy.SecretRule,
                       secretFor: (Policy.SecretRule) throws(ActionFailure) -> SecureBytes?) throws(ActionFailure) -> String {
         let root = environment.root
@@ -204,11 +216,27 @@ extension PhaseRunner {
         guard LUKSCiphers.isAllowed(cipher, expected: nil) else {
             throw ActionFailure(.data, "\(what): the header on \(backing) uses \(cipher); \(LUKSCiphers.refusal(cipher, expected: nil))")
         }
-        guard let active = inspector.activeCipher(name) else {
-            throw ActionFailure(.data, "\(what): cannot read the mapping's cipher from the kernel [root-handoff-unverified]")
+        // The kernel's active table, not libcryptsetup's view (which re-reads
+        // the header the host can swap after cryptsetup opened it).
+        let table: DMCryptTable
+        do { table = try DMTable.read(.device(major: fs.major, minor: fs.minor), using: inspector.tableStatus) } catch {
+            throw ActionFailure(.data, "\(what): \(error.message) [root-handoff-unverified]")
+        }
+        guard table.name == name else {
+            throw ActionFailure(.data, "\(what): the kernel's table of \(fs.device) is the mapping \(table.name) [root-handoff-unverified]")
+        }
+        let active = table.cipher
+        guard LUKSCiphers.isAllowed(active, expected: nil) else {
+            throw ActionFailure(.data, "\(what): the kernel's table uses \(table.kernelCipher) (the header on \(backing) says \(cipher)); \(LUKSCiphers.refusal(active, expected: nil))")
         }
         guard active == cipher else {
-            throw ActionFailure(.data, "\(what): the kernel's mapping uses \(active), its header says \(cipher) [luks-cipher-mismatch]")
+            throw ActionFailure(.data, "\(what): the kernel's table uses \(table.kernelCipher), the header on \(backing) says \(cipher) [luks-cipher-mismatch]")
+        }
+        guard let backingDevice = inspector.blockDevice(backing), backingDevice == table.backing else {
+            throw ActionFailure(.data, "\(what): the kernel's table maps device \(table.backing), the header checked is on \(backing) (\(inspector.blockDevice(backing) ?? "not a block device")) [root-handoff-unverified]")
+        }
+        guard table.offset == header.dataOffset else {
+            throw ActionFailure(.data, "\(what): the kernel's table starts the data at sector \(table.offset) of \(table.backing), the header on \(backing) at sector \(header.dataOffset) [root-handoff-unverified]")
         }
         if let bad = header.keyslotEncryptions.first(where: { !LUKSCiphers.isAllowed($0.cipher, expected: nil) }) {
             throw ActionFailure(.data, "\(what): keyslot \(bad.slot) of \(backing) is encrypted with \(bad.cipher) [luks-keyslot-cipher]")

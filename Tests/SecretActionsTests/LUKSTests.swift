@@ -92,7 +92,9 @@ import ASRCodec
         _ = try v.activate(as: name, key: .passphrase(SecureBytes(copying: pass)), flags: .init(readOnly: true, allowDiscards: true))
         defer { LUKSVolume.deactivate(name) }
         #expect(LUKSVolume.isActive(name))
-        let active = try LUKSVolume.activeMapping(name)
-        #expect(active.cipherSpec == "aes-xts-plain64" && active.uuid == v.uuid)
+        #expect(try LUKSVolume.activeMappingUUID(name) == v.uuid)
+        // The kernel's own table (DM_TABLE_STATUS), not the header.
+        let table = try DMTable.read(.name(name))
+        #expect(table.cipher == "aes-xts-plain64" && table.offset == v.dataOffset && table.name == name)
     }
 }

@@ -65,7 +65,8 @@ import UVCommands
 
     /// Runs the install phase into a fresh root that stat() says is on `device` (`magic`).
     static func install(_ g: Guest, _ policy: Policy, fake: FakeSystem, device: (UInt32, UInt32), magic: Int64 = ext4Magic,
-                        opened: [OpenedVolume] = [], activeCipher: String? = "aes-xts-plain64") throws -> Outcome {
+                        opened: [OpenedVolume] = [], kernel: KernelTable? = .crypt("aes-xts-plain64"),
+                        blockDevices: [String: String] = ["vdb": "252:16", "vdc": "252:32", "vdd": "252:48"]) throws -> Outcome {
         let root = try makeRoot()
         let run = try scratch("run")
         if !opened.isEmpty {
@@ -83,7 +84,13 @@ import UVCommands
         env.rootInspector.devRoot = fake.dev
         let fs = RootFileSystem(major: device.0, minor: device.1, magic: magic)
         env.rootInspector.fileSystem = { _ in fs }
-        env.rootInspector.activeCipher = { _ in activeCipher }
+        // The kernel's table and the header on disk are separate sources: the
+        // fake answers DM_TABLE_STATUS with `kernel`, the header is the image file.
+        env.rootInspector.tableStatus = kernel?.status() ?? KernelTable.noSuchMapping
+        let dev = fake.dev
+        env.rootInspector.blockDevice = { path in
+            blockDevices.first { dev + "/" + $0.key == path }?.value
+        }
         let state = g.state
         let records = PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
             do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"))) } catch {
@@ -165,9 +172,46 @@ import UVCommands
         let ok = try Self.install(g, policy, fake: fake, device: (253, 0))
         Self.expectAccepted(ok, "opened by cryptsetup; luks-root opens keyslot 0 of \(fake.dev)/vdb")
         #expect(ok.rootRecord.secret == "luks-root")
-        // The kernel's table says cipher_null (the host swapped the header after cryptroot opened it).
-        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), activeCipher: "cipher_null-ecb"), "luks-cipher-mismatch")
-        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), activeCipher: nil), "root-handoff-unverified")
+        #expect(try LUKSVolume(path: fake.dev + "/vdb").dataOffset == 32768, "a 16 MiB LUKS2 header")
+        // The kernel's spelling of the same cipher.
+        Self.expectAccepted(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("capi:xts(aes)-plain64")),
+                            "opened by cryptsetup")
+        // Not the kernel's mapping, or nothing readable from it.
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: nil), "root-handoff-unverified")
+        var linear = KernelTable(targets: [.init(type: "linear", params: "252:16 32768")])
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: linear), "root-handoff-unverified")
+        linear.targets = [.init(length: 1000, params: "aes-xts-plain64 00 0 252:16 32768"),
+                          .init(start: 1000, length: 1000, params: "cipher_null-ecb - 0 252:16 33768")]
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: linear), "root-handoff-unverified")
+        // Another cipher in the kernel's table than in the header.
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("serpent-xts-plain64")), "luks-cipher-mismatch")
+        // The kernel maps another device, or another offset, than the header that was checked.
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("aes-xts-plain64", backing: "252:32")),
+                           "root-handoff-unverified")
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("aes-xts-plain64", offset: 4096)),
+                           "root-handoff-unverified")
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 0), blockDevices: [:]), "root-handoff-unverified")
+    }
+
+    /// The attack of the security review: the host served a header with
+    /// cipher_null-ecb (genuine keyslot and digest) while cryptsetup opened
+    /// the volume, and the genuine header afterwards. The header on disk now
+    /// says aes-xts-plain64 and opens with the key; only the kernel's table
+    /// shows what the mapping really does. (The old check asked
+    /// libcryptsetup, which re-read the header: aes-xts-plain64, accepted.)
+    @Test func theKernelsTableNotTheHeaderDecides() throws {
+        let g = try Guest()
+        let fake = try FakeSystem()
+        let uuid = try #require(try LUKSVolume(path: g.images["root"]!).uuid)
+        try FileManager.default.copyItem(atPath: g.images["root"]!, toPath: fake.dev + "/vdb")
+        try fake.dm("253:0", name: "root", uuid: Self.cryptUUID(uuid, "root"), slaves: ["vdb"])
+        let policy = try Self.policy(#"{"type": "keyscript", "volume": "root"}"#, root: #"{"type": "luks", "volume": "root"}"#)
+        #expect(try LUKSVolume(path: fake.dev + "/vdb").cipherSpec == "aes-xts-plain64")
+        let o = try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("cipher_null-ecb", key: "-"))
+        Self.expectRefused(o, "luks-cipher-null")
+        #expect(o.rootRecord.message.contains("the kernel's table uses cipher_null-ecb"), "\(o.rootRecord.message)")
+        let capi = try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("capi:ecb(cipher_null)-plain", key: "-"))
+        Self.expectRefused(capi, "luks-cipher-null")
 
         // The backing device's header is another volume's: another UUID, or the same UUID but not the policy's key.
         try LUKSImage.format(fake.dev + "/vdc", volumeKey: Random.bytes(64), passphrase: Array("the host's own".utf8))
@@ -175,12 +219,14 @@ import UVCommands
         try fake.dm("253:1", name: "root", uuid: Self.cryptUUID(uuid, "root"), slaves: ["vdc"])
         Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 1)), "root-handoff-unverified")
         try fake.dm("253:2", name: "root", uuid: Self.cryptUUID(hostUUID, "root"), slaves: ["vdc"])
-        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 2)), "root-not-opened-by-policy")
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 2), kernel: .crypt("aes-xts-plain64", backing: "252:32")),
+                           "root-not-opened-by-policy")
         // A cipher_null keyslot in the header (any passphrase opens it).
         try FileManager.default.copyItem(atPath: g.images["root"]!, toPath: fake.dev + "/vdd")
         try LUKSImage.rewriteEncryption(fake.dev + "/vdd", inSection: "keyslots", from: "aes-xts-plain64", to: "cipher_null-ecb")
         try fake.dm("253:3", name: "root", uuid: Self.cryptUUID(uuid, "root"), slaves: ["vdd"])
-        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 3)), "luks-keyslot-cipher")
+        Self.expectRefused(try Self.install(g, policy, fake: fake, device: (253, 3), kernel: .crypt("aes-xts-plain64", backing: "252:48")),
+                           "luks-keyslot-cipher")
     }
 
     /// The root is checked before the boot switches into it even when the
