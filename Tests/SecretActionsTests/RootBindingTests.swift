@@ -244,7 +244,6 @@ import UVCommands
             env.rootInspector.sysRoot = fake.sys
             env.rootInspector.devRoot = fake.dev
             env.rootInspector.fileSystem = { _ in RootFileSystem(major: device.0, minor: device.1, magic: Self.ext4Magic) }
-            env.rootInspector.activeCipher = { _ in "aes-xts-plain64" }
             let state = g.state
             return PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
                 do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"))) } catch {
