@@ -235,21 +235,7 @@ import UVCommands
         let g = try Guest()
         let fake = try FakeSystem()
         func run(_ text: String, device: (UInt32, UInt32)) throws -> [ActionRecord] {
-            let policy = try Policy.parse(Array(text.utf8))
-            let root = try makeRoot()
-            var env = PhaseEnvironment()
-            env.root = root
-            env.runDirectory = try scratch("run")
-            env.requireMemoryFileSystem = false
-            env.rootInspector.sysRoot = fake.sys
-            env.rootInspector.devRoot = fake.dev
-            env.rootInspector.fileSystem = { _ in RootFileSystem(major: device.0, minor: device.1, magic: Self.ext4Magic) }
-            let state = g.state
-            return PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
-                do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"))) } catch {
-                    throw ActionFailure(.device, "\(error)")
-                }
-            }.run(.install)
+            try Self.install(g, try Policy.parse(Array(text.utf8)), fake: fake, device: device).records
         }
         try fake.plain("8:1")
         // Only an unlock action (the root opened by cryptsetup with a key file),
