@@ -23,6 +23,9 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
 
     static let stateFile = "state.json"
     static let secretsFile = "secrets.bin"
+    /// The secrets of the last committed revision while a save is under way
+    /// (see `save`).
+    static let previousSecretsFile = "secrets.prev"
     static let hostKeyFile = "host-key.pem"
     static let hostKeyDocumentFile = "host-key.crt"
     static let lockFile = "lock"
@@ -125,7 +128,19 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
         let json = try StateCoding.decodeJSON(try FileIO.read(join(Self.stateFile), limit: StateCoding.maxJSONSize))
         var secretBytes = try FileIO.read(join(Self.secretsFile), limit: StateCoding.maxSecretsSize)
         defer { secretBytes.wipe() }
-        let secrets = try StateCoding.decodeSecrets(secretBytes)
+        var secrets = try StateCoding.decodeSecrets(secretBytes)
+        if secrets.revision != json.revision {
+            // A save that was cut between its two writes (the calling process
+            // was killed, as the boot run's tests do): state.json still names
+            // the committed revision, whose secrets save kept aside. The call
+            // did not happen, as if the ultravisor had not acted yet.
+            if var prev = try? FileIO.read(join(Self.previousSecretsFile), limit: StateCoding.maxSecretsSize) {
+                defer { prev.wipe() }
+                if let committed = try? StateCoding.decodeSecrets(prev), committed.revision == json.revision {
+                    secrets = committed
+                }
+            }
+        }
         guard secrets.revision == json.revision, secrets.store.count == json.storeSize else {
             throw StateCoding.Invalid(message: "\(Self.stateFile) and \(Self.secretsFile) disagree (revision \(json.revision) vs \(secrets.revision)); the state was damaged")
         }
@@ -147,17 +162,26 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
         return state
     }
 
-    /// Writes secrets first, then state.json; both carry the new revision.
-    /// Atomic but not fsynced: like the ultravisor's store, the simulated one
-    /// need not survive a crash of the machine, and four fsyncs per ioctl
-    /// would make the simulator, not the code under test, the slow part.
+    /// Writes secrets first, then state.json; both carry the new revision,
+    /// and state.json's rename is the commit. Until then the committed
+    /// secrets stay as secrets.prev (a second link), so a process killed
+    /// between the two writes leaves the old revision, whole: a simulated
+    /// ultravisor call is not half-done because its caller died. Atomic but
+    /// not fsynced: like the ultravisor's store, the simulated one need not
+    /// survive a crash of the machine, and four fsyncs per ioctl would make
+    /// the simulator, not the code under test, the slow part.
     private func save(_ state: SimulatorState) throws {
         state.revision &+= 1
         let secrets = StateCoding.encodeSecrets(state)
         var raw = secrets.unsafeCopyToArray()
         defer { raw.wipe() }
+        let prev = join(Self.previousSecretsFile)
+        unlink(prev)
+        // (No secrets.bin yet: the first save, when the state is created.)
+        guard link(join(Self.secretsFile), prev) == 0 || errno == ENOENT else { throw SystemError.current("link", path: prev) }
         try FileIO.writeAtomically(join(Self.secretsFile), raw, mode: 0o600, durable: false)
         try FileIO.writeAtomically(join(Self.stateFile), StateCoding.encodeJSON(state), mode: 0o600, durable: false)
+        unlink(prev)
         state.modified = false
     }
 }

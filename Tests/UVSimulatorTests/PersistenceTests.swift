@@ -145,6 +145,29 @@ import UVDevice
         #expect(throws: (any Error).self) { _ = try dir.loadState() }
     }
 
+    /// A caller killed between the two writes of a save (the boot run's
+    /// SIGKILL test hit this window): the next reader gets the last
+    /// committed revision, whole, not a "damaged" state.
+    @Test func aSaveCutBetweenItsWritesLeavesTheCommittedRevision() throws {
+        let dir = try makeDirectory()
+        let t = SimulatedUVTransport(directory: dir)
+        let target = try dir.requestTarget()
+        #expect(add(t, try target.makeRequest(SimulatedRequest(.plaintext(SecureBytes(copying: Array("one".utf8))), name: "one"))) == (0, 0x0001))
+        let committedJSON = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/state.json"))
+        let committedSecrets = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/secrets.bin"))
+        #expect(add(t, try target.makeRequest(SimulatedRequest(.plaintext(SecureBytes(copying: Array("two".utf8))), name: "two"))) == (0, 0x0001))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/secrets.prev"), "a finished save leaves no second copy")
+        // The files as a kill after the secrets write leaves them: the new
+        // secrets, the old state.json, the committed secrets kept aside.
+        try committedJSON.write(to: URL(fileURLWithPath: dir.path + "/state.json"))
+        try committedSecrets.write(to: URL(fileURLWithPath: dir.path + "/secrets.prev"))
+        let state = try dir.loadState()
+        #expect(state.store.count == 1 && state.acceptedRequestTags.count == 1)
+        // Without the kept copy it is damaged, and says so.
+        unlink(dir.path + "/secrets.prev")
+        #expect(throws: (any Error).self) { _ = try dir.loadState() }
+    }
+
     @Test func createRefusesAnExistingState() throws {
         let dir = try makeDirectory()
         #expect(throws: (any Error).self) { try SimulatorStateDirectory.create(at: dir.path, options: SimulatorOptions()) }
