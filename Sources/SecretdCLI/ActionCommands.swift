@@ -209,15 +209,18 @@ enum ActionCommands {
         ],
         discussion: """
         Runs once the new root is mounted, before the switch to it. First it checks that
-        the root is the policy's ("root" in the policy; a record "root" in the report):
+        the root is the policy's ("root" in the policy; a record "root" in the report),
+        for every policy, also one without install actions (the boot switches into the
+        root next; a policy that binds none fails here, root-unbound):
 
           luks           the root directory's device is a LUKS dm-crypt mapping named
                          as the policy's volume, opened by the policy's luks action in
                          this boot (the unlock phase's record in DIR/report.json: name,
                          LUKS UUID, device number), or, for a keyfile/keyscript
                          volume, opened by cryptsetup from a header with an allowed
-                         cipher that the policy's key opens. The default for a policy
-                         with install actions: any of the policy's volumes.
+                         cipher that the policy's key opens; the cipher is the
+                         kernel's active dm table's. The default for a policy with
+                         volumes: any of them.
           tmpfs          the root is on tmpfs or ramfs.
           any            not checked (unsafe; demos and tests only).
 
