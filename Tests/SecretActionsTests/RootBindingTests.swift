@@ -159,15 +159,23 @@ import UVCommands
         Self.expectRefused(try Self.install(g, named, fake: fake, device: (253, 0), opened: [opened]), "root-not-policy-volume")
     }
 
-    /// A keyscript/keyfile volume is opened by cryptsetup: its header is read
-    /// from the mapping's backing device and must open with the policy's key.
-    @Test func aHandedOffMappingIsCheckedAgainstItsHeaderAndTheKey() throws {
+    /// The root as Debian's cryptroot leaves it: /dev/mapper/root (253:0) on
+    /// the example's LUKS image as /dev/vdb, and a policy whose keyscript
+    /// volume is that root.
+    static func handedOffRoot() throws -> (Guest, FakeSystem, Policy, uuid: String) {
         let g = try Guest()
         let fake = try FakeSystem()
         let uuid = try #require(try LUKSVolume(path: g.images["root"]!).uuid)
         try FileManager.default.copyItem(atPath: g.images["root"]!, toPath: fake.dev + "/vdb")
         try fake.dm("253:0", name: "root", uuid: Self.cryptUUID(uuid, "root"), slaves: ["vdb"])
         let policy = try Self.policy(#"{"type": "keyscript", "volume": "root"}"#, root: #"{"type": "luks", "volume": "root"}"#)
+        return (g, fake, policy, uuid)
+    }
+
+    /// A keyscript/keyfile volume is opened by cryptsetup: its header is read
+    /// from the mapping's backing device and must open with the policy's key.
+    @Test func aHandedOffMappingIsCheckedAgainstItsHeaderAndTheKey() throws {
+        let (g, fake, policy, _) = try Self.handedOffRoot()
 
         let ok = try Self.install(g, policy, fake: fake, device: (253, 0))
         Self.expectAccepted(ok, "opened by cryptsetup; luks-root opens keyslot 0 of \(fake.dev)/vdb")
@@ -200,12 +208,7 @@ import UVCommands
     /// shows what the mapping really does. (The old check asked
     /// libcryptsetup, which re-read the header: aes-xts-plain64, accepted.)
     @Test func theKernelsTableNotTheHeaderDecides() throws {
-        let g = try Guest()
-        let fake = try FakeSystem()
-        let uuid = try #require(try LUKSVolume(path: g.images["root"]!).uuid)
-        try FileManager.default.copyItem(atPath: g.images["root"]!, toPath: fake.dev + "/vdb")
-        try fake.dm("253:0", name: "root", uuid: Self.cryptUUID(uuid, "root"), slaves: ["vdb"])
-        let policy = try Self.policy(#"{"type": "keyscript", "volume": "root"}"#, root: #"{"type": "luks", "volume": "root"}"#)
+        let (g, fake, policy, uuid) = try Self.handedOffRoot()
         #expect(try LUKSVolume(path: fake.dev + "/vdb").cipherSpec == "aes-xts-plain64")
         let o = try Self.install(g, policy, fake: fake, device: (253, 0), kernel: .crypt("cipher_null-ecb", key: "-"))
         Self.expectRefused(o, "luks-cipher-null")
