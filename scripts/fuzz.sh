@@ -102,7 +102,14 @@ for t in "${targets[@]}"; do
     secs=$(sed -nE 's/^Done [0-9]+ runs in ([0-9]+) second.*/\1/p' "$log" | tail -n 1)
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | awk '{print $2}')
     units=$(find "$corpus" -type f | wc -l)
-    if [ $rc -eq 0 ] && ! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" "$log"; then
+    # libFuzzer's final stats are the proof that it fuzzed: a build without
+    # libFuzzer only replays the seeds, exits 0 and prints no execution count.
+    if [ -z "$runs" ] || [ "$runs" -eq 0 ]; then
+        verdict="FAILED (no execution count from libFuzzer: not a fuzzing build?)"
+        failed=1
+        tail -n 5 "$log"
+        echo "log: $log"
+    elif [ $rc -eq 0 ] && ! grep -qE "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" "$log"; then
         verdict=ok
     else
         verdict="FAILED (exit $rc)"

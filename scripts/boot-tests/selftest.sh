@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The boot tests' self-test: real boots of a product broken on purpose, each
+# of which must make the checks that exist to catch it FAIL. (Every check also
+# has broken twins on every run: copies of its evidence with one thing
+# changed, scripts/boot-tests/checks.sh. These breakers go further: the
+# product itself misbehaves in a real boot.)
+#
+#   sudo scripts/boot-tests/selftest.sh [BREAKER...]   default: all; about 3-4 min each (TCG)
+#
+#   guard   the shell guard does nothing: after a successful boot run, a root
+#           with no init must give the host a shell (initramfs-tools' panic
+#           shell), which the checks must see
+#   lock    the policies leave the store unlocked: both the agent's line and
+#           the ultravisor's own state must say so
+#   leak    the booted root prints the TLS key on the console
+#   reboot  the policies say on_failure=reboot: a refused request set must
+#           not count as a power-off (QEMU exits 0 on a reboot too)
+#
+# Exit 0 when every breaker tripped every check it names; the consoles of the
+# last breaker are in the cache's work/ (SE_BOOTTEST_CACHE as for run.sh).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${SE_BOOTTEST_CACHE:-$HERE/../../.cache/boot-tests}
+mkdir -p "$CACHE"
+
+# BREAKER: flavours, boots, and the checks (substrings of their descriptions) that must fail.
+declare -A ONLY BOOTS MUST_FAIL
+ONLY[guard]="initramfs-tools"
+BOOTS[guard]="itools-no-init"
+MUST_FAIL[guard]="itools-no-init: no shell prompt|itools-no-init: se-secretd powered off per the policy"
+ONLY[lock]="dracut-systemd"
+BOOTS[lock]="dracut-good"
+MUST_FAIL[lock]="dracut-good: the boot run succeeded and locked the store|dracut-good: the ultravisor's own state|dracut-good: the report (carried to the booted system in /run) says the store is locked"
+ONLY[leak]="dracut-systemd"
+BOOTS[leak]="dracut-good"
+MUST_FAIL[leak]="dracut-good: no trace of a secret"
+ONLY[reboot]="dracut-systemd"
+BOOTS[reboot]="dracut-tampered"
+MUST_FAIL[reboot]="dracut-tampered: the kernel powered off|dracut-tampered: the failure handler powered off per the policy"
+
+if [ $# -gt 0 ]; then breakers=("$@"); else breakers=(guard lock leak reboot); fi
+tripped=0
+missed=()
+for b in "${breakers[@]}"; do
+    [ -n "${ONLY[$b]:-}" ] || { echo "selftest: unknown breaker $b (guard, lock, leak, reboot)" >&2; exit 64; }
+    echo "== SE_BOOTTEST_BREAK=$b (${BOOTS[$b]})"
+    log=$CACHE/selftest-$b.log
+    rc=0
+    # (A broken guard leaves a shell waiting: the boot ends by the timeout.)
+    SE_BOOTTEST_BOOT_TIMEOUT=${SE_BOOTTEST_BOOT_TIMEOUT:-150} \
+        SE_BOOTTEST_BREAK=$b SE_BOOTTEST_ONLY="${ONLY[$b]}" SE_BOOTTEST_BOOTS="${BOOTS[$b]}" \
+        bash "$HERE/run.sh" > "$log" 2>&1 || rc=$?
+    if [ $rc -eq 77 ] || grep -q '^SKIP: ' "$log"; then
+        grep '^SKIP: ' "$log" || true
+        exit 77
+    fi
+    [ $rc -ne 0 ] || { missed+=("$b: the run passed (exit 0)"); echo "  MISSED  the broken run passed; log: $log"; continue; }
+    IFS='|' read -r -a wanted <<< "${MUST_FAIL[$b]}"
+    for w in "${wanted[@]}"; do
+        if grep -F -- "  FAIL  $w" "$log" > /dev/null; then
+            tripped=$((tripped + 1))
+            echo "  tripped  $w"
+        else
+            missed+=("$b: $w")
+            echo "  MISSED   $w (log: $log)"
+        fi
+    done
+done
+echo
+echo "selftest: $tripped checks tripped, ${#missed[@]} missed"
+((${#missed[@]} == 0))
