@@ -69,6 +69,9 @@ public final class BootRunner {
     var lockedOnFailure = false
     /// Requests this run had the ultravisor accept.
     var addedCount = 0
+    /// Requests whose ioctl failed in the driver, which can happen after
+    /// the ultravisor added them: whether they are in the store is unknown.
+    var unknownOutcomeCount = 0
     /// The store may hold secrets of this boot: a request was accepted (or
     /// found already there), or a driver error left it open whether the
     /// ultravisor acted. From then on a failure locks the store.
@@ -306,6 +309,7 @@ public final class BootRunner {
                         // (uv-device.md: the control block's copy-back): the
                         // journal line stays pending.
                         storeMayHoldSecrets = true
+                        unknownOutcomeCount += 1
                         finish("failed", rc: nil, retries: retries)
                         throw BootFailure(.device, step: "submit", "\(file): \(error)")
                     }
@@ -402,7 +406,7 @@ public final class BootRunner {
         do {
             if try lockStore(client) {
                 lockedOnFailure = true
-                log.info("secret store locked after the failure (\(addedCount) request(s) added by this run)")
+                log.info("secret store locked after the failure (\(addedCount) request(s) added by this run\(unknownOutcomes))")
             } else {
                 log.info("secret store was already locked")
             }
@@ -518,10 +522,14 @@ public final class BootRunner {
         ])
     }
 
+    var unknownOutcomes: String {
+        unknownOutcomeCount == 0 ? "" : ", \(unknownOutcomeCount) more may have been (the driver failed after the ultravisor may have acted)"
+    }
+
     func summarize(failure: BootFailure?, action: Policy.FailureAction, reportPath: String?) {
         let n = evaluation?.verdicts.count ?? 0
         if let f = failure {
-            let store = storeMayHoldSecrets || lockedOnFailure ? "; \(addedCount) request(s) added, store \(locked == true ? "locked" : "NOT locked")" : ""
+            let store = storeMayHoldSecrets || lockedOnFailure ? "; \(addedCount) request(s) added\(unknownOutcomes), store \(locked == true ? "locked" : "NOT locked")" : ""
             log.log(.error, "FAILED (\(f.failureClass.rawValue)) at \(f.step)\(store); the boot must stop: \(action.rawValue). Report: \(reportPath ?? "none")", kmsg: true)
         } else {
             let hash = evaluation.map { e in

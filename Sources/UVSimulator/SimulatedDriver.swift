@@ -27,7 +27,7 @@ struct SimulatedDriver {
         let reservedZero = withUnsafeBytes(of: cb.reserved14) { $0.allSatisfy { $0 == 0 } }
         guard reservedZero else { return EINVAL }
 
-        if let e = state.faults.consumeErrno(for: ioctl) { return e }
+        if let e = state.faults.consumeErrno(for: ioctl, at: .entry) { return e }
 
         let ret: Int32
         switch ioctl {
@@ -39,6 +39,7 @@ struct SimulatedDriver {
         case .retrieveSecret: ret = retrieve(&cb)
         }
         guard ret == 0 else { return ret }
+        if let e = state.faults.consumeErrno(for: ioctl, at: .copyBack) { return e }
         return UserMemory.write(cb, to: cbAddress) ? 0 : EFAULT
     }
 

@@ -56,28 +56,40 @@ public struct SimulatorFaults: Equatable, Sendable {
     /// The store reports full (0x010B) regardless of the limits.
     public var storeFull = false
     /// After `after` more calls of `ioctl` went through, the next `count`
-    /// fail with `errno` (after the control block was read and checked,
-    /// before the handler runs): a device failing mid-run.
+    /// fail with `errno` — at `stage`: a device failing mid-run.
     public var errnoFaults: [ErrnoFault] = []
 
     public struct ErrnoFault: Equatable, Sendable {
+        /// Where in the driver's path the fault strikes.
+        public enum Stage: String, Sendable, CaseIterable {
+            /// After the control block was read and checked, before the
+            /// handler runs: nothing reached the ultravisor.
+            case entry
+            /// After the handler ran (the ultravisor acted: a secret may
+            /// have been added, the store locked), when the driver copies
+            /// the control block back: rc and rrc are lost (uv-device.md §4
+            /// step 9). Real drivers fail here with EFAULT.
+            case copyBack = "copy-back"
+        }
         public var ioctl: UVIoctl
         public var errno: Int32
         public var count: Int
-        /// Calls of this ioctl to let through before failing.
+        /// Calls of this ioctl to let through (past `stage`) before failing.
         public var after: Int
-        public init(ioctl: UVIoctl, errno: Int32, count: Int, after: Int = 0) {
+        public var stage: Stage
+        public init(ioctl: UVIoctl, errno: Int32, count: Int, after: Int = 0, stage: Stage = .entry) {
             self.ioctl = ioctl
             self.errno = errno
             self.count = count
             self.after = after
+            self.stage = stage
         }
     }
 
     public init() {}
 
-    mutating func consumeErrno(for ioctl: UVIoctl) -> Int32? {
-        guard let i = errnoFaults.firstIndex(where: { $0.ioctl == ioctl && $0.count > 0 }) else { return nil }
+    mutating func consumeErrno(for ioctl: UVIoctl, at stage: ErrnoFault.Stage) -> Int32? {
+        guard let i = errnoFaults.firstIndex(where: { $0.ioctl == ioctl && $0.stage == stage && $0.count > 0 }) else { return nil }
         if errnoFaults[i].after > 0 {
             errnoFaults[i].after -= 1
             return nil

@@ -28,7 +28,7 @@ enum StateCoding {
             ("store_full", .bool(s.faults.storeFull)),
             ("errno", .array(s.faults.errnoFaults.map { f in
                 .object([("ioctl", .string(f.ioctl.name)), ("errno", .int(Int64(f.errno))), ("count", .int(Int64(f.count))),
-                         ("after", .int(Int64(f.after)))])
+                         ("after", .int(Int64(f.after))), ("stage", .string(f.stage.rawValue))])
             })),
         ])
         let doc: JSON = .object([
@@ -125,8 +125,12 @@ enum StateCoding {
                 let errno = Int32(try e.int("errno", range: 1...4095) ?? 5)
                 let count = Int(try e.int("count", range: 0...Int64(Int32.max)) ?? 0)
                 let after = Int(try e.int("after", range: 0...Int64(Int32.max)) ?? 0)
+                let stageName = try e.string("stage") ?? SimulatorFaults.ErrnoFault.Stage.entry.rawValue
+                guard let stage = SimulatorFaults.ErrnoFault.Stage(rawValue: stageName) else {
+                    throw Invalid(message: "unknown stage in fault \(i)")
+                }
                 try e.finish()
-                faults.errnoFaults.append(.init(ioctl: ioctl, errno: errno, count: count, after: after))
+                faults.errnoFaults.append(.init(ioctl: ioctl, errno: errno, count: count, after: after, stage: stage))
             }
             try f.finish()
         }

@@ -168,6 +168,24 @@ import UVDevice
         #expect(noFlags.add(try noFlags.request(meta)) == 0x0107)
     }
 
+    /// The same meta request twice. No source says whether the ultravisor
+    /// accepts a request again (s390-tools' pvsecret-create-meta.1 only says
+    /// meta secrets carry flags and are not listed; pvebc submits toc.asr once
+    /// per boot; docs/uv-device.md §2). The simulator accepts it, as it
+    /// accepts a listable request twice (duplicate IDs are stored): each
+    /// acceptance counts for the secret-store hash, nothing is stored. The
+    /// boot run does not depend on either answer: it resubmits a pending
+    /// meta request and, should the ultravisor refuse it, fails closed.
+    @Test func aRepeatedMetaRequestIsAcceptedAgain() throws {
+        let sim = try Sim()
+        let meta = try sim.request(SimulatedRequest(.meta))
+        #expect(sim.add(meta) == 0x0001)
+        #expect(sim.add(meta) == 0x0001)
+        #expect(sim.state.store.isEmpty)
+        let tag = Array(meta.suffix(16))
+        #expect(sim.state.acceptedRequestTags == [tag, tag], "both acceptances count for the store hash")
+    }
+
     @Test func unsupportedSecretTypeIsRefused() throws {
         let sim = try Sim { $0.secretTypes = [.null, .association, .plain] }
         #expect(sim.add(try sim.request(SimulatedRequest(.key(.aes256, Random.secureBytes(32)), name: "k"))) == 0x0109)

@@ -3,6 +3,7 @@ import Testing
 import ASRCodec
 import CUVDevice
 import SEBase
+import SECrypto
 import UVDevice
 @testable import UVSimulator
 
@@ -124,11 +125,24 @@ import UVDevice
         #expect(sim.add(header) == 0x0108)
     }
 
+    /// Bytes after `rql` are accepted, as on the real system: the driver
+    /// hands the ultravisor only the address of its copy (`struct
+    /// uv_cb_guest_addr` has no length; linux drivers/s390/char/uvdevice.c,
+    /// uvio_add_secret), so the ultravisor reads `rql` bytes and cannot see
+    /// the rest. Refusing them is the client's business: se-secretd's parser
+    /// does (rule "trailing-bytes"), and so does `pvsecret add`, whose
+    /// duplicate-ID check splits the request first (s390-tools
+    /// rust/pv/src/req/request.rs, BinReqValues::get: rql < length → error).
+    /// What counts is the request's own part: its tag (not the buffer's last
+    /// 16 bytes) goes into the secret-store hash, its value into the store.
     @Test func readsOnlyTheDeclaredLengthOfARequest() throws {
         let sim = try Sim()
         let request = try sim.plaintext("trailing", "value")
-        #expect(sim.add(request + [1, 2, 3]) == 0x0001)
+        let trailing: [UInt8] = .repeating(0xEE, 16)
+        #expect(sim.add(request + trailing) == 0x0001)
         #expect(sim.state.store.count == 1)
+        #expect(sim.state.store.first?.listedLength == 16)
+        #expect(sim.state.acceptedRequestTags == [Array(request.suffix(16))])
     }
 
     // MARK: LIST_SECRETS
@@ -233,6 +247,33 @@ import UVDevice
     }
 
     // MARK: Injected errno faults
+
+    /// A fault at the copy-back: the ultravisor acted, the ioctl says
+    /// EFAULT, and the caller's control block keeps what the caller put
+    /// there (uv-device.md §4 step 9).
+    @Test func copyBackFaultComesAfterTheUltravisorActed() throws {
+        let sim = try Sim()
+        sim.state.faults.errnoFaults = [.init(ioctl: .addSecret, errno: EFAULT, count: 1, after: 1, stage: .copyBack),
+                                        .init(ioctl: .lockSecrets, errno: EFAULT, count: 1, stage: .copyBack)]
+        #expect(sim.add(try sim.plaintext("first", "v")) == 0x0001, "one call let through")
+        var request = try sim.plaintext("second", "v")
+        var cb = se_uvio_ioctl_cb()
+        cb.uv_rc = 0xBEEF
+        cb.uv_rrc = 0xCAFE
+        let e = request.withUnsafeMutableBytes { raw -> Int32 in
+            cb.argument_addr = UInt64(UInt(bitPattern: raw.baseAddress))
+            cb.argument_len = UInt32(raw.count)
+            return sim.ioctl(UVIoctl.addSecret.requestNumber, &cb)
+        }
+        #expect(e == EFAULT)
+        #expect(cb.uv_rc == 0xBEEF && cb.uv_rrc == 0xCAFE, "rc and rrc not reported")
+        #expect(sim.state.store.map(\.id) == ["first", "second"].map { Digest.sha256(Array($0.utf8)) }, "but the secret was added")
+        #expect(sim.state.acceptedRequestTags.last == Array(request.suffix(16)))
+        expectErrno(sim, .lockSecrets, nil, 0, EFAULT)
+        #expect(sim.state.isLocked, "and the store was locked")
+        #expect(sim.state.faults.errnoFaults.isEmpty)
+        #expect(sim.call(.lockSecrets, nil, 0).cb.uv_rc == 0x0102)
+    }
 
     @Test func injectedErrnoHitsTheNextCallsOfOneKind() throws {
         let sim = try Sim()

@@ -68,6 +68,13 @@ import UVDevice
         #expect(add(t, req) == (0, 0x010D))
         #expect(add(t, req) == (0, 0x0001))
         #expect(try dir.loadState().faults.dumpInProgressAdds == 0)
+
+        // A copy-back fault survives the round trip through state.json, stage included.
+        let fault = SimulatorFaults.ErrnoFault(ioctl: .addSecret, errno: EFAULT, count: 1, after: 0, stage: .copyBack)
+        try dir.withLockedState { $0.faults.errnoFaults = [fault] }
+        #expect(try dir.loadState().faults.errnoFaults == [fault])
+        #expect(add(t, req).0 == EFAULT)
+        #expect(try dir.loadState().acceptedRequestTags.count == 2, "the ultravisor acted before the fault")
     }
 
     @Test func filesAndModes() throws {
