@@ -162,7 +162,7 @@ struct PolicyParser {
         let directory = try r?.string("directory") ?? "."
         let dir = directory.hasPrefix("/") ? (directory == "/" ? "." : String(directory.dropFirst())) : directory
         guard PathRules.isCleanRelative(dir) else {
-            throw fail(path + ".directory", "\"\(directory)\" must be a clean path inside the volume (no '..')")
+            throw fail(path + ".directory", "\"\(directory)\" must be a clean path inside the volume (no empty, '.' or '..' components)")
         }
         let suffix = try r?.string("suffix") ?? ".asr"
         guard !suffix.contains("/"), suffix.utf8.count <= 32 else { throw fail(path + ".suffix", "must be a short file-name suffix") }
@@ -309,7 +309,7 @@ struct PolicyParser {
         let id: [UInt8]
         let display: String
         if type == .updateCCK {
-            guard idText == nil else { throw fail(path, "an update-cck request has no ID") }
+            guard idText == nil else { throw fail(r.childPath("id"), "an update-cck request has no ID") }
             id = [UInt8](repeating: 0, count: 32)
             display = name ?? "update-cck"
         } else {
@@ -317,7 +317,7 @@ struct PolicyParser {
             case let (n?, nil):
                 guard !n.isEmpty, n.utf8.count <= 1024 else { throw fail(r.childPath("name"), "names have 1 to 1024 bytes") }
                 if form == .rawName {
-                    guard let raw = SecretID.rawName(n) else { throw fail(r.childPath("name"), "a raw-name ID holds 1 to 31 bytes") }
+                    guard let raw = SecretID.rawName(n) else { throw fail(r.childPath("name"), "a raw-name ID holds 1 to 31 bytes, none of them NUL") }
                     id = raw
                 } else {
                     id = SecretID.hashed(name: n, sha256: Digest.sha256)
@@ -391,7 +391,7 @@ struct PolicyParser {
             action = kind == "keyfile" ? .keyFile(volume: v) : .keyscript(volume: v)
         case "file":
             let p = try r.requireString("path")
-            guard PathRules.isCleanAbsolute(p), p != "/" else { throw fail(r.childPath("path"), "must be an absolute path without '.' or '..' components") }
+            guard PathRules.isCleanAbsolute(p), p != "/" else { throw fail(r.childPath("path"), "must be an absolute path to a file, without empty, '.' or '..' components") }
             let fmtText = try r.string("format") ?? "raw"
             guard let fmt = Action.File.Format(rawValue: fmtText) else {
                 throw fail(r.childPath("format"), "unknown format \"\(fmtText)\" (\(Action.File.Format.allCases.map(\.rawValue).joined(separator: ", ")))")

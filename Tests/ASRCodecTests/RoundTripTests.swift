@@ -6,10 +6,40 @@
 // is covered exhaustively (399 requests); disable-dump × CUID × extension
 // secret (12 combinations) is rotated so that every kind, every user-data
 // type and every keyslot count meets all 12 of them.
+import Foundation
 import Testing
 import SEBase
 import SECrypto
 import ASRCodec
+
+/// The public host-key hash (PHKH) as add-secret-request.md §5.1 step 6
+/// defines it, SHA-256(X80 ‖ Y80), computed here without the builder: X and
+/// Y are cut from the key's SubjectPublicKeyInfo DER (an uncompressed P-521
+/// point after a fixed 26-byte prefix) and hashed with libcrypto.
+func independentHostKeyHash(_ key: PublicKey) -> [UInt8] {
+    let body = key.publicKeyPEM.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+    let der = [UInt8](Data(base64Encoded: body) ?? Data())
+    let p521Prefix: [UInt8] = [0x30, 0x81, 0x9B, 0x30, 0x10, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
+                               0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00, 0x04]
+    precondition(der.count == 158 && Array(der.prefix(26)) == p521Prefix, "not a P-521 SubjectPublicKeyInfo")
+    let zeros = [UInt8](repeating: 0, count: 80 - 66)
+    return libcryptoDigest(zeros + der[26..<92] + zeros + der[92..<158])
+}
+
+/// The public key of s390-tools' test host-key certificate
+/// `rust/pv/tests/assets/cert/host.crt` (ibm-s390-linux/s390-tools, MIT
+/// license), extracted with `openssl x509 -pubkey`. Its PHKH is a verified
+/// value of add-secret-request.md §5.3.
+let s390ToolsTestHostKeyPEM = """
+    -----BEGIN PUBLIC KEY-----
+    MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQBdogc2EuLbecSPH6QDt945/e2hJmR
+    RrEmO6i4bIRH8Iq21GnCsSjtnhw1AVgFrNPTAjPTkSL34viqHCsUe3iDtAYAw0VW
+    wlz5LynOZr1EEU1rezx44To/kL25AED2h25SYvd4phqTfRs0gC6yV+NOBnLdXyo0
+    et2qKCA1CSpww1wueXM=
+    -----END PUBLIC KEY-----
+
+    """
+let s390ToolsTestHostKeyHash = "415c25a5d19c381e619733e1c1b7fbd88bdd1c31d882d5ade04b97043c5010f0"
 
 enum SecretKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case meta, association
@@ -271,13 +301,13 @@ func scenarios(for kind: SecretKind) -> [Scenario] {
         #expect(req.isMeta == (s.kind == .meta), c)
         #expect(req.secretHeader.encodedSize == h, c)
 
-        // Keyslots: one per host, in order, hashes as the builder defines them.
-        let expectedHashes = try hosts.map { try RequestBuilder.hostKeyHash($0.publicKey) }
+        // Keyslots: one per host, in order, hashes as §5.1 defines them.
+        let expectedHashes = hosts.map { independentHostKeyHash($0.publicKey) }
         #expect(req.keyslots.count == s.nks, c)
         #expect(req.keyslots.map(\.hostKeyHash) == expectedHashes, c)
 
         // Customer key: a valid P-521 point, the given one when fixed.
-        #expect((try? PublicKey.p521(x: req.customerKeyX, y: req.customerKeyY)) != nil, c)
+        #expect(throws: Never.self, c) { _ = try PublicKey.p521(x: req.customerKeyX, y: req.customerKeyY) }
         if let customer {
             let (x, y) = try customer.publicKey.ecCoordinates()
             #expect(req.customerKeyX == x.leftPadded(to: 80) && req.customerKeyY == y.leftPadded(to: 80), c)
@@ -349,6 +379,13 @@ func scenarios(for kind: SecretKind) -> [Scenario] {
         #expect(try quickRequest(hosts: 7).count == 1832)
         let assoc = RequestBuilder.Secret.association(id: .repeating(0x11, 32), value: SecureBytes(copying: [UInt8].repeating(0x11, 32)))
         #expect(try quickRequest(secret: assoc).count == 1416)
+    }
+
+    @Test("host-key hash: the reference value for s390-tools' test host key")
+    func hostKeyHashKnownValue() throws {
+        let key = try PublicKey.load(Array(s390ToolsTestHostKeyPEM.utf8))
+        #expect(try RequestBuilder.hostKeyHash(key).hex == s390ToolsTestHostKeyHash)
+        #expect(independentHostKeyHash(key).hex == s390ToolsTestHostKeyHash)
     }
 
     @Test("builder refuses what it cannot encode")

@@ -291,6 +291,20 @@ import ASRCodec
         #expect(Set(e.allProblems.map(\.file)) == ["pipe.asr", "dir.asr"])
     }
 
+    /// Names that cannot be shown as they are (any suffix), and request names
+    /// with a space: refused by name, shown escaped, never read (the copy of
+    /// the luks request would otherwise be a duplicate-id).
+    @Test func unprintableOrUnplainNamesAreBadFileNames() throws {
+        let s = Scenario(); defer { s.cleanup() }
+        s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        s.write("notes\u{1b}[2J.txt", Array("x".utf8))
+        s.write("luks copy.asr", Scenario.request(Scenario.plain("luks-root")))
+        let e = try s.evaluate(try PolicyDoc().parse())
+        #expect(e.rules == ["bad-file-name"])
+        #expect(e.allProblems.compactMap(\.file).sorted() == ["luks\\x20copy.asr", "notes\\x1b[2J.txt"])
+        #expect(e.verdicts.map(\.file) == ["luks.asr"])
+    }
+
     @Test func malformedAndOversizeFiles() throws {
         let s = Scenario(); defer { s.cleanup() }
         var doc = PolicyDoc()
@@ -390,6 +404,34 @@ import ASRCodec
         #expect(try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse()).rules.contains("ebc-invalid"))
     }
 
+    /// The table of contents references a file that is not in the directory:
+    /// the toc is not established, so it is untrusted and vouches for nothing.
+    @Test func ebcPolicyMissing() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: "other.pol")
+        let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        expectProblems(e, ["ebc-policy-missing": "toc.asr", "untrusted": "toc.asr", "ebc-tag-not-listed": "luks.asr"])
+    }
+
+    /// User data that is a SHA-256 and no file name is no policy reference.
+    @Test func ebcReferenceWithoutAPath() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        let (_, pol) = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
+        s.write("toc.asr", Scenario.request(.meta, signer: nil, unsignedData: Digest.sha256(pol)))
+        let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        expectProblems(e, ["ebc-reference": "toc.asr", "untrusted": "toc.asr", "ebc-tag-not-listed": "luks.asr"])
+    }
+
+    /// A tag listed twice is reported on toc.pol; the toc still vouches for the request.
+    @Test func ebcDuplicateTag() throws {
+        let s = Scenario("ebc"); defer { s.cleanup() }
+        let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
+        _ = layout(s, requests: ["luks.asr": luks], listed: [Array(luks.suffix(16)), Array(luks.suffix(16))])
+        let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        expectProblems(e, ["ebc-duplicate-tag": "toc.pol"])
+        #expect(e.verdict(for: "luks.asr")?.trustedBy == ["ebc"])
+    }
+
     @Test func ebcListedTagWithoutRequestAndTocPin() throws {
         let s = Scenario("ebc"); defer { s.cleanup() }
         let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
@@ -428,7 +470,12 @@ import ASRCodec
         for offset in [0x10, 0x30, 0x108, 0x218, 0x418, 0x4B8, a.bytes.count - 17] {
             var bytes = a.bytes
             bytes[offset] ^= 1
-            if let t = try? AddSecretRequest.parse(bytes) { #expect(t.pinDigest != a.pinDigest, "offset \(offset)") }
+            if offset == 0x218 && !signed {
+                // Without user data the area must be zero: the parser refuses the flip.
+                #expect(throws: RequestFormatError.self, "offset \(offset)") { try AddSecretRequest.parse(bytes) }
+            } else {
+                #expect(try AddSecretRequest.parse(bytes).pinDigest != a.pinDigest, "offset \(offset)")
+            }
         }
     }
 

@@ -22,6 +22,22 @@ enum PolicyFixtures {
     static func bytes(_ name: String) throws -> [UInt8] {
         Array(try Data(contentsOf: directory.appendingPathComponent(name)))
     }
+
+    /// Why each invalid fixture is refused (invalid-expectations.tsv): the
+    /// JSON path the parser must name and a part of its message.
+    struct Refusal: Sendable { let path: String; let reason: String }
+
+    static let refusals: [String: Refusal] = {
+        let url = directory.appendingPathComponent("invalid-expectations.tsv")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }  // refusalsAreComplete fails then
+        var table: [String: Refusal] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let cols = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            precondition(cols.count == 3 && table[cols[0]] == nil, "invalid-expectations.tsv: bad or repeated line \(line)")
+            table[cols[0]] = Refusal(path: cols[1], reason: cols[2])
+        }
+        return table
+    }()
 }
 
 @Suite struct PolicyFixtureTests {
@@ -43,12 +59,28 @@ enum PolicyFixtures {
         }
     }
 
+    /// Each invalid fixture is refused for the reason it was written for: the
+    /// parser's error names the expected JSON path and says the expected thing.
     @Test(arguments: PolicyFixtures.invalid)
-    func invalidPolicyIsRefused(_ name: String) throws {
+    func invalidPolicyIsRefusedForItsReason(_ name: String) throws {
+        let expected = try #require(PolicyFixtures.refusals[name], "\(name) has no line in invalid-expectations.tsv")
         let bytes = try PolicyFixtures.bytes(name)
-        #expect(throws: PolicyError.self, "\(name) should be refused") {
+        do {
             _ = try Policy.parse(bytes, source: name)
+            Issue.record("\(name) should be refused")
+        } catch let e as PolicyError {
+            #expect(e.path == expected.path, "\(name): \(e)")
+            #expect(e.message.contains(expected.reason), "\(name): \(e)")
         }
+    }
+
+    /// The table and the corpus name the same fixtures.
+    @Test func refusalsAreComplete() {
+        #expect(!PolicyFixtures.refusals.isEmpty, "invalid-expectations.tsv is missing or empty")
+        let fixtures = Set(PolicyFixtures.invalid)
+        let listed = Set(PolicyFixtures.refusals.keys)
+        #expect(fixtures.subtracting(listed).sorted() == [], "invalid fixtures without a line in invalid-expectations.tsv")
+        #expect(listed.subtracting(fixtures).sorted() == [], "lines in invalid-expectations.tsv without a fixture")
     }
 
     /// The example that `se-secretd example` writes, as kept in the corpus,

@@ -1,3 +1,4 @@
+import Testing
 import Glibc
 import SEBase
 import SECrypto
@@ -107,4 +108,11 @@ struct PolicyDoc {
 
 extension Evaluation {
     var rules: Set<String> { Set(allProblems.map(\.rule)) }
+}
+
+/// Expects exactly these problems, each rule once and naming that file
+/// (nil: a problem of the whole set).
+func expectProblems(_ e: Evaluation, _ expected: [String: String?], sourceLocation: SourceLocation = #_sourceLocation) {
+    let got = Dictionary(grouping: e.allProblems, by: \.rule).mapValues { $0.map(\.file) }
+    #expect(got == expected.mapValues { [$0] }, "\(e.allProblems)", sourceLocation: sourceLocation)
 }

@@ -17,9 +17,39 @@ func runArgs(_ args: [String]) -> (code: Int32, out: String, err: String) {
     return (code, box.out, box.err)
 }
 
+/// A new directory under /tmp, removed (with everything in it) when the
+/// test process exits: `example` is shared by the tests, so no test can
+/// remove its own earlier.
 func tempDir() -> String {
     var t = Array("/tmp/se-secretd-cli-XXXXXX".utf8CString)
-    return String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
+    let dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
+    TempDirs.add(dir)
+    return dir
+}
+
+enum TempDirs {
+    nonisolated(unsafe) static var made: [String] = []
+    nonisolated(unsafe) static var lock = pthread_mutex_t()
+    static let registerCleanup: Void = { atexit { TempDirs.removeAll() } }()
+
+    static func add(_ dir: String) {
+        _ = registerCleanup
+        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
+        made.append(dir)
+    }
+
+    static func removeAll() {
+        for dir in made { remove(dir) }
+    }
+
+    static func remove(_ path: String) {
+        if let entries = try? FileIO.list(path) {
+            for e in entries {
+                if e.kind == .directory { remove(path + "/" + e.name) } else { unlink(path + "/" + e.name) }
+            }
+        }
+        rmdir(path)
+    }
 }
 
 /// One example deployment shared by the tests (key generation is the slow part).
