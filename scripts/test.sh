@@ -60,6 +60,9 @@ if [ -f scripts/boot-tests/run.sh ]; then
     # Real kernels, real dracut and initramfs-tools images, QEMU (TCG): ~15 min
     # on 2 cores from a fresh clone. Needs root; says why and skips otherwise.
     step "boot tests in QEMU (dracut+systemd, dracut shell, initramfs-tools)" bash scripts/boot-tests/run.sh
+    # The harness's self-test: boots of a product broken on purpose must make
+    # the checks that exist to catch it fail (docs/testing.md). ~6 min.
+    step "boot tests' self-test: broken products fail their checks" bash scripts/boot-tests/selftest.sh
 fi
 
 echo

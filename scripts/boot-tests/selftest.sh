@@ -5,7 +5,8 @@
 # changed, scripts/boot-tests/checks.sh. These breakers go further: the
 # product itself misbehaves in a real boot.)
 #
-#   sudo scripts/boot-tests/selftest.sh [BREAKER...]   default: all; about 3-4 min each (TCG)
+#   sudo scripts/boot-tests/selftest.sh [BREAKER...]   default: all; about 6 min in all (TCG),
+#                                                       run by scripts/test.sh after the boot tests
 #
 #   guard   the shell guard does nothing: after a successful boot run, a root
 #           with no init must give the host a shell (initramfs-tools' panic
@@ -47,7 +48,7 @@ for b in "${breakers[@]}"; do
     log=$CACHE/selftest-$b.log
     rc=0
     # (A broken guard leaves a shell waiting: the boot ends by the timeout.)
-    SE_BOOTTEST_BOOT_TIMEOUT=${SE_BOOTTEST_BOOT_TIMEOUT:-150} \
+    SE_BOOTTEST_BOOT_TIMEOUT=${SE_BOOTTEST_BOOT_TIMEOUT:-90} \
         SE_BOOTTEST_BREAK=$b SE_BOOTTEST_ONLY="${ONLY[$b]}" SE_BOOTTEST_BOOTS="${BOOTS[$b]}" \
         bash "$HERE/run.sh" > "$log" 2>&1 || rc=$?
     if [ $rc -eq 77 ] || grep -q '^SKIP: ' "$log"; then
