@@ -345,7 +345,7 @@ struct PolicyParser {
         for (i, item) in (try r.array("actions") ?? []).enumerated() {
             let a = try parseAction(item, path: "\(r.childPath("actions"))[\(i)]")
             guard a.accepts(type) else {
-                throw fail("\(r.childPath("actions"))[\(i)]", "a \(a.kind) action cannot use a \(type.name) secret")
+                throw fail("\(r.childPath("actions"))[\(i)]", "a \(a.kind) action cannot use a secret of type \(type.name)")
             }
             actions.append(a)
         }

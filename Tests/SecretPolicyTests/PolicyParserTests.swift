@@ -50,7 +50,7 @@ import ASRCodec
     @Test func actionsMustFitTheSecretType() {
         let luks = #"{"type": "luks", "device": "LABEL=root", "name": "root"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-256", "actions": [\#(luks)]}]"#))?.message
-                    .contains("cannot use a aes-256 secret") == true)
+                    .contains("cannot use a secret of type aes-256") == true)
         let paes = #"{"type": "luks", "device": "LABEL=root", "name": "root", "key": "paes-token", "expect_cipher": "paes-xts-plain64"}"#
         #expect(error(doc(secrets: #"[{"name": "a", "type": "aes-xts-256", "actions": [\#(paes)]}]"#)) == nil)
         #expect(error(doc(secrets: #"[{"name": "a", "type": "plain", "actions": [\#(paes)]}]"#)) != nil)
