@@ -169,11 +169,12 @@ struct DualKey: @unchecked Sendable {
 
     /// One byte changed in each part of the AAD (header, reserved words,
     /// flags, tags, CUID, reserved area, user data, a stranger's keyslot,
-    /// secret header) and in the ciphertext and tag: plain libcrypto refuses
-    /// every one, so the builder authenticates the whole range [0, rql − sea −
-    /// 16). (The customer key is covered by the ECDH: a changed point does
-    /// not give the KEK.)
-    @Test("every AAD range is authenticated")
+    /// secret header) and in the ciphertext and tag. The oracle refuses every
+    /// one by AES-GCM's definition; the point is se-secretd's side: its
+    /// parser or its RequestDecryption (what the simulated ultravisor uses)
+    /// must refuse every one too, so that no range the real ultravisor
+    /// authenticates is one se-secretd's decryption skips.
+    @Test("every AAD range is authenticated, by the oracle and by se-secretd")
     func everyAADRangeIsAuthenticated() throws {
         let c = Self.cases[6]  // a stranger's slot first, unsigned user data
         #expect(c.slotsBefore == 1 && c.userData == 1)
@@ -187,6 +188,13 @@ struct DualKey: @unchecked Sendable {
             bad[p] ^= 0x01
             let refusal = PlainRequestOpener.open(bad, own: Self.host.plain, peer: nil, hostPoint: Self.host.point).refusal
             #expect(refusal == "request does not authenticate", "byte 0x\(String(p, radix: 16))")
+            #expect(throws: (any Error).self, "se-secretd accepts a request with byte 0x\(String(p, radix: 16)) changed") {
+                _ = try RequestDecryption.decrypt(try AddSecretRequest.parse(bad), hostKey: Self.host.secrypto)
+            }
+        }
+        // And the unchanged request opens on se-secretd's side as well.
+        #expect(throws: Never.self) {
+            _ = try RequestDecryption.decrypt(try AddSecretRequest.parse(bytes), hostKey: Self.host.secrypto)
         }
     }
 }

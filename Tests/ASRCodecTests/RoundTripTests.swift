@@ -27,7 +27,7 @@ func independentHostKeyHash(_ key: PublicKey) -> [UInt8] {
 }
 
 /// The public key of s390-tools' test host-key certificate
-/// `rust/pv/tests/assets/cert/host.crt` (ibm-s390-linux/s390-tools, MIT
+/// `rust/pv/tests/assets/keys/host.pem.crt` (ibm-s390-linux/s390-tools, MIT
 /// license), extracted with `openssl x509 -pubkey`. Its PHKH is a verified
 /// value of add-secret-request.md §5.3.
 let s390ToolsTestHostKeyPEM = """

@@ -146,11 +146,9 @@ extension SafeTree {
         }
     }
 
-    @Test func handoffDirectory() throws {
-        guard let shm = memoryScratch("handoff") else {
-            print("NOTE: no tmpfs at /dev/shm; the hand-off directory test is skipped")
-            return
-        }
+    @Test(.enabled(if: hasMemoryScratch, "no tmpfs at /dev/shm"))
+    func handoffDirectory() throws {
+        let shm = try #require(memoryScratch("handoff"))
         let dir = try HandoffDirectory(shm + "/credentials/@initrd", mode: 0o700)
         #expect(fileMode(shm + "/credentials")?.mode == 0o755 && fileMode(shm + "/credentials/@initrd")?.mode == 0o700)
         #expect(try dir.write("ssh.authorized_keys.root", SecureBytes(copying: [1, 2, 3]), mode: 0o400) == .created)

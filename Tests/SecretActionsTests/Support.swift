@@ -21,9 +21,14 @@ func scratch(_ label: String, under base: String? = nil) throws -> String {
 }
 
 /// A scratch directory on tmpfs (for the hand-off directories), or nil.
-func memoryScratch(_ label: String) -> String? {
+/// /dev/shm is a tmpfs here (where the hand-off tests need memory-backed files).
+let hasMemoryScratch: Bool = {
     let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
-    guard mounts.split(separator: "\n").contains(where: { $0.hasPrefix("tmpfs /dev/shm ") }) else { return nil }
+    return mounts.split(separator: "\n").contains(where: { $0.hasPrefix("tmpfs /dev/shm ") })
+}()
+
+func memoryScratch(_ label: String) -> String? {
+    guard hasMemoryScratch else { return nil }
     return try? scratch(label, under: "/dev/shm")
 }
 

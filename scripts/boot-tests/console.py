@@ -8,7 +8,9 @@ shell would:
   hammer  Enter every 0.25 s and "se-secretd list" every 2 s, from the first
           moment until the guest powers off: a shell that is live for even a
           moment (a sulogin prompt, an (initramfs) prompt) would take the
-          input and print the store's list on the console.
+          input and print the store's list on the console. Once the list has
+          been printed (the host got its shell), it types "poweroff -f", so
+          that the console ends whole and the checks see it all.
   shell   for a boot whose policy allows an emergency shell: waits for the
           shell's prompt, presses Enter, asks the ultravisor to lock the store
           again (it must answer "already locked", rc 0x0102), marks the end
@@ -23,6 +25,8 @@ import socket
 import time
 
 PROMPTS = re.compile(rb"Press Enter for maintenance|\(initramfs\) |Dropping to debug shell")
+# The output of a "se-secretd list" that ran (the typed text itself is echoed).
+LISTED = re.compile(rb"Total number of secrets")
 # (sync and a pause before poweroff -f, so the shell's output has left the
 # emulated UART before the machine stops.)
 SHELL_COMMANDS = [
@@ -91,7 +95,10 @@ def main():
                     s.sendall(b"\r")
                     last_enter = now
                 if now - last_list >= 2:
-                    s.sendall(b"se-secretd list\r")
+                    if LISTED.search(seen):
+                        s.sendall(b"sync; poweroff -f\r")
+                    else:
+                        s.sendall(b"se-secretd list\r")
                     last_list = now
             else:
                 if shell_state == 0 and PROMPTS.search(seen):

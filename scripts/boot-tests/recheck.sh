@@ -6,14 +6,14 @@
 #
 #   scripts/boot-tests/recheck.sh [BOOT...]     default: every boot of the last run
 #
-# Environment: SE_BOOTTEST_CACHE=DIR as for run.sh; SE_BOOTTEST_BINARY=FILE
-# (default out/se-secretd, which run.sh built).
+# Environment: SE_BOOTTEST_CACHE=DIR, SE_BOOTTEST_WORK=DIR as for run.sh;
+# SE_BOOTTEST_BINARY=FILE (default out/se-secretd, which run.sh built).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$REPO/scripts/boot-tests
 CACHE=${SE_BOOTTEST_CACHE:-$REPO/.cache/boot-tests}
-W=$CACHE/work
+W=${SE_BOOTTEST_WORK:-$CACHE/work}
 V=$W/ex/values
 BIN=${SE_BOOTTEST_BINARY:-$REPO/out/se-secretd}
 [ -d "$W" ] && [ -d "$V" ] || { echo "recheck: no evidence in $W (run scripts/boot-tests/run.sh first)" >&2; exit 66; }
@@ -32,6 +32,7 @@ if [ $# -gt 0 ]; then
 else
     mapfile -t boots < <(cd "$W" && ls console-*.log | sed -e 's/^console-//' -e 's/\.log$//' | grep -v '~')
 fi
+((${#boots[@]})) || { echo "recheck: no boots' evidence in $W" >&2; exit 66; }
 for b in "${boots[@]}"; do
     [ -f "$W/console-$b.log" ] || { bad "$b: no console log in $W"; continue; }
     echo "== $b"

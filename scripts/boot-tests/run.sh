@@ -13,6 +13,7 @@
 #   SE_BOOTTEST_ONLY="..."   a subset of: verify dracut-systemd initramfs-tools dracut-shell
 #   SE_BOOTTEST_BOOT_TIMEOUT=SECONDS  per boot (default 300)
 #   SE_BOOTTEST_BINARY=FILE  use this se-secretd instead of scripts/build-release.sh's
+#   SE_BOOTTEST_WORK=DIR     the run's evidence and material (default CACHE/work; wiped first)
 #   SE_BOOTTEST_BOOTS="..."  only these boots (by name, e.g. dracut-good); the others are
 #                            not booted and their checks not run
 #   SE_BOOTTEST_BREAK=WHAT   break the product on purpose, so that named checks must
@@ -230,13 +231,16 @@ note "se-secretd: $BIN ($(stat -c %s "$BIN") bytes; $(elapsed "$step_t") s)"
 
 # ---------------------------------------------------------- the test material
 
-W=$CACHE/work
+W=${SE_BOOTTEST_WORK:-$CACHE/work}
 safe_rm "$W"
 mkdir -p "$W"
 step_t=$(date +%s)
 
 "$BIN" sim init --state "$W/sim" > /dev/null
 "$BIN" example "$W/ex" --sim "$W/sim" > /dev/null
+# An unrelated example made the same way: what its values share with the
+# real ones is structure (armor, key-type prefixes), not secret (leakscan.py).
+"$BIN" example "$W/ex-other" --sim "$W/sim" > /dev/null
 V=$W/ex/values
 
 # One policy per flavour, from the example's: the request volume is

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Makes a broken twin of a boot's evidence: one thing changed (checks.sh).
+
+  twin.py CONSOLE RC RESULT VALUES INITIAL-SIM MUTATION
+
+CONSOLE, RC and RESULT are the twin's copies of the console text, QEMU's
+exit code and the result disk, changed in place. VALUES holds the secret
+values (for the leak twins), INITIAL-SIM the simulated ultravisor's state
+before the boot. MUTATION is KIND or KIND:ARG:
+
+  drop:REGEX        console lines matching REGEX removed
+  add:TEXT          TEXT appended to the console as a line
+  late:REGEX        console lines matching REGEX moved to the end
+  subst:REGEX => R  on console lines, REGEX replaced by R
+  empty             the console empty
+  rc:N              QEMU's exit code N
+  leak:FORM         a 16-byte window of a secret appended to the console as a
+                    log line would show it: raw, hex, hexdump (hexdump -C
+                    style: spaced pairs) or base64
+  leakresult:FORM   the same window put into the result disk's report
+  result:KEY=VALUE  the result disk's KEY set to VALUE (KEY= removes it)
+  resultsub:KEY:REGEX => R   in the result disk's KEY, REGEX replaced by R
+  report:PYTHON     the report (r) changed by a Python statement
+  simstate:WHAT     the ultravisor's state on the result disk: initial (as
+                    before the boot), unlock, drop-tag / dup-tag (an accepted
+                    request's tag removed / replaced by another's),
+                    drop-secret (the store's last secret removed)
+"""
+import base64
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+
+
+def leak_text(values, form):
+    """A window of a secret as FORM: raw needs a text secret (a PEM key)."""
+    def text(v):
+        return all(32 <= c < 127 or c in (9, 10) for c in v)
+    vals = [open(os.path.join(values, f), "rb").read() for f in sorted(os.listdir(values))]
+    value = next(v for v in vals if text(v)) if form == "raw" else vals[0]
+    window = value[len(value) // 2 - 8:][:16]
+    if form == "raw":
+        return window.decode("latin-1").replace("\n", " ")
+    if form == "hex":
+        return window.hex()
+    if form == "hexdump":
+        return "00000010  " + " ".join("%02x" % b for b in window[:8]) + "  " + " ".join("%02x" % b for b in window[8:])
+    if form == "base64":
+        return base64.b64encode(value).decode()[8:40]
+    raise SystemExit(f"twin.py: unknown leak form {form}")
+
+
+def console_mutation(path, kind, arg, values):
+    lines = open(path, "rb").read().decode("utf-8", "surrogateescape").split("\n")
+    if kind == "drop":
+        lines = [l for l in lines if not re.search(arg, l)]
+    elif kind == "add":
+        lines.append(arg)
+    elif kind == "late":
+        lines = [l for l in lines if not re.search(arg, l)] + [l for l in lines if re.search(arg, l)]
+    elif kind == "subst":
+        pattern, repl = arg.split(" => ", 1)
+        lines = [re.sub(pattern, repl, l) for l in lines]
+    elif kind == "empty":
+        lines = []
+    elif kind == "leak":
+        lines.append("some message " + leak_text(values, arg))
+    open(path, "wb").write("\n".join(lines).encode("utf-8", "surrogateescape") if lines else b"")
+
+
+def simstate_files(encoded, what, initial):
+    if what == "initial":
+        return {f: open(os.path.join(initial, f), "rb").read() for f in sorted(os.listdir(initial)) if f != "sysfs"}
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(encoded))) as tar:
+        files = {m.name[2:] if m.name.startswith("./") else m.name: tar.extractfile(m).read()
+                 for m in tar.getmembers() if m.isfile()}
+    state = json.loads(files["state.json"])
+    if what == "unlock":
+        state["locked"] = False
+    elif what == "drop-tag":
+        state["accepted_request_tags"] = state["accepted_request_tags"][:-1]
+    elif what == "dup-tag":
+        state["accepted_request_tags"][-1] = state["accepted_request_tags"][0]
+    elif what == "drop-secret":
+        # secrets.bin: magic, revision, wrapping key, flags, [ext], [CCK], count, entries
+        raw = files["secrets.bin"]
+        at = 8 + 8 + 32
+        flags = raw[at]
+        at += 1 + 32 * ((flags & 1) + ((flags >> 1) & 1))
+        count = int.from_bytes(raw[at:at + 4], "big")
+        start = last = at + 4
+        for _ in range(count):
+            last = start
+            start += 40 + int.from_bytes(raw[start + 4:start + 8], "big")
+        files["secrets.bin"] = raw[:at] + (count - 1).to_bytes(4, "big") + raw[at + 4:last]
+        state["store_size"] = count - 1
+    else:
+        raise SystemExit(f"twin.py: unknown simstate mutation {what}")
+    files["state.json"] = json.dumps(state, indent=2).encode()
+    return files
+
+
+def result_mutation(path, kind, arg, values, initial):
+    raw = open(path, "rb").read()
+    lines = raw.replace(b"\0", b"").decode("utf-8", "surrogateescape").split("\n")
+
+    def edit(key, fn):
+        """KEY's line changed by fn (None removes it); added if missing."""
+        nonlocal lines
+        out, seen = [], False
+        for l in lines:
+            if l.startswith(key + "="):
+                seen = True
+                v = fn(l[len(key) + 1:])
+                if v is not None:
+                    out.append(key + "=" + v)
+            else:
+                out.append(l)
+        if not seen:
+            v = fn("")
+            if v is not None:
+                out.insert(1 if out and out[0] == "SE-SECRETD-RESULT-DISK" else 0, key + "=" + v)
+        lines = out
+
+    def change_report(statement):
+        def change(v):
+            r = json.loads(v)
+            exec(statement, {"r": r, "leak": leak_text(values, arg) if kind == "leakresult" else None})
+            return json.dumps(r)
+        edit("report", change)
+
+    if kind == "result":
+        key, value = arg.split("=", 1)
+        edit(key, lambda v: value if value else None)
+    elif kind == "resultsub":
+        key, rest = arg.split(":", 1)
+        pattern, repl = rest.split(" => ", 1)
+        edit(key, lambda v: re.sub(pattern, repl, v))
+    elif kind == "report":
+        change_report(arg)
+    elif kind == "leakresult":
+        change_report('r["actions"][0]["message"] += " " + leak')
+    elif kind == "simstate":
+        def retar(v):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                for name, data in simstate_files(v, arg, initial).items():
+                    info = tarfile.TarInfo("./" + name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            return base64.b64encode(buf.getvalue()).decode()
+        edit("simstate", retar)
+    out = "\n".join(lines).encode("utf-8", "surrogateescape")
+    open(path, "wb").write(out + b"\0" * max(0, len(raw) - len(out)))
+
+
+def main(argv):
+    console, rc, result, values, initial, mutation = argv[1:7]
+    kind, _, arg = mutation.partition(":")
+    if kind in ("drop", "add", "late", "subst", "empty", "leak"):
+        console_mutation(console, kind, arg, values)
+    elif kind == "rc":
+        open(rc, "w").write(arg + "\n")
+    elif kind in ("result", "resultsub", "report", "leakresult", "simstate"):
+        result_mutation(result, kind, arg, values, initial)
+    else:
+        print(f"twin.py: unknown mutation {mutation!r}", file=sys.stderr)
+        return 64
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
