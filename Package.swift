@@ -23,20 +23,23 @@ let package = Package(
         .target(name: "SEBase", dependencies: ["CProcessHardening"]),
         // The crypto layer: libcrypto behind a small Swift API.
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
+        // The words both sides share: secret types and IDs, volume names, path rules.
+        // No crypto, no policy: the device layers may see these.
+        .target(name: "SEVocabulary", dependencies: ["SEBase"]),
         // The add-secret request codec: parser, builder, user-data signatures.
-        .target(name: "ASRCodec", dependencies: ["SEBase", "SECrypto"]),
+        .target(name: "ASRCodec", dependencies: ["SEBase", "SEVocabulary", "SECrypto"]),
         // The kernel UAPI of /dev/uv, mirrored in C with compile-time layout checks.
         .target(name: "CUVDevice"),
         // The /dev/uv client: transport, control blocks, typed errors, list decoding, sysfs.
-        .target(name: "UVDevice", dependencies: ["CUVDevice", "SEBase", "ASRCodec"]),
+        .target(name: "UVDevice", dependencies: ["CUVDevice", "SEBase", "SEVocabulary"]),
         // copy_from_user/copy_to_user for the simulator: process_vm_readv/writev on itself.
         .target(name: "CProcessMemory"),
         // A simulated uvdevice driver plus ultravisor behind the same transport.
-        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec"]),
+        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
         // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve, sim).
-        .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec"]),
+        .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
         // The policy embedded in the initrd and its evaluation.
-        .target(name: "SecretPolicy", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
+        .target(name: "SecretPolicy", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
         // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),
@@ -45,44 +48,44 @@ let package = Package(
         // DM_TABLE_STATUS on /dev/mapper/control: the kernel's active table of a mapping (a raw ioctl, no libdevmapper).
         .target(name: "CDeviceMapper"),
         // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
-        .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SecretPolicy"]),
+        .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SEVocabulary"]),
         // The boot run: from the request volume to a locked, verified store and a report.
         .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
-                                                "UVDevice", "UVCommands"]),
+                                                "UVDevice", "UVCommands", "SEVocabulary"]),
         // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
         .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "CDeviceMapper", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
-                                                      "SecretPolicy", "UVDevice"]),
+                                                      "SecretPolicy", "UVDevice", "SEVocabulary"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices"]),
+                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
         .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
-                                                                 "UVSimulator", "SecretActions", "CCryptsetup"]),
+                                                                 "UVSimulator", "SecretActions", "CCryptsetup", "SEVocabulary"]),
         // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
         // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
         .target(name: "CFuzzing"),
         .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec",
-                                                                  "SecretPolicy", "UVDevice", "UVSimulator"]),
+                                                                  "SecretPolicy", "UVDevice", "UVSimulator", "SEVocabulary"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
-        .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto"]),
-        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
-        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase"]),
-        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase"]),
+        .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary"]),
+        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
-        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto"],
+        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
-                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase"]),
-        .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto"]),
-        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SecretPolicy", "SEBase"]),
+                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SEBase", "SEVocabulary"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
-                                                               "ASRCodec", "SECrypto", "SEBase"]),
+                                                               "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
         // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
-        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening"]),
+        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary"]),
     ]
 )

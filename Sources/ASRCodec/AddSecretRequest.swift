@@ -1,4 +1,5 @@
 import SEBase
+import SEVocabulary
 
 /// Layout constants of request version 0x0100 (see docs/formats.md).
 public enum ASRLayout {

@@ -1,4 +1,5 @@
 import SEBase
+import SEVocabulary
 
 extension AddSecretRequest {
     /// What `se-secretd inspect --json` prints for a request: everything

@@ -1,5 +1,6 @@
 import SEBase
 import SECrypto
+import SEVocabulary
 
 /// Builds add-secret requests byte-compatible with `pvsecret create`. Used
 /// by tests, by `se-secretd sim create-request` and by the examples; the

@@ -1,5 +1,6 @@
 import SEBase
 import SECrypto
+import SEVocabulary
 
 /// Encodings of secret values as they are encrypted into a request (before
 /// the 32-byte extension secret), matching `pvsecret create`.

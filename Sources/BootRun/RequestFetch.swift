@@ -4,6 +4,7 @@ import Glibc
 import SEBase
 import SecretPolicy
 import SEDevices
+import SEVocabulary
 
 /// Step 2 of the boot run: find the request volume, mount it read-only into
 /// a private directory, read the request directory once (no symlinks,

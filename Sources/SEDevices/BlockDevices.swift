@@ -5,7 +5,7 @@ import Musl
 #endif
 import CBlkid
 import SEBase
-import SecretPolicy
+import SEVocabulary
 
 /// Why a volume could not be found.
 public enum BlockDeviceError: Error, Equatable, CustomStringConvertible {

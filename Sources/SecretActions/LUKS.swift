@@ -6,6 +6,7 @@ import Musl
 import CCryptsetup
 import SEBase
 import ASRCodec
+import SEVocabulary
 
 /// The 44-byte UV secret token that stands in for the volume key of a
 /// `paes-xts-plain64` LUKS volume: dm-crypt's paes cipher hands it to the

@@ -8,6 +8,7 @@ import ASRCodec
 import SecretPolicy
 import SEDevices
 import UVDevice
+import SEVocabulary
 
 /// The phases that use the secrets. `unlock` runs after the boot run, before
 /// any cryptsetup (LUKS volumes, key hand-off); `install` once the new root

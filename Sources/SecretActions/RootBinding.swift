@@ -6,6 +6,7 @@ import Musl
 import CLinuxExtras
 import SEBase
 import SecretPolicy
+import SEVocabulary
 
 /// A LUKS volume that the `unlock` phase opened (or found open) as
 /// /dev/mapper/`mapping`, as recorded in the run directory's report. The

@@ -1,5 +1,6 @@
 import SEBase
 import ASRCodec
+import SEVocabulary
 
 /// What se-secretd does with a retrieved secret. The policy declares them;
 /// `se-secretd unlock` carries out the early ones (LUKS, key hand-off) and

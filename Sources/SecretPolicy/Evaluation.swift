@@ -1,6 +1,7 @@
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 /// The verdict on one request file.
 public struct RequestVerdict: Sendable {

@@ -1,6 +1,7 @@
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 /// Why a policy is not usable. Names the JSON path and the rule.
 public struct PolicyError: Error, Equatable, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 /// One file taken from the request directory, read exactly once. The same
 /// buffer is hashed, parsed, checked and (in the boot run) submitted.

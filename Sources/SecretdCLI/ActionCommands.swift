@@ -8,6 +8,7 @@ import SecretPolicy
 import SecretActions
 import UVCommands
 import BootRun
+import SEVocabulary
 
 /// The commands that use the secrets after the boot run: `unlock` (LUKS and
 /// key hand-off, before cryptsetup), `install` (files, credentials and

@@ -2,6 +2,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SecretPolicy
+import SEVocabulary
 
 /// Commands for administrators preparing a deployment: `inspect` and `check`.
 enum AdminCommands {

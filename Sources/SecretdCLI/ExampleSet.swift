@@ -6,6 +6,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 import UVSimulator
+import SEVocabulary
 
 /// A complete, self-contained example deployment: a (simulated) host key
 /// and its host-key document, a tenant signing key, signed requests for the

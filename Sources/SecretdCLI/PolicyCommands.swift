@@ -2,6 +2,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SecretPolicy
+import SEVocabulary
 
 /// `policy init` and `policy validate`.
 enum PolicyCommands {

@@ -4,6 +4,7 @@ import ASRCodec
 import UVDevice
 import UVSimulator
 import UVCommands
+import SEVocabulary
 
 /// `sim init`, `sim create-request`, `sim status` and the hidden `sim fault`:
 /// a simulated ultravisor for tests, demos and CI, kept in a state directory.

@@ -1,6 +1,7 @@
 import ASRCodec
 import SEBase
 import UVDevice
+import SEVocabulary
 
 /// What `se-secretd info` shows: driver and ultravisor capabilities from
 /// INFO, and /sys/firmware/uv (guest state, limits, supported secret types,

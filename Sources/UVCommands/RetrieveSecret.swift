@@ -2,6 +2,7 @@ import ASRCodec
 import SEBase
 import SECrypto
 import UVDevice
+import SEVocabulary
 
 /// How `se-secretd retrieve` names a secret.
 public enum SecretSelector: Equatable, Sendable {

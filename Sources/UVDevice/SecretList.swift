@@ -1,4 +1,4 @@
-import ASRCodec
+import SEVocabulary
 import CUVDevice
 import SEBase
 

@@ -1,6 +1,7 @@
 import ASRCodec
 import SEBase
 import SECrypto
+import SEVocabulary
 
 /// A request to build for a simulated ultravisor (`se-secretd sim
 /// create-request`): a thin layer over `RequestBuilder` that takes the host

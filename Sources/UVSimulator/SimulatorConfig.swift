@@ -1,6 +1,7 @@
 import ASRCodec
 import SEBase
 import UVDevice
+import SEVocabulary
 
 /// What the simulated machine, ultravisor and image are: fixed when a state
 /// is created.

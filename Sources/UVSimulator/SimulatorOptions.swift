@@ -2,6 +2,7 @@ import ASRCodec
 import SEBase
 import SECrypto
 import UVDevice
+import SEVocabulary
 
 /// How `se-secretd sim init` sets up a simulated ultravisor.
 public struct SimulatorOptions {

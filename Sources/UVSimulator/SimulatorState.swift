@@ -2,6 +2,7 @@ import ASRCodec
 import SEBase
 import SECrypto
 import UVDevice
+import SEVocabulary
 
 /// One secret in the simulated store, as the ultravisor keeps it.
 public struct StoredSecret: Sendable {

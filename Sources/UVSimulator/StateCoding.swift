@@ -1,6 +1,7 @@
 import ASRCodec
 import SEBase
 import UVDevice
+import SEVocabulary
 
 /// The two files of a state: `state.json` (configuration, lock, faults,
 /// accepted-request tags: no secret) and `secrets.bin` (the simulated

@@ -1,5 +1,6 @@
 import CFuzzing
 import ASRCodec
+import SEVocabulary
 
 /// Field-aware mutations for add-secret requests.
 ///

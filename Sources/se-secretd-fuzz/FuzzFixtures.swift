@@ -2,6 +2,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SecretPolicy
+import SEVocabulary
 
 /// The image and instance the seed requests are bound to, and a request
 /// set that exercises every trust method of the fixed policies.

@@ -4,6 +4,7 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 import CFuzzing
+import SEVocabulary
 #if canImport(Glibc)
 import Glibc
 #endif

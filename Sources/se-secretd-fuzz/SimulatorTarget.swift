@@ -9,6 +9,7 @@ import SECrypto
 import ASRCodec
 import UVDevice
 import UVSimulator
+import SEVocabulary
 
 /// User memory for the simulated driver: a 64 KiB arena between two
 /// PROT_NONE guard pages, and a control-block page of its own.

@@ -8,6 +8,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import CLibcrypto
+import SEVocabulary
 
 // MARK: - (a) openssl CLI
 

@@ -4,6 +4,7 @@ import Testing
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 @Suite struct EBCPolicyReferenceTests {
     func area(hash: [UInt8] = .repeating(0xAB, 32), path: [UInt8]) -> [UInt8] {

@@ -8,6 +8,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import CLibcrypto
+import SEVocabulary
 
 /// The fields of a request as this file reads them (offsets from the reference).
 struct PlainLayout {

@@ -11,6 +11,7 @@ import Testing
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 /// The public host-key hash (PHKH) as add-secret-request.md §5.1 step 6
 /// defines it, SHA-256(X80 ‖ Y80), computed here without the builder: X and

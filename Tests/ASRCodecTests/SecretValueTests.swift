@@ -3,6 +3,7 @@ import Testing
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 @Suite struct SecretValueTests {
     @Test("plaintext encoding: u16 length, payload, zero padding to 16",

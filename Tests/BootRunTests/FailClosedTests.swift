@@ -7,6 +7,7 @@ import SecretPolicy
 import UVDevice
 import UVSimulator
 import BootRun
+import SEVocabulary
 
 /// A failure after the first request reached the ultravisor locks the
 /// store: the host cannot add requests of its own next to this boot's.

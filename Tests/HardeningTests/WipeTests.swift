@@ -8,6 +8,7 @@ import Glibc
 import SEBase
 import SECrypto
 import ASRCodec
+import SEVocabulary
 
 /// Records the SecureBytes lifecycle events of one thread.
 final class LifecycleRecorder: @unchecked Sendable {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import SEBase
-import SecretPolicy
+import SEVocabulary
 @testable import SEDevices
 
 func run(_ tool: String, _ args: [String]) -> (status: Int32, out: String) {

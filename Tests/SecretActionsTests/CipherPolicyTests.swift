@@ -6,6 +6,7 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 @testable import SecretActions
+import SEVocabulary
 
 /// The host writes the LUKS headers. A header whose data cipher is
 /// cipher_null (or a keyslot that cipher_null "protects") must be refused

@@ -3,6 +3,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 @testable import SecretPolicy
+import SEVocabulary
 
 @Suite struct PolicyParserTests {
     func error(_ text: String) -> PolicyError? {

@@ -5,6 +5,7 @@ import SEBase
 import SECrypto
 @testable import UVDevice
 import UVSimulator
+import SEVocabulary
 
 /// The kernel client's code path against the simulator: only the final
 /// ioctl is swapped, so the control blocks and buffers are what the kernel

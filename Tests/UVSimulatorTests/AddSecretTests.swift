@@ -6,6 +6,7 @@ import SEBase
 import SECrypto
 import UVDevice
 @testable import UVSimulator
+import SEVocabulary
 
 /// The ultravisor's add-secret processing, driven through raw ioctls.
 @Suite struct AddSecretTests {

@@ -6,6 +6,7 @@ import SEBase
 import SECrypto
 import UVDevice
 @testable import UVSimulator
+import SEVocabulary
 
 /// State directories: separate simulator instances (as separate processes
 /// would) see one store.
