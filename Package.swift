@@ -10,7 +10,15 @@ import PackageDescription
 let package = Package(
     name: "se-secretd",
     products: [
+        // The agent: the initramfs binary and the administrator's tool. No
+        // simulator, request builder or example code (scripts/check-linkage.sh).
         .executable(name: "se-secretd", targets: ["se-secretd"]),
+        // The workbench: the agent's commands plus the simulated ultravisor,
+        // `sim ...`, `example`, request building. Never in an initramfs.
+        .executable(name: "se-secretd-dev", targets: ["se-secretd-dev"]),
+        // The agent with the simulated ultravisor as a backend, for the boot
+        // tests' initramfs images (there is no real ultravisor in QEMU).
+        .executable(name: "se-secretd-test", targets: ["se-secretd-test"]),
     ],
     targets: [
         // Thin import of the system's libcrypto (OpenSSL 3, libssl-dev).
@@ -35,9 +43,14 @@ let package = Package(
         // copy_from_user/copy_to_user for the simulator: process_vm_readv/writev on itself.
         .target(name: "CProcessMemory"),
         // A simulated uvdevice driver plus ultravisor behind the same transport.
-        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
-        // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve, sim).
-        .target(name: "UVCommands", dependencies: ["UVDevice", "UVSimulator", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
+        // The other ends of a request: the tenant's builder (as `pvsecret create`)
+        // and the ultravisor's decryption. Workbench, simulator and tests only.
+        .target(name: "RequestBuilding", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
+        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec",
+                                                    "SEVocabulary", "RequestBuilding"]),
+        // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve) and
+        // the backends a binary links (UVLinks: the simulator is the workbench's, not the agent's).
+        .target(name: "UVCommands", dependencies: ["UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
         // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
@@ -57,35 +70,40 @@ let package = Package(
                                                       "SecretPolicy", "UVDevice", "SEVocabulary"]),
         // Commands, argument parsing, output formatting.
         .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
-                                                   "UVDevice", "UVSimulator", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
+                                                   "UVDevice", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
+        // The workbench's commands: sim ..., example; the simulator backend.
+        .target(name: "SecretdWorkbench", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator", "RequestBuilding", "UVDevice",
+                                                         "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+        .executableTarget(name: "se-secretd-dev", dependencies: ["SecretdWorkbench"]),
+        .executableTarget(name: "se-secretd-test", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
-        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretdWorkbench", "RequestBuilding", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
                                                                  "UVSimulator", "SecretActions", "CCryptsetup", "SEVocabulary"]),
         // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
         // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
         .target(name: "CFuzzing"),
-        .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec",
+        .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec", "RequestBuilding",
                                                                   "SecretPolicy", "UVDevice", "UVSimulator", "SEVocabulary"]),
 
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
-        .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary"]),
-        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
-        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
-        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
-        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary"],
+        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
-                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
-        .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary"]),
+                                                    "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
+        .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SEBase", "SEVocabulary"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
-                                                               "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
+                                                               "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
-        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary"]),
+        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary", "RequestBuilding"]),
     ]
 )

@@ -2,9 +2,12 @@
 # Builds the agent as it goes into an initramfs: release, the Swift runtime
 # linked statically (--static-swift-stdlib), libstdc++ and libgcc linked
 # statically too, PIE with full RELRO, stripped. Writes out/se-secretd (and
-# the unstripped out/se-secretd.debug), checks its linkage
-# (scripts/check-linkage.sh) and its size (at most 16 MB stripped), and
-# prints the size table of benchmarks/results.md.
+# the unstripped out/se-secretd.debug), checks its linkage and that it holds
+# no simulator, builder or workbench code (scripts/check-linkage.sh) and its
+# size (at most 16 MB stripped), and prints the size table of
+# benchmarks/results.md. Also writes, with the same flags, out/se-secretd-test
+# (the agent with the simulated ultravisor as a backend, for the boot tests'
+# images) and out/se-secretd-dev (the workbench); neither is released.
 #
 # Usage: scripts/build-release.sh [--breakdown]
 #   --breakdown  also print which parts of the binary take the space
@@ -31,7 +34,7 @@ if [ ! -f "$stdcxx" ]; then
     exit 69
 fi
 ln -sf "$stdcxx" "$scratch/static-libs/libstdc++.a"
-flags=(-c release --static-swift-stdlib --product se-secretd --scratch-path "$scratch"
+flags=(-c release --static-swift-stdlib --scratch-path "$scratch"
        -Xswiftc -Xclang-linker -Xswiftc "-L$PWD/$scratch/static-libs"
        -Xswiftc -Xclang-linker -Xswiftc -static-libgcc
        # Full RELRO: relocations resolved at start, then read-only.
@@ -54,10 +57,19 @@ if [ -x "$lld" ] && [ "$(printf '2.36\n%s\n' "$glibc" | sort -V | head -n 1)" = 
 fi
 
 echo "==> building se-secretd (release, static Swift runtime and libstdc++, DT_RELR: $relr)" >&2
-swift build "${flags[@]}" >&2
+swift build "${flags[@]}" --product se-secretd >&2
 bin="$scratch/release/se-secretd"
 cp "$bin" out/se-secretd.debug
 strip -o out/se-secretd "$bin"
+# The same build of the boot tests' agent (the agent plus the simulated
+# ultravisor as a backend) and of the workbench (se-secretd-dev); neither is
+# released.
+for product in se-secretd-test se-secretd-dev; do
+    echo "==> building $product (release, the same flags)" >&2
+    swift build "${flags[@]}" --product "$product" >&2
+    cp "$scratch/release/$product" "out/$product.debug"
+    strip -o "out/$product" "$scratch/release/$product"
+done
 gzip -9 -n -c out/se-secretd > out/se-secretd.gz
 xz -9 -c out/se-secretd > out/se-secretd.xz
 
@@ -68,6 +80,8 @@ echo "| release, static Swift runtime and libstdc++, unstripped | $(size out/se-
 echo "| stripped (out/se-secretd) | $(size out/se-secretd) |"
 echo "| stripped, gzip -9 | $(size out/se-secretd.gz) |"
 echo "| stripped, xz -9 | $(size out/se-secretd.xz) |"
+echo "| the workbench, stripped (out/se-secretd-dev) | $(size out/se-secretd-dev) |"
+echo "| the boot tests' agent, stripped (out/se-secretd-test) | $(size out/se-secretd-test) |"
 echo
 echo "Direct dependencies (NEEDED): $(readelf -d out/se-secretd | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | xargs echo)"
 echo
@@ -77,7 +91,12 @@ if $breakdown; then
     echo
 fi
 
-bash scripts/check-linkage.sh out/se-secretd >&2
+bash scripts/check-linkage.sh out/se-secretd out/se-secretd.debug >&2
+# The check has teeth: the boot tests' agent must have what the agent must not.
+if bash scripts/check-linkage.sh out/se-secretd-test out/se-secretd-test.debug > /dev/null 2>&1; then
+    echo "FAILED: check-linkage.sh finds no simulator in out/se-secretd-test, which has one: the check cannot fail" >&2
+    exit 1
+fi
 # _StringProcessing (the regex engine) costs ~1.3 MB stripped; one
 # String.contains(String), firstRange(of:), split(separator: String),
 # replacing(_:with:) or Regex in the agent's modules links all of it.

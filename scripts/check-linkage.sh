@@ -9,9 +9,14 @@
 #   - has an executable stack.
 # libm.so.6 is part of glibc (same package and version as libc.so.6); the
 # Swift runtime's math needs it.
-# Usage: scripts/check-linkage.sh BINARY
+# With UNSTRIPPED (the same binary before strip), also fails when it contains
+# code of the workbench: the simulated ultravisor (UVSimulator), the request
+# builder and the ultravisor's decryption (RequestBuilding), the example and
+# the sim commands (SecretdWorkbench). Swift symbols carry their module's name.
+# Usage: scripts/check-linkage.sh BINARY [UNSTRIPPED]
 set -euo pipefail
-bin=${1:?usage: scripts/check-linkage.sh BINARY}
+bin=${1:?usage: scripts/check-linkage.sh BINARY [UNSTRIPPED]}
+unstripped=${2:-}
 
 allowed='^(libc\.so\.6|libm\.so\.6|libcrypto\.so\.3|libcryptsetup\.so\.12|libblkid\.so\.1|ld-linux-[a-z0-9_-]+\.so\.[0-9]+)$'
 problems=0
@@ -36,7 +41,17 @@ fi
 if readelf -lW "$bin" | grep GNU_STACK | grep -q RWE; then
     echo "FAILED: $bin has an executable stack"; problems=$((problems + 1))
 fi
+if [ -n "$unstripped" ]; then
+    nm "$unstripped" > /dev/null 2>&1 || { echo "FAILED: cannot read the symbols of $unstripped"; problems=$((problems + 1)); }
+    for module in UVSimulator RequestBuilding SecretdWorkbench; do
+        n=$( (nm "$unstripped" 2> /dev/null || true) | grep -c -E "[0-9]${module}[0-9A-Z_]" || true)
+        if [ "${n:-0}" -gt 0 ]; then
+            echo "FAILED: $bin contains $n symbols of $module (workbench code; see Package.swift's products)"
+            problems=$((problems + 1))
+        fi
+    done
+fi
 if [ $problems -eq 0 ]; then
-    echo "linkage ok: needs $(echo $needed | xargs echo); PIE, full RELRO, non-executable stack"
+    echo "linkage ok: needs $(echo $needed | xargs echo); PIE, full RELRO, non-executable stack${unstripped:+; no simulator, builder or workbench code}"
 fi
 [ $problems -eq 0 ]

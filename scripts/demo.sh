@@ -12,19 +12,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
-echo "==> building se-secretd (release, static Swift runtime)"
-swift build -c release --static-swift-stdlib --product se-secretd 2>&1 | tail -n 1
-bin=$(swift build -c release --show-bin-path)/se-secretd
+# The workbench, se-secretd-dev: the agent's commands (check, boot, unlock,
+# install, ...) plus the simulated ultravisor and `sim`, `example`. The agent
+# itself (the product se-secretd) talks to /dev/uv only.
+echo "==> building se-secretd-dev (the workbench; release, static Swift runtime)"
+swift build -c release --static-swift-stdlib --product se-secretd-dev 2>&1 | tail -n 1
+bin=$(swift build -c release --show-bin-path)/se-secretd-dev
 
 work=$(mktemp -d /tmp/se-secretd-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 sim=(--uv-sim "$work/sim" --sysfs "$work/sim/sysfs")
 
 echo
-echo "==> se-secretd sim init: a simulated ultravisor (host key, image, config UID)"
+echo "==> se-secretd-dev sim init: a simulated ultravisor (host key, image, config UID)"
 "$bin" sim init --state "$work/sim"
 echo
-echo "==> se-secretd example: the tenant's signed requests and the ISV's policy"
+echo "==> se-secretd-dev example: the tenant's signed requests and the ISV's policy"
 # --demo-unverified-root: the demo's new root is a plain directory, so its policy
 # says "root": {"type": "any"}. FOR THE DEMO ONLY: a real policy binds the root to
 # its LUKS volume (the example's default, "root": {"type": "luks", "volume": "root"}).

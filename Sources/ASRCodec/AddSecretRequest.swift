@@ -33,6 +33,12 @@ public struct SecretHeader: Equatable, Sendable {
     /// Nil for meta (16-byte header) and update-CCK (no ID).
     public var id: [UInt8]?
 
+    public init(type: SecretType, length: UInt32, id: [UInt8]?) {
+        self.type = type
+        self.length = length
+        self.id = id
+    }
+
     public var encodedSize: Int { type == .null ? 16 : 48 }
 
     public var bytes: [UInt8] {

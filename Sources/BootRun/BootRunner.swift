@@ -19,6 +19,8 @@ public struct HandoffPaths: Sendable {
 public struct BootConfiguration: Sendable {
     public var policyPath: String
     public var backend: UVBackend
+    /// The backends this binary has (a simulator backend needs one).
+    public var links: UVLinks = .deviceOnly
     public var sysfs: UVSysfs
     public var runDirectory = RunDirectory.defaultPath
     /// Read requests from this directory instead of the policy's volume.
@@ -170,7 +172,7 @@ public final class BootRunner {
             log.warning("sysfs says this is not a Secure Execution guest")
         }
         let client: UVClient
-        do { client = try config.backend.client(sysfs: config.sysfs) } catch let f as CommandFailure {
+        do { client = try config.backend.client(sysfs: config.sysfs, links: config.links) } catch let f as CommandFailure {
             throw BootFailure(.device, step: "probe", f.message)
         }
         let info: UVInfo

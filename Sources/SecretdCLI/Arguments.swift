@@ -1,4 +1,5 @@
 import SEBase
+import UVCommands
 
 /// One option of a command.
 public struct OptionSpec: Sendable {
@@ -19,11 +20,13 @@ public struct OptionSpec: Sendable {
     }
 }
 
-/// Parsed command-line arguments of one command.
+/// Parsed command-line arguments of one command, and the ultravisor
+/// backends of the binary that runs it (its edition's).
 public struct Arguments: Sendable {
     var values: [String: [String]] = [:]
     var flags: Set<String> = []
     public var positionals: [String] = []
+    public internal(set) var links: UVLinks = .deviceOnly
 
     public func flag(_ name: String) -> Bool { flags.contains(name) }
     public func value(_ name: String) -> String? { values[name]?.last }

@@ -100,6 +100,7 @@ enum BootCommands {
         }
         var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
                                        backend: try DeviceCommands.backend(args), sysfs: DeviceCommands.sysfs(args))
+        config.links = args.links
         config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
         config.requestsDirectory = args.value("requests") ?? switches.requests
         if let t = args.value("timeout") {

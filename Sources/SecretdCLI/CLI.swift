@@ -1,13 +1,33 @@
 import SEBase
+import UVCommands
+
+/// Which binary runs the commands: the agent (se-secretd: the initramfs and
+/// the administrator's tool, /dev/uv only), or one that adds commands and a
+/// simulated ultravisor (the workbench se-secretd-dev; the boot tests' agent).
+public struct Edition: Sendable {
+    public let name: String
+    /// Commands beyond the agent's.
+    public let extraCommands: [Command]
+    public let links: UVLinks
+    public init(name: String, extraCommands: [Command] = [], links: UVLinks = .deviceOnly) {
+        self.name = name
+        self.extraCommands = extraCommands
+        self.links = links
+    }
+    /// The release agent.
+    public static let agent = Edition(name: "se-secretd")
+
+    /// Every command, in the order the overview lists them.
+    public var commands: [Command] { CLI.commands + extraCommands }
+}
 
 public enum CLI {
     public static let version = "0.1.0"
 
-    /// Every command, in the order the overview lists them. New command
-    /// groups register here.
+    /// The agent's commands, in the order the overview lists them. New
+    /// command groups register here (the workbench's in SecretdWorkbench).
     public static var commands: [Command] {
-        AdminCommands.all + PolicyCommands.all + BootCommands.all + ExampleCommands.all + DeviceCommands.all + SimCommands.all +
-            ActionCommands.all + HardeningCommands.all
+        AdminCommands.all + PolicyCommands.all + BootCommands.all + DeviceCommands.all + ActionCommands.all + HardeningCommands.all
     }
 
     static let overview = """
@@ -29,9 +49,9 @@ public enum CLI {
         return s
     }()
 
-    static func topLevelHelp() -> String {
+    static func topLevelHelp(_ edition: Edition) -> String {
         var s = overview + "\nCOMMANDS:\n"
-        for c in commands where !c.hidden {
+        for c in edition.commands where !c.hidden {
             s += "  " + c.name.padded(to: 22) + c.summary + "\n"
         }
         s += "\nRun `se-secretd COMMAND --help` for a command's options and examples.\n\n" + exitCodes
@@ -39,13 +59,14 @@ public enum CLI {
     }
 
     /// Runs the tool with `args` (without the program name).
-    public static func run(_ args: [String], output: Output = .standard) -> Int32 {
+    public static func run(_ args: [String], output: Output = .standard, edition: Edition = .agent) -> Int32 {
+        let commands = edition.commands
         if args.isEmpty || args == ["--help"] || args == ["-h"] || args == ["help"] {
-            output.out(topLevelHelp())
+            output.out(topLevelHelp(edition))
             return args.isEmpty ? ExitCode.usage.rawValue : 0
         }
         if args == ["--version"] {
-            output.line("se-secretd \(version)")
+            output.line("\(edition.name) \(version)")
             return 0
         }
         var words = args
@@ -73,7 +94,8 @@ public enum CLI {
             return 0
         }
         do {
-            let parsed = try Arguments.parse(rest, options: command.options)
+            var parsed = try Arguments.parse(rest, options: command.options)
+            parsed.links = edition.links
             guard command.positionals.contains(parsed.positionals.count) else {
                 let expected = command.arguments.isEmpty ? "no arguments" : command.arguments
                 throw CLIError(.usage, "expected \(expected), got \(parsed.positionals.count) argument(s)")

@@ -8,7 +8,7 @@ import BootRun
 /// The guest-side commands on the ultravisor: info, list, add, lock,
 /// retrieve. Each works on the kernel device (--uv, default /dev/uv) or on a
 /// simulator state (--uv-sim DIR); sysfs is read from --sysfs (default /sys).
-enum DeviceCommands {
+public enum DeviceCommands {
     static let all: [Command] = [info, list, add, lock, retrieve]
 
     static let backendOptions: [OptionSpec] = [
@@ -40,7 +40,7 @@ enum DeviceCommands {
     }
 
     static func client(_ args: Arguments) throws -> UVClient {
-        try cli { try backend(args).client(sysfs: sysfs(args)) }
+        try cli { try backend(args).client(sysfs: sysfs(args), links: args.links) }
     }
 
     /// Secret names the policy knows, by ID.
@@ -52,7 +52,7 @@ enum DeviceCommands {
     }
 
     /// Runs library code, mapping its failures to exit codes.
-    static func cli<R>(_ body: () throws -> R) throws -> R {
+    public static func cli<R>(_ body: () throws -> R) throws -> R {
         do { return try body() } catch let f as CommandFailure {
             throw CLIError(exitCode(f.kind), f.message)
         } catch let e as UVError {
@@ -99,7 +99,7 @@ enum DeviceCommands {
         let sysfs = sysfs(args)
         var transport: UVTransport? = nil
         var deviceError: String? = nil
-        do { transport = try cli { try backend(args).open(sysfs: sysfs) } } catch let e as CLIError {
+        do { transport = try cli { try backend(args).open(sysfs: sysfs, links: args.links) } } catch let e as CLIError {
             if e.code == .usage { throw e }
             deviceError = e.message
         }

@@ -4,7 +4,7 @@ import ASRCodec
 import SecretPolicy
 
 /// Loading of command inputs, mapping each failure to its exit code.
-enum Inputs {
+public enum Inputs {
     static func policy(_ path: String) throws -> Policy {
         do { return try Policy.load(path: path) } catch let e as PolicyError {
             throw CLIError(.config, "invalid policy \(path): \(e)")
@@ -13,7 +13,7 @@ enum Inputs {
         }
     }
 
-    static func file(_ path: String, limit: Int, what: String) throws -> [UInt8] {
+    public static func file(_ path: String, limit: Int, what: String) throws -> [UInt8] {
         do { return try FileIO.read(path, limit: limit, followSymlinks: true) } catch let e as FileIO.TooLarge {
             throw CLIError(.policyViolation, "\(what) \(e)")
         } catch {
@@ -33,7 +33,7 @@ enum Inputs {
             guard key.keyType == .ec(.p521) else {
                 throw CLIError(.noInput, "\(path): a host key is an EC P-521 key, this is \(key.keyType)")
             }
-            out.append(try RequestBuilder.hostKeyHash(key))
+            out.append(try RequestKeys.hostKeyHash(key))
         }
         for h in hashes {
             guard h.utf8.count == 64, let v = [UInt8](hex: h) else {

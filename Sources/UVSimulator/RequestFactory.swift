@@ -2,6 +2,7 @@ import ASRCodec
 import SEBase
 import SECrypto
 import SEVocabulary
+import RequestBuilding
 
 /// A request to build for a simulated ultravisor (`se-secretd sim
 /// create-request`): a thin layer over `RequestBuilder` that takes the host

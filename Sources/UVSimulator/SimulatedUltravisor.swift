@@ -2,6 +2,7 @@ import ASRCodec
 import SEBase
 import SECrypto
 import UVDevice
+import RequestBuilding
 
 /// The ultravisor side of the simulator: the calls behind the ioctls,
 /// working on a `SimulatorState`. Where the real ultravisor's behaviour is
@@ -71,7 +72,7 @@ struct SimulatedUltravisor {
         if state.config.cckExtensionSecretEnforced {
             guard let cck = state.cck,
                   let expected = try? HKDF.sha512(ikm: cck, salt: request.tags.tag,
-                                                  info: RequestBuilder.extensionSecretInfo, length: 32),
+                                                  info: RequestKeys.extensionSecretInfo, length: 32),
                   secureEqual(expected, plaintext.extensionSecret) else {
                 return Self.fail(UVReturnCode.cannotAdd)
             }

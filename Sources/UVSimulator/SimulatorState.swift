@@ -52,7 +52,7 @@ public final class SimulatorState: @unchecked Sendable {
          faults: SimulatorFaults = SimulatorFaults()) throws {
         self.config = config
         self.hostKey = hostKey
-        self.hostKeyHash = try RequestBuilder.hostKeyHash(hostKey.publicKey)
+        self.hostKeyHash = try RequestKeys.hostKeyHash(hostKey.publicKey)
         self.cck = cck
         self.wrappingKey = wrappingKey
         self.faults = faults

@@ -17,6 +17,8 @@ import SecretdCLI
 import CCryptsetup
 import SecretActions
 import UVSimulator
+import RequestBuilding
+import SecretdWorkbench
 
 func now() -> UInt64 { MonotonicClock.nanoseconds() }
 

@@ -3,6 +3,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 import SEVocabulary
+import RequestBuilding
 
 /// The image and instance the seed requests are bound to, and a request
 /// set that exercises every trust method of the fixed policies.

@@ -8,6 +8,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SecretPolicy
+import RequestBuilding
 
 enum FuzzKeys {
     /// An EC P-521 key from a label (scalar: 0x00 ‖ SHA-512(label) ‖ 0x01 < the group order).

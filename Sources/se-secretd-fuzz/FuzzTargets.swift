@@ -5,6 +5,7 @@ import SecretPolicy
 import UVDevice
 import CFuzzing
 import SEVocabulary
+import RequestBuilding
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -166,7 +167,7 @@ final class EvaluationFixtures: @unchecked Sendable {
         files = try! FuzzFixtures.requestFiles()
         set = FuzzFixtures.requestSet(files)
         policies = FuzzFixtures.policies(pins: FuzzFixtures.pins(files)).map { try! Policy.parse(Array($0.serialized().utf8)) }
-        hostKeyHashes = [try! RequestBuilder.hostKeyHash(FuzzKeys.host.publicKey)]
+        hostKeyHashes = [try! RequestKeys.hostKeyHash(FuzzKeys.host.publicKey)]
     }
 
     /// Key files a fuzzed policy may name.

@@ -9,6 +9,7 @@ import SECrypto
 import ASRCodec
 import CLibcrypto
 import SEVocabulary
+import RequestBuilding
 
 // MARK: - (a) openssl CLI
 

@@ -3,6 +3,7 @@ import Glibc
 import SEBase
 import SECrypto
 import ASRCodec
+import RequestBuilding
 
 /// se-secretd's freshness record (docs/formats.md, "Freshness record").
 @Suite struct FreshnessRecordTests {

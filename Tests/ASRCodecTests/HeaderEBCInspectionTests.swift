@@ -5,6 +5,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SEVocabulary
+import RequestBuilding
 
 @Suite struct EBCPolicyReferenceTests {
     func area(hash: [UInt8] = .repeating(0xAB, 32), path: [UInt8]) -> [UInt8] {

@@ -22,6 +22,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import CLibcrypto
+import RequestBuilding
 
 enum IBMInputs {
     /// keys/private_cust.bin (80 bytes, big-endian P-521 scalar).
@@ -117,10 +118,10 @@ struct IBMVector: CustomTestStringConvertible, Sendable {
     @Test("the fixed inputs give IBM's intermediate values (§5.3, §8)")
     func intermediateValues() throws {
         let host = try IBMInputs.hostPublicKey
-        #expect(try RequestBuilder.hostKeyHash(host).hex == IBMInputs.hostKeyHash)
+        #expect(try RequestKeys.hostKeyHash(host).hex == IBMInputs.hostKeyHash)
         #expect(PlainRequestOpener.hostKeyHash(point: IBMInputs.hostPoint).hex == IBMInputs.hostKeyHash)
         let customer = try PrivateKey.p521(scalar: SecureBytes(copying: IBMInputs.customerScalar))
-        let kek = RequestBuilder.keyEncryptionKey(sharedSecret: try customer.sharedSecret(with: host))
+        let kek = RequestKeys.keyEncryptionKey(sharedSecret: try customer.sharedSecret(with: host))
         let kekMatches = kek.equals([UInt8](hex: IBMInputs.kek)!)
         #expect(kekMatches, "KEK of rust/pv/src/crypto.rs")
         #expect(libcryptoDigest(Array(IBMInputs.associationName.utf8)).hex == IBMInputs.associationID)

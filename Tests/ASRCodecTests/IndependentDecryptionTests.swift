@@ -9,6 +9,7 @@ import SECrypto
 import ASRCodec
 import CLibcrypto
 import SEVocabulary
+import RequestBuilding
 
 /// The fields of a request as this file reads them (offsets from the reference).
 struct PlainLayout {

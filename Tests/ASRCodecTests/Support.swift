@@ -11,6 +11,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import CLibcrypto
+import RequestBuilding
 
 /// Keys generated once per test process.
 enum Keys {

@@ -5,6 +5,7 @@ import Testing
 import SEBase
 import SECrypto
 import ASRCodec
+import RequestBuilding
 
 @Suite struct TamperTests {
     enum Signer: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -117,7 +118,7 @@ import ASRCodec
             _ = try RequestDecryption.decrypt(req, hostKey: Keys.outsider)
         }
         // Claiming another host's slot with the wrong private key fails to unwrap.
-        let claimed = try RequestBuilder.hostKeyHash(Keys.hosts[1].publicKey)
+        let claimed = try RequestKeys.hostKeyHash(Keys.hosts[1].publicKey)
         #expect(throws: RequestDecryption.Failure.keyslotUnwrapFailed) {
             _ = try RequestDecryption.decrypt(req, hostKey: Keys.outsider, hostKeyHash: claimed)
         }

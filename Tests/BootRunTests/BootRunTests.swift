@@ -7,6 +7,7 @@ import SecretPolicy
 import UVDevice
 import UVSimulator
 import BootRun
+import RequestBuilding
 
 @Suite struct BootRunSucceeds {
     @Test func wholeBootOnTheSimulator() throws {

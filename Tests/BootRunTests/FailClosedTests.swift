@@ -8,6 +8,7 @@ import UVDevice
 import UVSimulator
 import BootRun
 import SEVocabulary
+import RequestBuilding
 
 /// A failure after the first request reached the ultravisor locks the
 /// store: the host cannot add requests of its own next to this boot's.

@@ -237,11 +237,11 @@ extension Guest {
     }
 }
 
-/// The se-secretd binary of the same build, for process-level tests.
+/// The boot tests' agent (se-secretd with the simulator backend) of the same build, for process-level tests.
 let seSecretdBinary: String? = {
     var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("se-secretd").path
+        let candidate = dir.appendingPathComponent("se-secretd-test").path
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         dir = dir.deletingLastPathComponent()
     }

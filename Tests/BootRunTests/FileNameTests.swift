@@ -8,6 +8,7 @@ import UVDevice
 import UVSimulator
 import BootRun
 import SecretdCLI
+import SecretdWorkbench
 
 /// File names on the request volume that are not printable: refused as
 /// `bad-file-name`, and never printed raw — not to stderr, the kernel log,
@@ -94,7 +95,7 @@ import SecretdCLI
             final class Box: @unchecked Sendable { var out = ""; var err = "" }
             let box = Box()
             let code = CLI.run(["check", "-p", g.example.policyPath, "-r", dir] + (json ? ["--json"] : []),
-                               output: Output(out: { box.out += $0 }, err: { box.err += $0 }))
+                               output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
             #expect(code == 65, "\(box.err)")
             #expect(Self.rawControl(Array(box.out.utf8)) == nil, "check\(json ? " --json" : ""): \(Self.rawControl(Array(box.out.utf8)) ?? "")")
             #expect(Self.rawControl(Array(box.err.utf8)) == nil)

@@ -6,6 +6,7 @@ import UVSimulator
 import BootRun
 import SecretActions
 import SecretdCLI
+import SecretdWorkbench
 
 /// A tmpfs of a few pages mounted for one test, which the test fills to
 /// provoke ENOSPC exactly where it wants it. Needs mount(2) (root).
@@ -209,7 +210,7 @@ struct NoSpaceForHandoffs {
         let code = CLI.run(["install", "--policy", policy, "--run-dir", g.runDir,
                             "--uv-sim", g.sim.path, "--sysfs", g.sim.sysfsRoot,
                             "--root", root, "--credentials-dir", fs.path + "/credentials"],
-                           output: Output(out: { out.text += $0 }, err: { out.text += $0 }))
+                           output: Output(out: { out.text += $0 }, err: { out.text += $0 }), edition: Workbench.edition)
         #expect(code == ExitCode.ioError.rawValue, "\(out.text)")
         #expect(out.text.contains("ssh.authorized_keys.root") && out.text.contains("ENOSPC"), "\(out.text)")
         #expect(fs.names("/credentials").isEmpty, "\(fs.names("/credentials"))")

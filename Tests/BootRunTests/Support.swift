@@ -8,6 +8,7 @@ import UVCommands
 import UVSimulator
 import BootRun
 import SecretdCLI
+import SecretdWorkbench
 
 func tempDir(_ label: String) -> String {
     var t = Array("/tmp/se-secretd-boot-\(label)-XXXXXX".utf8CString)
@@ -41,6 +42,7 @@ struct Guest {
     func config(policy: String? = nil, requests: String? = nil, sysfs: String? = nil) -> BootConfiguration {
         var c = BootConfiguration(policyPath: policy ?? example.policyPath, backend: .simulator(sim.path),
                                   sysfs: UVSysfs(root: sysfs ?? sim.sysfsRoot))
+        c.links = Workbench.simulatorLinks
         c.runDirectory = runDir
         c.requestsDirectory = requests ?? self.requests
         c.timeout = 10
@@ -64,7 +66,9 @@ struct Guest {
         try sim.withLockedState { s in var f = s.faults; change(&f); s.faults = f }
     }
 
-    func client() throws -> UVClient { try UVBackend.simulator(sim.path).client(sysfs: UVSysfs(root: sim.sysfsRoot)) }
+    func client() throws -> UVClient {
+        try UVBackend.simulator(sim.path).client(sysfs: UVSysfs(root: sim.sysfsRoot), links: Workbench.simulatorLinks)
+    }
 
     /// A copy of the example's request directory to change.
     func copyOfRequests(_ name: String = "requests-copy") throws -> String {

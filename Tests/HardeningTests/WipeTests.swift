@@ -9,6 +9,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SEVocabulary
+import RequestBuilding
 
 /// Records the SecureBytes lifecycle events of one thread.
 final class LifecycleRecorder: @unchecked Sendable {

@@ -6,6 +6,7 @@ import SecretPolicy
 import UVDevice
 import UVCommands
 @testable import SecretActions
+import SecretdWorkbench
 
 /// `install` writes only into a new root that is the policy's. The sysfs
 /// tree, the stat of the root and the kernel's view of a mapping are fakes
@@ -93,7 +94,7 @@ import UVCommands
         }
         let state = g.state
         let records = PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
-            do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"))) } catch {
+            do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"), links: Workbench.simulatorLinks)) } catch {
                 throw ActionFailure(.device, "\(error)")
             }
         }.run(.install)

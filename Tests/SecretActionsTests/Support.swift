@@ -4,12 +4,13 @@ import CCryptsetup
 import SEBase
 import SECrypto
 @testable import SecretdCLI
+import SecretdWorkbench
 
 /// Runs the CLI in-process and captures what it prints.
 func cli(_ args: [String]) -> (code: Int32, out: String, err: String) {
     final class Box: @unchecked Sendable { var out = ""; var err = "" }
     let box = Box()
-    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }))
+    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
     return (code, box.out, box.err)
 }
 
@@ -69,8 +70,8 @@ func run(_ path: String, _ args: [String], environment: [String: String]? = nil,
 
 /// The se-secretd binary built beside the tests.
 func binary() -> String? {
-    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd").path
-    for p in [exe, FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd"] where FileManager.default.isExecutableFile(atPath: p) {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd-test").path
+    for p in [exe, FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd-test"] where FileManager.default.isExecutableFile(atPath: p) {
         return p
     }
     return nil

@@ -4,6 +4,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 @testable import SecretPolicy
+import RequestBuilding
 
 @Suite struct PassingSets {
     @Test func signedSetPassesWithOrderAndStoreHash() throws {
@@ -321,9 +322,9 @@ import ASRCodec
     @Test func requestForAnotherHost() throws {
         let s = Scenario(); defer { s.cleanup() }
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), host: Keys.otherHost))
-        let hash = try RequestBuilder.hostKeyHash(Keys.host.publicKey)
+        let hash = try RequestKeys.hostKeyHash(Keys.host.publicKey)
         only("no-keyslot-for-host", try s.evaluate(try PolicyDoc().parse(), hosts: [hash]))
-        #expect(try s.evaluate(try PolicyDoc().parse(), hosts: [try RequestBuilder.hostKeyHash(Keys.otherHost.publicKey)]).passed)
+        #expect(try s.evaluate(try PolicyDoc().parse(), hosts: [try RequestKeys.hostKeyHash(Keys.otherHost.publicKey)]).passed)
     }
 }
 

@@ -4,6 +4,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 @testable import SecretPolicy
+import RequestBuilding
 
 /// Freshness: trust.min_epoch, secrets[].min_epoch, trust.same_epoch
 /// (docs/rotation.md).

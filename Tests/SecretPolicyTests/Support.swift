@@ -4,6 +4,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 @testable import SecretPolicy
+import RequestBuilding
 
 /// Shared keys: RSA generation is slow, so each key is made once per run.
 enum Keys {

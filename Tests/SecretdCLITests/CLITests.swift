@@ -5,6 +5,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 @testable import SecretdCLI
+import SecretdWorkbench
 
 /// Runs the CLI in-process and captures what it prints.
 func run(_ args: String...) -> (code: Int32, out: String, err: String) { runArgs(args) }
@@ -13,7 +14,7 @@ func runArgs(_ args: [String]) -> (code: Int32, out: String, err: String) {
     final class Box: @unchecked Sendable { var out = ""; var err = "" }
     let box = Box()
     let output = Output(out: { box.out += $0 }, err: { box.err += $0 })
-    let code = CLI.run(args, output: output)
+    let code = CLI.run(args, output: output, edition: Workbench.edition)
     return (code, box.out, box.err)
 }
 
@@ -207,7 +208,42 @@ let example: ExampleSet.Written = {
         #expect(top.out.contains("EXIT CODES"))
         #expect(runArgs([]).code == 64)
         #expect(runArgs(["frobnicate"]).code == 64)
-        #expect(runArgs(["--version"]).out.hasPrefix("se-secretd "))
+        #expect(runArgs(["--version"]).out == "se-secretd-dev \(CLI.version)\n")
+    }
+}
+
+/// The two products: the agent (what goes into the initramfs) has neither
+/// the simulated ultravisor nor the workbench's commands; the workbench has both.
+@Suite struct EditionTests {
+    func run(_ args: [String], _ edition: Edition) -> (code: Int32, out: String, err: String) {
+        final class Box: @unchecked Sendable { var out = ""; var err = "" }
+        let box = Box()
+        let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: edition)
+        return (code, box.out, box.err)
+    }
+
+    @Test func theAgentHasNoWorkbenchCommands() {
+        let agent = Set(Edition.agent.commands.map(\.name))
+        let bench = Set(Workbench.edition.commands.map(\.name))
+        for dev in ["sim init", "sim status", "sim create-request", "sim fault", "example"] {
+            #expect(!agent.contains(dev), "the agent has `\(dev)`")
+            #expect(bench.contains(dev), "the workbench lacks `\(dev)`")
+        }
+        #expect(agent.isSubset(of: bench))
+        #expect(run(["sim", "init", "--state", "/nonexistent/x"], .agent).code == 64)
+        #expect(run(["--version"], .agent).out == "se-secretd \(CLI.version)\n")
+        #expect(!run(["--help"], .agent).out.contains("sim init"))
+    }
+
+    @Test func theAgentRefusesASimulatedUltravisor() {
+        let dir = tempDir()
+        #expect(run(["sim", "init", "--state", dir + "/sim"], Workbench.edition).code == 0)
+        for args in [["list", "--uv-sim", dir + "/sim"], ["lock", "--uv-sim", dir + "/sim"]] {
+            let agent = run(args, .agent)
+            #expect(agent.code == ExitCode.usage.rawValue, "\(args): \(agent.err)")
+            #expect(agent.err.contains("has no simulated ultravisor"))
+        }
+        #expect(run(["list", "--uv-sim", dir + "/sim", "--sysfs", dir + "/sim/sysfs"], Workbench.edition).code == 0)
     }
 
 }

@@ -7,12 +7,13 @@ import UVDevice
 import UVSimulator
 import UVCommands
 @testable import SecretdCLI
+import SecretdWorkbench
 
 /// Runs the CLI in-process and captures what it prints.
 func cli(_ args: [String]) -> (code: Int32, out: String, err: String) {
     final class Box: @unchecked Sendable { var out = ""; var err = "" }
     let box = Box()
-    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }))
+    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
     return (code, box.out, box.err)
 }
 
@@ -192,9 +193,9 @@ struct SimDir {
     }
 
     @Test func separateProcessesShareOneStore() throws {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd").path
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd-test").path
         let binary = FileManager.default.isExecutableFile(atPath: exe) ? exe
-            : FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd"
+            : FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd-test"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "se-secretd binary next to the tests")
         let sim = try SimDir()
         let value = try sim.file("v", [1])

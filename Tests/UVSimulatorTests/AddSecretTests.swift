@@ -7,6 +7,7 @@ import SECrypto
 import UVDevice
 @testable import UVSimulator
 import SEVocabulary
+import RequestBuilding
 
 /// The ultravisor's add-secret processing, driven through raw ioctls.
 @Suite struct AddSecretTests {

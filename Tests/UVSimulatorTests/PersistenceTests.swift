@@ -90,7 +90,7 @@ import SEVocabulary
         #expect(try mode("host-key.crt") == 0o644)
         // The host-key document carries the host key.
         let doc = try PublicKey.load(Array(try Data(contentsOf: URL(fileURLWithPath: dir.hostKeyDocumentPath))))
-        #expect(try RequestBuilder.hostKeyHash(doc) == (try dir.loadState()).hostKeyHash)
+        #expect(try RequestKeys.hostKeyHash(doc) == (try dir.loadState()).hostKeyHash)
         // state.json holds no secret: the pinned secret and values are in secrets.bin only.
         let json = try String(contentsOfFile: dir.path + "/state.json", encoding: .utf8)
         #expect(json.contains("\"host_key_hash\""))
@@ -193,7 +193,7 @@ import SEVocabulary
             $0.configUID = [UInt8](repeating: 0x42, count: 16)
         }
         let state = try dir.loadState()
-        #expect(state.hostKeyHash == (try RequestBuilder.hostKeyHash(key.publicKey)))
+        #expect(state.hostKeyHash == (try RequestKeys.hostKeyHash(key.publicKey)))
         #expect(state.config.imageTags.tag == [UInt8](repeating: 0x77, count: 16))
         #expect(state.config.imageTags.pld == (0..<64).map { UInt8($0) })
         #expect(state.config.configUID == [UInt8](repeating: 0x42, count: 16))

@@ -14,7 +14,7 @@
 # catch (a line missing, a panic added, a mode changed, a secret printed).
 # A check whose twin passes cannot fail, and counts as failed.
 #
-# Needs from run.sh: $W, $V (the secret values), $BIN, ok, bad.
+# Needs from run.sh: $W, $V (the secret values), $DEV (the workbench), ok, bad.
 
 # ------------------------------------------------------------ evidence readers
 
@@ -141,7 +141,7 @@ store_locked_independently() {
     cp -a "$W/sim/sysfs" "$d/sysfs"
     # (Its exit code is not the point: the decoder below decides, and needs
     # the hash line last.)
-    "$BIN" sim status --state "$d" > "$d/status.txt" 2>&1 || true
+    "$DEV" sim status --state "$d" > "$d/status.txt" 2>&1 || true
     python3 - "$W/ex/policy.json" "$d" "$W/ex/requests" << 'EOF'
 import hashlib, json, os, re, struct, sys
 policy, d, requests = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]

@@ -7,7 +7,7 @@
 #   scripts/boot-tests/recheck.sh [BOOT...]     default: every boot of the last run
 #
 # Environment: SE_BOOTTEST_CACHE=DIR, SE_BOOTTEST_WORK=DIR as for run.sh;
-# SE_BOOTTEST_BINARY=FILE (default out/se-secretd, which run.sh built).
+# SE_BOOTTEST_DEV=FILE (the workbench; default out/se-secretd-dev, which run.sh built).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,9 +15,9 @@ HERE=$REPO/scripts/boot-tests
 CACHE=${SE_BOOTTEST_CACHE:-$REPO/.cache/boot-tests}
 W=${SE_BOOTTEST_WORK:-$CACHE/work}
 V=$W/ex/values
-BIN=${SE_BOOTTEST_BINARY:-$REPO/out/se-secretd}
+DEV=${SE_BOOTTEST_DEV:-$REPO/out/se-secretd-dev}
 [ -d "$W" ] && [ -d "$V" ] || { echo "recheck: no evidence in $W (run scripts/boot-tests/run.sh first)" >&2; exit 66; }
-[ -x "$BIN" ] || { echo "recheck: no se-secretd at $BIN (SE_BOOTTEST_BINARY=)" >&2; exit 66; }
+[ -x "$DEV" ] || { echo "recheck: no workbench at $DEV (SE_BOOTTEST_DEV=)" >&2; exit 66; }
 MARKER=$(cat "$W/rootfs/etc/se-secretd-boottest-marker")
 
 passed=0

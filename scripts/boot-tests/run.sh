@@ -12,7 +12,9 @@
 #   SE_BOOTTEST_ACCEL=tcg    tcg (default: what CI has), kvm, or auto
 #   SE_BOOTTEST_ONLY="..."   a subset of: verify dracut-systemd initramfs-tools dracut-shell
 #   SE_BOOTTEST_BOOT_TIMEOUT=SECONDS  per boot (default 300)
-#   SE_BOOTTEST_BINARY=FILE  use this se-secretd instead of scripts/build-release.sh's
+#   SE_BOOTTEST_BINARY=FILE  put this se-secretd into the images (default: out/se-secretd-test,
+#                            the agent with the simulator backend, from scripts/build-release.sh)
+#   SE_BOOTTEST_DEV=FILE     the workbench that makes the test material (default out/se-secretd-dev)
 #   SE_BOOTTEST_WORK=DIR     the run's evidence and material (default CACHE/work; wiped first)
 #   SE_BOOTTEST_BOOTS="..."  only these boots (by name, e.g. dracut-good); the others are
 #                            not booted and their checks not run
@@ -218,16 +220,18 @@ note "chroots ready ($(elapsed "$step_t") s)"
 # ------------------------------------------------------------------ se-secretd
 
 step_t=$(date +%s)
-if [ -n "${SE_BOOTTEST_BINARY:-}" ]; then
-    BIN=$SE_BOOTTEST_BINARY
-else
-    # The binary as it goes into an initramfs (static Swift runtime and
-    # libstdc++, full RELRO, stripped; linkage and size checked).
+# BIN goes into the images as /usr/bin/se-secretd: the agent as it goes into
+# an initramfs (static Swift runtime and libstdc++, full RELRO, stripped),
+# built with the simulated ultravisor as its one extra backend (se-secretd-
+# test), since QEMU has no ultravisor. DEV, the workbench, makes the test
+# material and reads the simulator's state back.
+if [ -z "${SE_BOOTTEST_BINARY:-}" ] || [ -z "${SE_BOOTTEST_DEV:-}" ]; then
     (cd "$REPO" && bash scripts/build-release.sh > "$CACHE/release-build.log" 2>&1) ||
         { tail -n 30 "$CACHE/release-build.log"; echo "boot-tests: scripts/build-release.sh failed" >&2; exit 1; }
-    BIN=$REPO/out/se-secretd
 fi
-note "se-secretd: $BIN ($(stat -c %s "$BIN") bytes; $(elapsed "$step_t") s)"
+BIN=${SE_BOOTTEST_BINARY:-$REPO/out/se-secretd-test}
+DEV=${SE_BOOTTEST_DEV:-$REPO/out/se-secretd-dev}
+note "se-secretd in the images: $BIN ($(stat -c %s "$BIN") bytes; the release agent: $(stat -c %s "$REPO/out/se-secretd" 2> /dev/null || echo '?') bytes); workbench: $DEV ($(elapsed "$step_t") s)"
 
 # ---------------------------------------------------------- the test material
 
@@ -236,11 +240,11 @@ safe_rm "$W"
 mkdir -p "$W"
 step_t=$(date +%s)
 
-"$BIN" sim init --state "$W/sim" > /dev/null
-"$BIN" example "$W/ex" --sim "$W/sim" > /dev/null
+"$DEV" sim init --state "$W/sim" > /dev/null
+"$DEV" example "$W/ex" --sim "$W/sim" > /dev/null
 # An unrelated example made the same way: what its values share with the
 # real ones is structure (armor, key-type prefixes), not secret (leakscan.py).
-"$BIN" example "$W/ex-other" --sim "$W/sim" > /dev/null
+"$DEV" example "$W/ex-other" --sim "$W/sim" > /dev/null
 V=$W/ex/values
 
 # One policy per flavour, from the example's: the request volume is

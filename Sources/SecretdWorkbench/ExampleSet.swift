@@ -7,6 +7,9 @@ import ASRCodec
 import SecretPolicy
 import UVSimulator
 import SEVocabulary
+import UVCommands
+import RequestBuilding
+import SecretdCLI
 
 /// A complete, self-contained example deployment: a (simulated) host key
 /// and its host-key document, a tenant signing key, signed requests for the

@@ -5,6 +5,8 @@ import UVDevice
 import UVSimulator
 import UVCommands
 import SEVocabulary
+import RequestBuilding
+import SecretdCLI
 
 /// `sim init`, `sim create-request`, `sim status` and the hidden `sim fault`:
 /// a simulated ultravisor for tests, demos and CI, kept in a state directory.

@@ -1,6 +1,7 @@
 import SEBase
 import SECrypto
 import SEVocabulary
+import ASRCodec
 
 /// Builds add-secret requests byte-compatible with `pvsecret create`. Used
 /// by tests, by `se-secretd sim create-request` and by the examples; the
@@ -62,25 +63,6 @@ public struct RequestBuilder {
         self.tags = tags
     }
 
-    static let kdfCounter: [UInt8] = [0, 0, 0, 1]
-    public static let extensionSecretInfo = Array("IBM Z Ultravisor Add-Secret".utf8)
-
-    /// The host-key hash (PHKH) a keyslot carries: SHA-256 over X‖Y, each
-    /// left-padded to 80 bytes. Equals the kernel's /sys/firmware/uv/keys hashes.
-    public static func hostKeyHash(_ key: PublicKey) throws -> [UInt8] {
-        let (x, y) = try key.ecCoordinates()
-        return Digest.sha256(x.leftPadded(to: 80) + y.leftPadded(to: 80))
-    }
-
-    /// KEK = SHA-256(Z ‖ 00 00 00 01), Z the raw ECDH X coordinate.
-    public static func keyEncryptionKey(sharedSecret z: SecureBytes) -> SecureBytes {
-        let h = Hasher(.sha256)
-        z.withUnsafeBytes { h.update($0) }
-        h.update(kdfCounter)
-        var k = h.finish()
-        return SecureBytes(consuming: &k)
-    }
-
     /// The extension secret value this builder encrypts.
     public func extensionSecretValue() throws -> SecureBytes {
         switch extensionSecret {
@@ -90,7 +72,7 @@ public struct RequestBuilder {
             return v
         case let .derived(cck):
             guard cck.count == 32 else { throw Invalid(message: "a CCK must have 32 bytes, not \(cck.count)") }
-            return try HKDF.sha512(ikm: cck, salt: tags.tag, info: RequestBuilder.extensionSecretInfo, length: 32)
+            return try HKDF.sha512(ikm: cck, salt: tags.tag, info: RequestKeys.extensionSecretInfo, length: 32)
         }
     }
 
@@ -172,9 +154,9 @@ public struct RequestBuilder {
         var slots: [UInt8] = []
         for host in hostKeys {
             let z = try cust.sharedSecret(with: host)
-            let kek = RequestBuilder.keyEncryptionKey(sharedSecret: z)
+            let kek = RequestKeys.keyEncryptionKey(sharedSecret: z)
             let (wrapped, slotTag) = try AESGCM.seal(key: kek, iv: [UInt8](repeating: 0, count: 12), aad: [], plaintext: protKey)
-            slots += try RequestBuilder.hostKeyHash(host) + wrapped + slotTag
+            slots += try RequestKeys.hostKeyHash(host) + wrapped + slotTag
         }
 
         let sea = value.count + ASRLayout.extensionSecretSize

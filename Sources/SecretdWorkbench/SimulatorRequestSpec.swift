@@ -2,6 +2,9 @@ import ASRCodec
 import SEBase
 import SECrypto
 import UVSimulator
+import UVCommands
+import RequestBuilding
+import SecretdCLI
 
 /// The secret kinds `se-secretd sim create-request --type` takes, with the
 /// value file each needs.

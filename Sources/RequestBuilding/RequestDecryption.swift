@@ -1,5 +1,6 @@
 import SEBase
 import SECrypto
+import ASRCodec
 
 /// What the ultravisor does with a request and its host private key: find
 /// the keyslot for this host, unwrap the protection key and decrypt. Used by
@@ -29,11 +30,11 @@ public enum RequestDecryption {
 
     public static func decrypt(_ request: AddSecretRequest, hostKey: PrivateKey,
                                hostKeyHash: [UInt8]? = nil) throws -> Plaintext {
-        let phkh = try hostKeyHash ?? RequestBuilder.hostKeyHash(hostKey.publicKey)
+        let phkh = try hostKeyHash ?? RequestKeys.hostKeyHash(hostKey.publicKey)
         guard let slot = request.keyslots.first(where: { $0.hostKeyHash == phkh }) else { throw Failure.noKeyslotForHost }
         let customer: PublicKey
         do { customer = try PublicKey.p521(x: request.customerKeyX, y: request.customerKeyY) } catch { throw Failure.invalidCustomerKey }
-        let kek = RequestBuilder.keyEncryptionKey(sharedSecret: try hostKey.sharedSecret(with: customer))
+        let kek = RequestKeys.keyEncryptionKey(sharedSecret: try hostKey.sharedSecret(with: customer))
         let protKey: SecureBytes
         do {
             protKey = try AESGCM.open(key: kek, iv: [UInt8](repeating: 0, count: 12), aad: [], ciphertext: slot.wrappedKey, tag: slot.tag)
