@@ -79,9 +79,12 @@ public struct BootSwitches: Sendable, Equatable {
         sysfs ?? uvSimulator.map { $0 + "/sysfs" }
     }
 
-    /// The switches on this machine's kernel command line (none when unreadable).
-    public static func current(_ path: String = "/proc/cmdline") -> BootSwitches {
-        guard let bytes = try? FileIO.read(path, limit: 64 << 10, followSymlinks: true) else { return BootSwitches() }
+    /// The switches of the kernel command line in `path` (nil when it cannot be read).
+    public static func read(_ path: String) -> BootSwitches? {
+        guard let bytes = try? FileIO.read(path, limit: 64 << 10, followSymlinks: true) else { return nil }
         return BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self)))
     }
+
+    /// The switches on this machine's kernel command line (none when unreadable).
+    public static func current(_ path: String = "/proc/cmdline") -> BootSwitches { read(path) ?? BootSwitches() }
 }

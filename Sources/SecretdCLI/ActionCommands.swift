@@ -20,15 +20,10 @@ enum ActionCommands {
     static let policyOption = OptionSpec.value("policy", short: "p", "FILE", "The policy (default: rd.se_secretd.policy=, else \(BootCommands.defaultPolicy)), as for `se-secretd boot`.")
     static let runDirOption = OptionSpec.value("run-dir", "DIR", "Where the boot run's report is (default \(RunDirectory.defaultPath)); the phase adds its records to DIR/report.json.")
 
-    /// --policy, else rd.se_secretd.policy= from /proc/cmdline, else the
-    /// boot run's default: every phase reads the policy the boot run read.
+    /// --policy, else rd.se_secretd.policy= of the kernel command line, else
+    /// the boot run's default: every phase reads the policy the boot run read.
     static func policyPath(_ args: Arguments) -> String {
-        if let p = args.value("policy") { return p }
-        if let bytes = try? FileIO.read("/proc/cmdline", limit: 64 << 10, followSymlinks: true),
-           let p = BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self))).policy {
-            return p
-        }
-        return BootCommands.defaultPolicy
+        args.value("policy") ?? args.switches.policy ?? BootCommands.defaultPolicy
     }
 
     static func runDirectory(_ args: Arguments) -> String { args.value("run-dir") ?? RunDirectory.defaultPath }

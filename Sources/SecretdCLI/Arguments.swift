@@ -1,5 +1,6 @@
 import SEBase
 import UVCommands
+import BootRun
 
 /// One option of a command.
 public struct OptionSpec: Sendable {
@@ -27,6 +28,9 @@ public struct Arguments: Sendable {
     var flags: Set<String> = []
     public var positionals: [String] = []
     public internal(set) var links: UVLinks = .deviceOnly
+    /// The rd.se_secretd.* switches, read once per run (CLI.run): from
+    /// --cmdline FILE where the command has it, else /proc/cmdline.
+    public internal(set) var switches = BootSwitches()
 
     public func flag(_ name: String) -> Bool { flags.contains(name) }
     public func value(_ name: String) -> String? { values[name]?.last }

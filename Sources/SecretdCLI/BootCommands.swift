@@ -91,13 +91,7 @@ enum BootCommands {
               -r requests/ --run-dir /tmp/run --kmsg none
         """
     ) { args, out in
-        var switches = BootSwitches()
-        let cmdlinePath = args.value("cmdline") ?? "/proc/cmdline"
-        if let bytes = try? FileIO.read(cmdlinePath, limit: 64 << 10, followSymlinks: true) {
-            switches = BootSwitches(KernelCommandLine(String(decoding: bytes, as: UTF8.self)))
-        } else if args.value("cmdline") != nil {
-            throw CLIError(.noInput, "cannot read the kernel command line \(cmdlinePath)")
-        }
+        let switches = args.switches
         var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
                                        backend: try DeviceCommands.backend(args), sysfs: DeviceCommands.sysfs(args))
         config.links = args.links

@@ -1,5 +1,6 @@
 import SEBase
 import UVCommands
+import BootRun
 
 /// Which binary runs the commands: the agent (se-secretd: the initramfs and
 /// the administrator's tool, /dev/uv only), or one that adds commands and a
@@ -96,6 +97,12 @@ public enum CLI {
         do {
             var parsed = try Arguments.parse(rest, options: command.options)
             parsed.links = edition.links
+            if let path = parsed.value("cmdline") {
+                guard let switches = BootSwitches.read(path) else { throw CLIError(.noInput, "cannot read the kernel command line \(path)") }
+                parsed.switches = switches
+            } else {
+                parsed.switches = BootSwitches.current()
+            }
             guard command.positionals.contains(parsed.positionals.count) else {
                 let expected = command.arguments.isEmpty ? "no arguments" : command.arguments
                 throw CLIError(.usage, "expected \(expected), got \(parsed.positionals.count) argument(s)")

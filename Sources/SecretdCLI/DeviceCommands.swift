@@ -28,7 +28,7 @@ public enum DeviceCommands {
     /// or the rd.se_secretd.uv_sim= simulator's tree, else /sys.
     static func sysfs(_ args: Arguments) -> UVSysfs {
         let flags = args.value("uv") != nil || args.value("uv-sim") != nil
-        return UVSysfs(root: args.value("sysfs") ?? (flags ? nil : BootSwitches.current().effectiveSysfs) ?? UVSysfs.defaultRoot)
+        return UVSysfs(root: args.value("sysfs") ?? (flags ? nil : args.switches.effectiveSysfs) ?? UVSysfs.defaultRoot)
     }
 
     /// --uv / --uv-sim, else rd.se_secretd.uv_sim= from the kernel command line
@@ -36,7 +36,7 @@ public enum DeviceCommands {
     /// simulator), else /dev/uv.
     static func backend(_ args: Arguments) throws -> UVBackend {
         let flags = args.value("uv") != nil || args.value("uv-sim") != nil
-        return try cli { try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : BootSwitches.current().uvSimulator) }
+        return try cli { try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : args.switches.uvSimulator) }
     }
 
     static func client(_ args: Arguments) throws -> UVClient {
