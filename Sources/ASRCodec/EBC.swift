@@ -1,4 +1,5 @@
 import SEBase
+import SEVocabulary
 
 /// IBM's Early Boot Customization layout (pvebc / pvics): a meta request
 /// `toc.asr` whose unsigned user data is a policy reference naming `toc.pol`,
@@ -23,7 +24,7 @@ public enum EBC {
         }
 
         public struct Invalid: Error, Equatable, CustomStringConvertible {
-            public let rule: String
+            public let rule: RuleID
             public let message: String
             public var description: String { message }
         }
@@ -32,20 +33,20 @@ public enum EBC {
         /// plain file name (no '/', not '.' or '..', printable ASCII). pvebc
         /// only refuses '..' and a leading '/'; we are stricter.
         public static func parse(_ userData: [UInt8]) throws(Invalid) -> PolicyReference {
-            guard userData.count == size else { throw Invalid(rule: "ebc-reference", message: "policy reference must be 512 bytes") }
+            guard userData.count == size else { throw Invalid(rule: .ebcReference, message: "policy reference must be 512 bytes") }
             let hash = Array(userData[0..<32])
             let raw = userData[32...]
             var start = raw.startIndex, end = raw.endIndex
             while start < end, raw[start] == 0 { start += 1 }
             while end > start, raw[end - 1] == 0 { end -= 1 }
             let name = raw[start..<end]
-            guard !name.isEmpty else { throw Invalid(rule: "ebc-reference", message: "policy reference names no file") }
+            guard !name.isEmpty else { throw Invalid(rule: .ebcReference, message: "policy reference names no file") }
             guard name.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-                throw Invalid(rule: "ebc-path-traversal", message: "policy reference path contains non-printable bytes")
+                throw Invalid(rule: .ebcPathTraversal, message: "policy reference path contains non-printable bytes")
             }
             let path = String(decoding: name, as: UTF8.self)
             guard !path.contains("/"), path != ".", path != ".." else {
-                throw Invalid(rule: "ebc-path-traversal", message: "policy reference path '\(path)' is not a plain file name in the request directory")
+                throw Invalid(rule: .ebcPathTraversal, message: "policy reference path '\(path)' is not a plain file name in the request directory")
             }
             return PolicyReference(sha256: hash, path: path)
         }

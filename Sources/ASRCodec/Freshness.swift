@@ -1,4 +1,5 @@
 import SEBase
+import SEVocabulary
 
 /// se-secretd's freshness record: a small, versioned record at the start of
 /// a request's user data that carries the tenant's epoch (a 64-bit number
@@ -51,7 +52,7 @@ public struct FreshnessRecord: Equatable, Sendable {
         let d = Array(data)
         guard d.count >= magic.count, Array(d[0..<magic.count]) == magic else { return nil }
         func bad(_ message: String, _ offset: Int) -> RequestFormatError {
-            RequestFormatError("bad-freshness-record", "freshness record: " + message, offset: ASRLayout.userDataOffset + offset)
+            RequestFormatError(RuleID.badFreshnessRecord.rawValue, "freshness record: " + message, offset: ASRLayout.userDataOffset + offset)
         }
         guard d.count >= size else {
             throw bad("the user data has room for \(d.count) bytes, the record needs \(size)", 0)

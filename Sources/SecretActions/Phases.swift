@@ -90,7 +90,7 @@ public struct PhaseRunner {
             var kind: ActionFailure.Kind? = nil
             do throws(ActionFailure) {
                 guard let binding = policy.root else {
-                    throw ActionFailure(.data, "the policy binds no new root (no \"root\", and no luks, keyfile or keyscript volume to bind it to): the boot must not switch into \(environment.root), which the host may have supplied; name it in the policy, e.g. {\"type\": \"luks\", \"volume\": \"root\"} [root-unbound]")
+                    throw ActionFailure(.data, "the policy binds no new root (no \"root\", and no luks, keyfile or keyscript volume to bind it to): the boot must not switch into \(environment.root), which the host may have supplied; name it in the policy, e.g. {\"type\": \"luks\", \"volume\": \"root\"} [\(RuleID.rootUnbound)]")
                 }
                 let opened = try RunReport.openedVolumes(runDirectory: environment.runDirectory)
                 (secretName, message) = try checkRoot(binding, opened: opened) { (rule) throws(ActionFailure) -> SecureBytes? in
@@ -284,7 +284,7 @@ public struct PhaseRunner {
         }
         if l.keyUse == .passphrase,
            let bad = volume.keyslotEncryptions.first(where: { !LUKSCiphers.isAllowed($0.cipher, expected: nil) && $0.cipher != l.expectCipher }) {
-            throw ActionFailure(.data, "\(path) (\(l.device)): keyslot \(bad.slot) is encrypted with \(bad.cipher), which a passphrase does not protect [luks-keyslot-cipher]; not opening it")
+            throw ActionFailure(.data, "\(path) (\(l.device)): keyslot \(bad.slot) is encrypted with \(bad.cipher), which a passphrase does not protect [\(RuleID.luksKeyslotCipher)]; not opening it")
         }
         let key: LUKSVolume.Key
         var token: SecureBytes? = nil
@@ -327,7 +327,7 @@ public struct PhaseRunner {
         let table: DMCryptTable
         do { table = try DMTable.read(.name(l.mapping), using: environment.rootInspector.tableStatus) } catch {
             LUKSVolume.deactivate(l.mapping)
-            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up, but \(error.message) [luks-table-unverified]; closed it again")
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up, but \(error.message) [\(RuleID.luksTableUnverified)]; closed it again")
         }
         guard LUKSCiphers.isAllowed(table.cipher, expected: l.expectCipher) else {
             LUKSVolume.deactivate(l.mapping)
@@ -335,7 +335,7 @@ public struct PhaseRunner {
         }
         guard table.cipher == cipher, table.offset == volume.dataOffset else {
             LUKSVolume.deactivate(l.mapping)
-            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(table.kernelCipher) at sector \(table.offset) in the kernel's table, the header of \(path) says \(cipher) at sector \(volume.dataOffset) [luks-cipher-mismatch]; closed it again")
+            throw ActionFailure(.data, "/dev/mapper/\(l.mapping) came up with \(table.kernelCipher) at sector \(table.offset) in the kernel's table, the header of \(path) says \(cipher) at sector \(volume.dataOffset) [\(RuleID.luksCipherMismatch)]; closed it again")
         }
         let activeUUID = try? LUKSVolume.activeMappingUUID(l.mapping)
         var notes = [table.cipher]

@@ -153,7 +153,7 @@ extension PhaseRunner {
         }
         if case .tmpfs = binding {
             guard fs.magic == RootFileSystem.tmpfsMagic || fs.magic == RootFileSystem.ramfsMagic else {
-                throw ActionFailure(.data, "the new root \(root) is not on tmpfs or ramfs (file system type 0x\(String(UInt64(bitPattern: fs.magic), radix: 16)), device \(fs.device)), as the policy's \"root\" says; not installing anything [root-not-tmpfs]")
+                throw ActionFailure(.data, "the new root \(root) is not on tmpfs or ramfs (file system type 0x\(String(UInt64(bitPattern: fs.magic), radix: 16)), device \(fs.device)), as the policy's \"root\" says; not installing anything [\(RuleID.rootNotTmpfs)]")
             }
             return ("-", "\(root) is on tmpfs/ramfs, as the policy says")
         }
@@ -161,13 +161,13 @@ extension PhaseRunner {
         let allowedNames = wanted.map { [$0] } ?? policy.volumeNames
         let base = "dev/block/\(fs.device)"
         guard let dmName = inspector.sysfsValue(base + "/dm/name"), let dmUUID = inspector.sysfsValue(base + "/dm/uuid") else {
-            throw ActionFailure(.data, "the new root \(root) is on device \(fs.device), which is not a device-mapper device; the policy's \"root\" wants a LUKS mapping of \(allowedNames.joined(separator: " or ")); not installing anything [root-not-dm]")
+            throw ActionFailure(.data, "the new root \(root) is on device \(fs.device), which is not a device-mapper device; the policy's \"root\" wants a LUKS mapping of \(allowedNames.joined(separator: " or ")); not installing anything [\(RuleID.rootNotDm)]")
         }
         guard let crypt = CryptUUID(dmUUID), crypt.name == dmName else {
-            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName) (device \(fs.device)), which is not a LUKS dm-crypt mapping (dm UUID \"\(dmUUID)\"); not installing anything [root-not-luks]")
+            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName) (device \(fs.device)), which is not a LUKS dm-crypt mapping (dm UUID \"\(dmUUID)\"); not installing anything [\(RuleID.rootNotLuks)]")
         }
         guard allowedNames.contains(dmName) else {
-            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName), not on the policy's \(allowedNames.map { "/dev/mapper/" + $0 }.joined(separator: " or ")); not installing anything [root-not-policy-volume]")
+            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName), not on the policy's \(allowedNames.map { "/dev/mapper/" + $0 }.joined(separator: " or ")); not installing anything [\(RuleID.rootNotPolicyVolume)]")
         }
         // Opened by the policy's own luks action in this boot.
         if let v = opened.first(where: { $0.mapping == dmName && $0.device == fs.device && $0.luksUUID.map(CryptUUID.hex) == crypt.luksHex }) {
@@ -184,7 +184,7 @@ extension PhaseRunner {
             }
         }
         guard let rule = handoff else {
-            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName) (device \(fs.device)), but the unlock phase of this boot did not open that mapping (no matching record in the report); not installing anything [root-not-opened-by-policy]")
+            throw ActionFailure(.data, "the new root \(root) is on /dev/mapper/\(dmName) (device \(fs.device)), but the unlock phase of this boot did not open that mapping (no matching record in the report); not installing anything [\(RuleID.rootNotOpenedByPolicy)]")
         }
         return (rule.name, try checkHandoff(dmName, crypt: crypt, fs: fs, rule: rule, secretFor: secretFor))
     }
@@ -203,15 +203,15 @@ extension PhaseRunner {
         let slavesDir = inspector.sysRoot + "/dev/block/\(fs.device)/slaves"
         let slaves: [String]
         do { slaves = try FileIO.list(slavesDir, limit: 16).map(\.name) } catch {
-            throw ActionFailure(.data, "\(what): cannot list its backing devices (\(error)) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): cannot list its backing devices (\(error)) [\(RuleID.rootHandoffUnverified)]")
         }
         guard slaves.count == 1, PathRules.isPlainFileName(slaves[0]) else {
-            throw ActionFailure(.data, "\(what) has \(slaves.count) backing devices, a LUKS mapping has one [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what) has \(slaves.count) backing devices, a LUKS mapping has one [\(RuleID.rootHandoffUnverified)]")
         }
         let backing = inspector.devRoot + "/" + slaves[0]
         let header = try LUKSVolume(path: backing)
         guard let uuid = header.uuid, CryptUUID.hex(of: uuid) == crypt.luksHex else {
-            throw ActionFailure(.data, "\(what): the LUKS header on \(backing) has UUID \(header.uuid ?? "none"), the mapping was made from \(crypt.luksHex) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): the LUKS header on \(backing) has UUID \(header.uuid ?? "none"), the mapping was made from \(crypt.luksHex) [\(RuleID.rootHandoffUnverified)]")
         }
         let cipher = header.cipherSpec
         guard LUKSCiphers.isAllowed(cipher, expected: nil) else {
@@ -221,33 +221,33 @@ extension PhaseRunner {
         // the header the host can swap after cryptsetup opened it).
         let table: DMCryptTable
         do { table = try DMTable.read(.device(major: fs.major, minor: fs.minor), using: inspector.tableStatus) } catch {
-            throw ActionFailure(.data, "\(what): \(error.message) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): \(error.message) [\(RuleID.rootHandoffUnverified)]")
         }
         guard table.name == name else {
-            throw ActionFailure(.data, "\(what): the kernel's table of \(fs.device) is the mapping \(table.name) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): the kernel's table of \(fs.device) is the mapping \(table.name) [\(RuleID.rootHandoffUnverified)]")
         }
         let active = table.cipher
         guard LUKSCiphers.isAllowed(active, expected: nil) else {
             throw ActionFailure(.data, "\(what): the kernel's table uses \(table.kernelCipher) (the header on \(backing) says \(cipher)); \(LUKSCiphers.refusal(active, expected: nil))")
         }
         guard active == cipher else {
-            throw ActionFailure(.data, "\(what): the kernel's table uses \(table.kernelCipher), the header on \(backing) says \(cipher) [luks-cipher-mismatch]")
+            throw ActionFailure(.data, "\(what): the kernel's table uses \(table.kernelCipher), the header on \(backing) says \(cipher) [\(RuleID.luksCipherMismatch)]")
         }
         guard let backingDevice = inspector.blockDevice(backing), backingDevice == table.backing else {
-            throw ActionFailure(.data, "\(what): the kernel's table maps device \(table.backing), the header checked is on \(backing) (\(inspector.blockDevice(backing) ?? "not a block device")) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): the kernel's table maps device \(table.backing), the header checked is on \(backing) (\(inspector.blockDevice(backing) ?? "not a block device")) [\(RuleID.rootHandoffUnverified)]")
         }
         guard table.offset == header.dataOffset else {
-            throw ActionFailure(.data, "\(what): the kernel's table starts the data at sector \(table.offset) of \(table.backing), the header on \(backing) at sector \(header.dataOffset) [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): the kernel's table starts the data at sector \(table.offset) of \(table.backing), the header on \(backing) at sector \(header.dataOffset) [\(RuleID.rootHandoffUnverified)]")
         }
         if let bad = header.keyslotEncryptions.first(where: { !LUKSCiphers.isAllowed($0.cipher, expected: nil) }) {
-            throw ActionFailure(.data, "\(what): keyslot \(bad.slot) of \(backing) is encrypted with \(bad.cipher) [luks-keyslot-cipher]")
+            throw ActionFailure(.data, "\(what): keyslot \(bad.slot) of \(backing) is encrypted with \(bad.cipher) [\(RuleID.luksKeyslotCipher)]")
         }
         guard let secret = try secretFor(rule) else {
-            throw ActionFailure(.data, "\(what): the key of \(rule.name) is not in the secret store, so the volume cannot be checked [root-handoff-unverified]")
+            throw ActionFailure(.data, "\(what): the key of \(rule.name) is not in the secret store, so the volume cannot be checked [\(RuleID.rootHandoffUnverified)]")
         }
         let slot: Int?
         do { slot = try header.activate(as: nil, key: .passphrase(secret)) } catch {
-            throw ActionFailure(.data, "\(what): \(rule.name) opens no keyslot of \(backing): not the policy's volume [root-not-opened-by-policy]")
+            throw ActionFailure(.data, "\(what): \(rule.name) opens no keyslot of \(backing): not the policy's volume [\(RuleID.rootNotOpenedByPolicy)]")
         }
         return "\(root) is on /dev/mapper/\(name) (device \(fs.device), \(crypt.type) UUID \(uuid), \(active)), opened by cryptsetup; \(rule.name) opens keyslot \(slot.map(String.init) ?? "?") of \(backing)"
     }

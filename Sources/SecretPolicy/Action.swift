@@ -145,9 +145,9 @@ public enum LUKSCiphers {
 
     /// Why `spec` is refused, naming the rule, for messages.
     public static func refusal(_ spec: String, expected: String?) -> String {
-        if isNull(spec) { return "\(spec) does not encrypt at all [luks-cipher-null]" }
-        if let expected { return "the policy expects \(expected) (expect_cipher) [luks-cipher-mismatch]" }
-        return "\(spec) is not allowed without expect_cipher (allowed: \(allowed.joined(separator: ", "))) [luks-cipher-not-allowed]"
+        if isNull(spec) { return "\(spec) does not encrypt at all [\(RuleID.luksCipherNull)]" }
+        if let expected { return "the policy expects \(expected) (expect_cipher) [\(RuleID.luksCipherMismatch)]" }
+        return "\(spec) is not allowed without expect_cipher (allowed: \(allowed.joined(separator: ", "))) [\(RuleID.luksCipherNotAllowed)]"
     }
 }
 

@@ -114,7 +114,7 @@ public struct Evaluator {
         var verdicts: [RequestVerdict] = []
 
         if set.requests.count > policy.requests.maxRequests {
-            global.append(Problem("too-many-requests",
+            global.append(Problem(.tooManyRequests,
                 "\(set.requests.count) request files, but the policy allows at most \(policy.requests.maxRequests)"))
         }
 
@@ -125,7 +125,7 @@ public struct Evaluator {
                 verdicts.append(RequestVerdict(file: f.name, sha256: f.sha256, request: r, role: .secret))
             } catch {
                 var v = RequestVerdict(file: f.name, sha256: f.sha256, request: nil, role: .invalid)
-                v.problems.append(Problem("malformed", file: f.name, "not a valid add-secret request: \(error) (\(error.rule))"))
+                v.problems.append(Problem(.malformed, file: f.name, "not a valid add-secret request: \(error) (\(error.rule))"))
                 verdicts.append(v)
             }
         }
@@ -147,7 +147,7 @@ public struct Evaluator {
             let files = idx.map { verdicts[$0].file }
             for i in idx {
                 let others = files.filter { $0 != verdicts[i].file }.joined(separator: ", ")
-                verdicts[i].problems.append(Problem("duplicate-id", file: verdicts[i].file,
+                verdicts[i].problems.append(Problem(.duplicateId, file: verdicts[i].file,
                     "secret \(verdicts[i].displaySecret) is also requested by \(others); each secret must come exactly once"))
             }
         }
@@ -169,7 +169,7 @@ public struct Evaluator {
             for i in idx {
                 let same = verdicts[idx.first { $0 != i }!].sha256 == verdicts[i].sha256
                 let others = files.filter { $0 != verdicts[i].file }.joined(separator: ", ")
-                verdicts[i].problems.append(Problem("duplicate-request", file: verdicts[i].file,
+                verdicts[i].problems.append(Problem(.duplicateRequest, file: verdicts[i].file,
                     "is the same request as \(others) (\(same ? "identical bytes" : "the same GCM tag") \(String(tag.hex.prefix(16)))…); the ultravisor adds a request once, so each must come exactly once"))
             }
         }
@@ -184,7 +184,7 @@ public struct Evaluator {
         for rule in policy.secrets where rule.required {
             let present = rule.type == .updateCCK ? cckPresent : presentIDs.contains(rule.id)
             if !present {
-                global.append(Problem("missing-required", "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"))
+                global.append(Problem(.missingRequired, "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"))
             }
         }
 
@@ -212,16 +212,16 @@ public struct Evaluator {
             case .null:
                 v.role = .meta
                 if !policy.store.allowMeta {
-                    v.problems.append(Problem("meta-not-allowed", file: file, "meta requests are not allowed by the policy (store.allow_meta)"))
+                    v.problems.append(Problem(.metaNotAllowed, file: file, "meta requests are not allowed by the policy (store.allow_meta)"))
                 }
             case .updateCCK:
                 v.role = .updateCCK
                 if !policy.store.allowUpdateCCK {
-                    v.problems.append(Problem("update-cck-not-allowed", file: file, "update-CCK requests are not allowed by the policy (store.allow_update_cck)"))
+                    v.problems.append(Problem(.updateCckNotAllowed, file: file, "update-CCK requests are not allowed by the policy (store.allow_update_cck)"))
                 } else {
                     rule = policy.secrets.first { $0.type == .updateCCK }
                     if rule == nil {
-                        v.problems.append(Problem("not-whitelisted", file: file, "the policy names no update-cck secret"))
+                        v.problems.append(Problem(.notWhitelisted, file: file, "the policy names no update-cck secret"))
                     }
                 }
             default:
@@ -230,14 +230,14 @@ public struct Evaluator {
                 if let rule {
                     v.secretName = rule.name
                     if rule.type != r.secretType {
-                        v.problems.append(Problem("wrong-type", file: file,
+                        v.problems.append(Problem(.wrongType, file: file,
                             "secret \"\(rule.name)\" must be \(rule.type.name), the request carries \(r.secretType.name)"))
                     } else if let len = rule.length, len != Int(r.secretHeader.length) {
-                        v.problems.append(Problem("wrong-length", file: file,
+                        v.problems.append(Problem(.wrongLength, file: file,
                             "secret \"\(rule.name)\" must have \(len) bytes, the request carries \(r.secretHeader.length)"))
                     }
                 } else {
-                    v.problems.append(Problem("not-whitelisted", file: file,
+                    v.problems.append(Problem(.notWhitelisted, file: file,
                         "secret \(v.displaySecret) (ID \(r.secretID!.hex), \(r.secretType.name)) is not named by the policy"))
                 }
             }
@@ -245,22 +245,22 @@ public struct Evaluator {
 
         // Flags.
         if r.flags.unknownBits != 0 {
-            v.problems.append(Problem("flag-not-allowed", file: file,
+            v.problems.append(Problem(.flagNotAllowed, file: file,
                 "request sets unknown flag bits 0x\(String(r.flags.unknownBits, radix: 16)) (the ultravisor would refuse it)"))
         }
         for f in policy.store.requiredFlags where !r.flags.names.contains(f) {
-            v.problems.append(Problem("missing-flag", file: file, "request lacks the required flag \(f)"))
+            v.problems.append(Problem(.missingFlag, file: file, "request lacks the required flag \(f)"))
         }
         // Config UID.
         if let cuid = policy.store.configUID, r.configUID != cuid {
             let have = r.boundConfigUID.map { $0.hex } ?? "none (not bound)"
-            v.problems.append(Problem("config-uid-mismatch", file: file,
+            v.problems.append(Problem(.configUidMismatch, file: file,
                 "request is bound to config UID \(have), the policy expects \(cuid.hex)"))
         }
         // Host keys.
         if let hosts = hostKeyHashes, !hosts.isEmpty,
            !r.keyslots.contains(where: { slot in hosts.contains(slot.hostKeyHash) }) {
-            v.problems.append(Problem("no-keyslot-for-host", file: file,
+            v.problems.append(Problem(.noKeyslotForHost, file: file,
                 "no keyslot is for the given host key(s); the request was made for other machines (\(r.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) }.joined(separator: ", ")))"))
         }
         checkTrust(&v, rule: rule, ebc: ebc)
@@ -281,7 +281,7 @@ public struct Evaluator {
         do throws(RequestFormatError) {
             v.freshness = try r.freshnessRecord()
         } catch {
-            v.problems.append(Problem("bad-freshness-record", file: file, "\(error)"))
+            v.problems.append(Problem(.badFreshnessRecord, file: file, "\(error)"))
             return
         }
         let pinned = v.trustedBy.contains("pinned")
@@ -295,18 +295,18 @@ public struct Evaluator {
         guard let (floor, source) = floors.max(by: { $0.0 < $1.0 }), !pinned else { return }
         let what = subject(v)
         guard let f = v.freshness else {
-            v.problems.append(Problem("stale-request", file: file,
+            v.problems.append(Problem(.staleRequest, file: file,
                 "\(what) carries no freshness record, but \(source) requires epoch \(floor) or later; make the request with a signed freshness record (docs/rotation.md)"))
             return
         }
         guard v.freshnessVouchedBy != nil else {
             let why = r.userDataType.isSigned ? "its signature does not vouch for the request" : "the request is not signed (user-data type \(r.userDataType.name))"
-            v.problems.append(Problem("stale-request", file: file,
+            v.problems.append(Problem(.staleRequest, file: file,
                 "\(what) carries epoch \(f.epoch), but \(why): only a record covered by a verified signature proves freshness, and \(source) requires epoch \(floor) or later"))
             return
         }
         if f.epoch < floor {
-            v.problems.append(Problem("stale-request", file: file,
+            v.problems.append(Problem(.staleRequest, file: file,
                 "\(what) carries epoch \(f.epoch), older than the minimum \(floor) (\(source)): a request from before a rotation (a replay, or an old file left on the volume)"))
         }
     }
@@ -329,7 +329,7 @@ public struct Evaluator {
         // Requests already refused for their record (stale, malformed) are
         // not held against the others.
         func judged(_ v: RequestVerdict) -> Bool {
-            v.request != nil && v.role != .ebcTOC && !v.problems.contains { $0.rule == "bad-freshness-record" || $0.rule == "stale-request" }
+            v.request != nil && v.role != .ebcTOC && !v.problems.contains { $0.rule == RuleID.badFreshnessRecord.rawValue || $0.rule == RuleID.staleRequest.rawValue }
         }
         let epochs = Set(verdicts.filter(judged).compactMap(\.provenEpoch)).sorted()
         func list(_ files: [String], _ epochs: [UInt64]) -> String {
@@ -342,11 +342,11 @@ public struct Evaluator {
             if let e = v.provenEpoch {
                 guard epochs.count > 1 else { continue }
                 let others = snapshot.filter { judged($0) && $0.provenEpoch != nil && $0.provenEpoch != e }.map(\.file)
-                verdicts[i].problems.append(Problem("mixed-epochs", file: v.file,
+                verdicts[i].problems.append(Problem(.mixedEpochs, file: v.file,
                     "\(subject(v)) carries epoch \(e), but \(list(others, epochs.filter { $0 != e })); trust.same_epoch requires one epoch for the whole set (old and new requests mixed)"))
             } else if !epochs.isEmpty, !v.trustedBy.isEmpty, !v.trustedBy.contains("pinned") {
                 let others = snapshot.filter { judged($0) && $0.provenEpoch != nil }.map(\.file)
-                verdicts[i].problems.append(Problem("mixed-epochs", file: v.file,
+                verdicts[i].problems.append(Problem(.mixedEpochs, file: v.file,
                     "\(subject(v)) carries no freshness record under its signature, but \(list(others, epochs)); trust.same_epoch requires one epoch for the whole set (an old request mixed with new ones)"))
             }
         }
@@ -364,30 +364,30 @@ public struct Evaluator {
         if v.role == .ebcTOC {
             // The toc is governed by the EBC section alone.
             if let e = ebc, e.tocTrusted { v.trustedBy = ["ebc"] } else {
-                v.problems.append(Problem("untrusted", file: file, "the EBC table of contents could not be established (see the EBC problems)"))
+                v.problems.append(Problem(.untrusted, file: file, "the EBC table of contents could not be established (see the EBC problems)"))
             }
             return
         }
 
         if trust.usesSignatures {
             if !r.userDataType.isSigned {
-                failures.append(Problem("unsigned", file: file,
+                failures.append(Problem(.unsigned, file: file,
                     "request is not signed (user-data type \(r.userDataType.name)) but the policy requires a signature"))
             } else {
                 let candidates = trust.signers.filter { UserDataSignature.userDataType(for: $0.key.keyType) == r.userDataType }
                 if candidates.isEmpty {
-                    failures.append(Problem("unknown-signer", file: file,
+                    failures.append(Problem(.unknownSigner, file: file,
                         "signed with a \(r.userDataType.name) key, but the policy has no \(r.userDataType.name) signer"))
                 } else if let s = candidates.first(where: { UserDataSignature.verify(r, with: $0.key) == .valid }) {
                     v.signer = s.name
                     if let allowed = rule?.signers, !allowed.contains(s.name) {
-                        failures.append(Problem("signer-not-allowed", file: file,
+                        failures.append(Problem(.signerNotAllowed, file: file,
                             "signed by \"\(s.name)\", but secret \"\(rule!.name)\" only accepts \(allowed.joined(separator: ", "))"))
                     } else {
                         ok.append("signed:" + s.name)
                     }
                 } else {
-                    failures.append(Problem("bad-signature", file: file,
+                    failures.append(Problem(.badSignature, file: file,
                         "the \(r.userDataType.name) signature does not verify with \(candidates.map { "\"\($0.name)\"" }.joined(separator: ", ")): tampered, or signed by an unknown key"))
                 }
             }
@@ -395,12 +395,12 @@ public struct Evaluator {
         if trust.usesPins {
             let pin = r.pinDigest
             if trust.pinned.contains(pin) { ok.append("pinned") } else {
-                failures.append(Problem("not-pinned", file: file, "pin digest \(pin.hex) is not among the pinned digests"))
+                failures.append(Problem(.notPinned, file: file, "pin digest \(pin.hex) is not among the pinned digests"))
             }
         }
         if trust.ebc != nil {
             if let e = ebc, e.listedTags.contains(r.gcmTag) { ok.append("ebc") } else {
-                failures.append(Problem("ebc-tag-not-listed", file: file,
+                failures.append(Problem(.ebcTagNotListed, file: file,
                     "tag \(r.gcmTag.hex) is not listed in the EBC table of contents" + (ebc == nil ? " (no usable table of contents)" : "")))
             }
         }
@@ -421,17 +421,17 @@ public struct Evaluator {
 
     func evaluateEBC(_ e: Policy.EBCTrust, set: RequestSet, verdicts: [RequestVerdict], problems: inout [Problem]) -> EBCState? {
         guard let tocVerdict = verdicts.first(where: { $0.file == e.toc }) else {
-            problems.append(Problem("ebc-toc-missing", file: e.toc, "the EBC table of contents \(e.toc) is missing"))
+            problems.append(Problem(.ebcTocMissing, file: e.toc, "the EBC table of contents \(e.toc) is missing"))
             return nil
         }
         guard let toc = tocVerdict.request else { return nil }  // already reported as malformed
         guard toc.secretType == .null, toc.userDataType == .unsigned else {
-            problems.append(Problem("ebc-invalid", file: e.toc,
+            problems.append(Problem(.ebcInvalid, file: e.toc,
                 "an EBC table of contents is a meta request with unsigned user data, not \(toc.secretType.name) with \(toc.userDataType.name) user data"))
             return nil
         }
         if let pin = e.tocSHA256, pin != toc.pinDigest {
-            problems.append(Problem("ebc-toc-hash", file: e.toc, "pin digest \(toc.pinDigest.hex) differs from the policy's pin \(pin.hex)"))
+            problems.append(Problem(.ebcTocHash, file: e.toc, "pin digest \(toc.pinDigest.hex) differs from the policy's pin \(pin.hex)"))
             return nil
         }
         let ref: EBC.PolicyReference
@@ -440,32 +440,32 @@ public struct Evaluator {
             return nil
         }
         guard let polFile = set.policyFiles.first(where: { $0.name == ref.path }) else {
-            problems.append(Problem("ebc-policy-missing", file: e.toc, "references \(ref.path), which is not in the request directory"))
+            problems.append(Problem(.ebcPolicyMissing, file: e.toc, "references \(ref.path), which is not in the request directory"))
             return nil
         }
         guard polFile.sha256 == ref.sha256 else {
-            problems.append(Problem("ebc-policy-hash", file: polFile.name,
+            problems.append(Problem(.ebcPolicyHash, file: polFile.name,
                 "SHA-256 \(polFile.sha256.hex) differs from the \(ref.sha256.hex) that \(e.toc) references"))
             return nil
         }
         if let pin = e.policySHA256, pin != polFile.sha256 {
-            problems.append(Problem("ebc-policy-hash", file: polFile.name, "SHA-256 \(polFile.sha256.hex) differs from the policy's pin \(pin.hex)"))
+            problems.append(Problem(.ebcPolicyHash, file: polFile.name, "SHA-256 \(polFile.sha256.hex) differs from the policy's pin \(pin.hex)"))
             return nil
         }
         let tags: [[UInt8]]
         do { tags = try EBC.parseTOCPolicy(polFile.bytes) } catch {
-            problems.append(Problem("ebc-invalid", file: polFile.name, "\(error)"))
+            problems.append(Problem(.ebcInvalid, file: polFile.name, "\(error)"))
             return nil
         }
         var state = EBCState(tocTrusted: true, listedTags: [])
         for t in tags {
             if state.listedTags.contains(t) {
-                problems.append(Problem("ebc-duplicate-tag", file: polFile.name, "tag \(t.hex) is listed more than once"))
+                problems.append(Problem(.ebcDuplicateTag, file: polFile.name, "tag \(t.hex) is listed more than once"))
                 continue
             }
             state.listedTags.append(t)
             if !verdicts.contains(where: { $0.request?.gcmTag == t }) {
-                problems.append(Problem("ebc-listed-tag-missing", file: polFile.name, "lists tag \(t.hex), but no request has it"))
+                problems.append(Problem(.ebcListedTagMissing, file: polFile.name, "lists tag \(t.hex), but no request has it"))
             }
         }
         return state

@@ -126,7 +126,7 @@ struct PolicyParser {
             if !volumes.isEmpty { return .luks(volume: nil) }
             guard installs else { return nil }
             guard !volumes.isEmpty else {
-                throw fail(path, "the policy installs into the new root but opens no volume for it: name the root, e.g. {\"type\": \"luks\", \"volume\": \"root\"} with a luks, keyfile or keyscript action for that volume, or {\"type\": \"tmpfs\"} [root-unbound]")
+                throw fail(path, "the policy installs into the new root but opens no volume for it: name the root, e.g. {\"type\": \"luks\", \"volume\": \"root\"} with a luks, keyfile or keyscript action for that volume, or {\"type\": \"tmpfs\"} [\(RuleID.rootUnbound)]")
             }
             return .luks(volume: nil)
         }
@@ -136,10 +136,10 @@ struct PolicyParser {
         case "luks":
             let volume = try r.string("volume")
             if let v = volume, !volumes.contains(v) {
-                throw fail(r.childPath("volume"), "no luks, keyfile or keyscript action of the policy opens a volume named \"\(v)\" (the policy's volumes: \(volumes.isEmpty ? "none" : volumes.joined(separator: ", "))) [root-unbound]")
+                throw fail(r.childPath("volume"), "no luks, keyfile or keyscript action of the policy opens a volume named \"\(v)\" (the policy's volumes: \(volumes.isEmpty ? "none" : volumes.joined(separator: ", "))) [\(RuleID.rootUnbound)]")
             }
             if volume == nil, volumes.isEmpty {
-                throw fail(path, "a luks root needs a luks, keyfile or keyscript action for it [root-unbound]")
+                throw fail(path, "a luks root needs a luks, keyfile or keyscript action for it [\(RuleID.rootUnbound)]")
             }
             binding = .luks(volume: volume)
         case "tmpfs": binding = .tmpfs
@@ -375,14 +375,14 @@ struct PolicyParser {
             let cipher = try r.string("expect_cipher")
             if let c = cipher, c.isEmpty || c.utf8.count > 64 || c.contains(" ") { throw fail(r.childPath("expect_cipher"), "not a cipher spec") }
             if let c = cipher, LUKSCiphers.isNull(c) {
-                throw fail(r.childPath("expect_cipher"), "\(c) does not encrypt; se-secretd never opens such a volume [luks-cipher-null]")
+                throw fail(r.childPath("expect_cipher"), "\(c) does not encrypt; se-secretd never opens such a volume [\(RuleID.luksCipherNull)]")
             }
             // The token is public (type and ID of the secret): a header with
             // any other cipher whose volume key is the token would open.
             if use == .paesToken, !(cipher?.hasPrefix("paes-") ?? false) {
                 throw fail(r.childPath("expect_cipher"), cipher == nil
-                           ? "a paes-token action needs \"expect_cipher\" with a paes cipher (e.g. \"paes-xts-plain64\"): the token is built from public data, so only the cipher keeps a host-made header out [paes-needs-cipher]"
-                           : "a paes-token action needs a paes cipher, not \(cipher!) [paes-needs-cipher]")
+                           ? "a paes-token action needs \"expect_cipher\" with a paes cipher (e.g. \"paes-xts-plain64\"): the token is built from public data, so only the cipher keeps a host-made header out [\(RuleID.paesNeedsCipher)]"
+                           : "a paes-token action needs a paes cipher, not \(cipher!) [\(RuleID.paesNeedsCipher)]")
             }
             action = .luks(.init(device: dev, mapping: mapping, keyUse: use, readOnly: try r.bool("read_only") ?? false,
                                  discard: try r.bool("discard") ?? false, expectCipher: cipher))

@@ -63,7 +63,7 @@ public struct RequestSet: Sendable {
             // (controls, a newline, ESC, DEL, bidi overrides, bytes that are
             // not UTF-8) is the volume trying something; it is never used.
             guard Printable.isPrintableUTF8(entry.rawName) else {
-                set.problems.append(Problem("bad-file-name", file: shown,
+                set.problems.append(Problem(.badFileName, file: shown,
                     "file name has control characters, invisible format characters or bytes that are not UTF-8 (shown escaped); rename it"))
                 continue
             }
@@ -74,12 +74,12 @@ public struct RequestSet: Sendable {
                 continue
             }
             guard PathRules.isPlainFileName(entry.name) else {
-                set.problems.append(Problem("bad-file-name", file: shown,
+                set.problems.append(Problem(.badFileName, file: shown,
                     "file name has spaces or characters outside printable ASCII (shown escaped); rename it"))
                 continue
             }
             guard entry.kind == .regular else {
-                set.problems.append(Problem("not-regular-file", file: shown,
+                set.problems.append(Problem(.notRegularFile, file: shown,
                     "is a \(entry.kind.rawValue); only regular files are accepted (no symlinks, devices or directories)"))
                 continue
             }
@@ -97,20 +97,20 @@ public struct RequestSet: Sendable {
                 let file = RequestFile(name: entry.name, bytes: bytes)
                 if isRequest { set.requests.append(file) } else { set.policyFiles.append(file) }
             } catch let e as FileIO.TooLarge {
-                set.problems.append(Problem("file-too-large", file: shown, "larger than the limit of \(e.limit) bytes"))
+                set.problems.append(Problem(.fileTooLarge, file: shown, "larger than the limit of \(e.limit) bytes"))
             } catch let e as FileIO.NotRegular {
-                set.problems.append(Problem("not-regular-file", file: shown,
+                set.problems.append(Problem(.notRegularFile, file: shown,
                     "is a \(e.kind.rawValue); only regular files are accepted (it changed while being read)"))
             } catch {
-                set.problems.append(Problem("unreadable", file: shown, "\(error)"))
+                set.problems.append(Problem(.unreadable, file: shown, "\(error)"))
             }
         }
         if requestFiles > rules.maxRequests {
-            set.problems.append(Problem("too-many-requests",
+            set.problems.append(Problem(.tooManyRequests,
                 "\(requestFiles) request files, but the policy allows at most \(rules.maxRequests); only the first \(rules.maxRequests) were read"))
         }
         if policyFiles > maxPolicyFiles {
-            set.problems.append(Problem("too-many-requests", "\(policyFiles) *.pol files; at most \(maxPolicyFiles) are read"))
+            set.problems.append(Problem(.tooManyRequests, "\(policyFiles) *.pol files; at most \(maxPolicyFiles) are read"))
         }
         return set
     }
@@ -126,8 +126,8 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
     public let file: String?
     public let message: String
 
-    public init(_ rule: String, file: String? = nil, _ message: String) {
-        self.rule = rule
+    public init(_ rule: RuleID, file: String? = nil, _ message: String) {
+        self.rule = rule.rawValue
         self.file = file
         self.message = message
     }

@@ -107,7 +107,7 @@ extension FuzzTarget {
                             invariant(Array(r.userData.data.prefix(FreshnessRecord.size)) == f.bytes, "record does not encode back")
                         }
                     } catch {
-                        invariant(error.rule == "bad-freshness-record", "freshness rule \(error.rule)")
+                        invariant(error.rule == RuleID.badFreshnessRecord.rawValue, "freshness rule \(error.rule)")
                     }
                 } catch {
                     _ = "\(error)"

@@ -46,14 +46,14 @@ import RequestBuilding
         do {
             _ = try EBC.PolicyReference.parse(area(path: Array(name.utf8)))
         } catch {
-            #expect(error.rule == "ebc-path-traversal")
+            #expect(error.rule.rawValue == "ebc-path-traversal")
         }
     }
 
     @Test("non-printable bytes, empty names and wrong sizes are refused")
     func otherRefusals() {
         func rule(_ bytes: [UInt8]) -> String? {
-            do { _ = try EBC.PolicyReference.parse(bytes); return nil } catch { return error.rule }
+            do { _ = try EBC.PolicyReference.parse(bytes); return nil } catch { return error.rule.rawValue }
         }
         #expect(rule(area(path: [0x61, 0x01, 0x62])) == "ebc-path-traversal")
         #expect(rule(area(path: [0x61, 0x0A])) == "ebc-path-traversal")
