@@ -278,6 +278,9 @@ MISSING_PROBLEM='required secret "luks-root" \(plain\) has no request \[missing-
 # exist (the action's record line or its reason line: the serial console
 # interleaves writers and can garble one of them).
 MISSING_DIR_FAILURE='failed +tls-server-key +file +/etc/ssl/no-such-directory/server\.key|the directory [^ ]*/etc/ssl/no-such-directory does not exist \(set "create_parents"'
+# The unlock phase's key-file record for systemd-cryptsetup: its line or its
+# detail line (the console can garble either: "/runn/cryptsetup-keys.d").
+KEYFILE_HANDED='keyfile +/run/cryptsetup-keys.d/data.key|key file for systemd-cryptsetup \(64 bytes, mode 0400\)'
 # What systemd starts on the way to the switch to the new root.
 TO_SWITCH_ROOT="Starting (initrd-parse-etc|dracut-pre-pivot|initrd-cleanup|initrd-switch-root)|Reached target initrd(-fs)?\.target|Reached target initrd-switch-root"
 
@@ -328,9 +331,9 @@ checks_for() { # checks_for NAME
     case $n in
         dracut-good)
             positive_checks "$n" "Reached target .*(Encrypted Volumes|cryptsetup)|Mounted .*sysroot|Initrd Root Device"
-            check_t "$n" "late:keyfile +/run/cryptsetup-keys.d/data.key ;; drop:Finished .*(systemd-cryptsetup@data|Cryptography Setup for data)" \
+            check_t "$n" "late:$KEYFILE_HANDED ;; drop:Finished .*(systemd-cryptsetup@data|Cryptography Setup for data)" \
                 "$n: unlock handed the key file to systemd-cryptsetup, which opened 'data' without a prompt" \
-                ordered "keyfile +/run/cryptsetup-keys.d/data.key" "Finished .*(systemd-cryptsetup@data|Cryptography Setup for data)"
+                ordered "$KEYFILE_HANDED" "Finished .*(systemd-cryptsetup@data|Cryptography Setup for data)"
             check_t "$n" "drop:overwrote and removed the key file ;; late:Reached target .*cryptsetup\\." \
                 "$n: the key file was overwritten and removed after cryptsetup.target" \
                 ordered "Reached target .*cryptsetup\\." "overwrote and removed the key file"
