@@ -1,9 +1,9 @@
-/// Why a boot run stopped. The class picks the exit code, so that the unit
-/// or hook that runs se-secretd can tell failures apart.
-public struct BootFailure: Error, Sendable, CustomStringConvertible {
-    public enum Class: String, Sendable {
-        case usage, policy, input, device, ultravisor, timeout, io, config
-    }
+import SEBase
+
+/// Why a boot run stopped. The class picks the exit code (FailureClass), so
+/// that the unit or hook that runs se-secretd can tell failures apart.
+public struct BootFailure: Sendable, ClassifiedFailure {
+    public typealias Class = FailureClass
 
     public let failureClass: Class
     public let step: String

@@ -3,7 +3,7 @@ import UVDevice
 
 /// Why an action failed, classed so that the command can choose its exit
 /// code. Messages name targets, IDs and errno values, never secret bytes.
-public struct ActionFailure: Error, Equatable, CustomStringConvertible {
+public struct ActionFailure: Error, Equatable, CustomStringConvertible, ClassifiedFailure {
     public enum Kind: String, Sendable, Equatable {
         /// The ultravisor device is missing or unusable.
         case device
@@ -32,6 +32,8 @@ public struct ActionFailure: Error, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 
+    public var failureClass: FailureClass { kind.failureClass }
+
     static func from(_ error: UVError, context: String) -> ActionFailure {
         switch error {
         case .ultravisor: return ActionFailure(.ultravisor, "\(context): \(error)")
@@ -42,5 +44,18 @@ public struct ActionFailure: Error, Equatable, CustomStringConvertible {
     static func io(_ error: Error, _ context: String) -> ActionFailure {
         if let f = error as? ActionFailure { return f }
         return ActionFailure(.io, "\(context): \(error)")
+    }
+}
+
+extension ActionFailure.Kind {
+    public var failureClass: FailureClass {
+        switch self {
+        case .device: return .device
+        case .ultravisor: return .ultravisor
+        case .data: return .policy
+        case .io: return .io
+        case .timeout: return .timeout
+        case .config: return .config
+        }
     }
 }

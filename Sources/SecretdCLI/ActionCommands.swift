@@ -78,24 +78,13 @@ enum ActionCommands {
         }
     }
 
-    static func exitCode(_ kind: ActionFailure.Kind) -> ExitCode {
-        switch kind {
-        case .device: return .device
-        case .ultravisor: return .ultravisor
-        case .data: return .policyViolation
-        case .io: return .ioError
-        case .timeout: return .timeout
-        case .config: return .config
-        }
-    }
-
     /// Runs a phase, prints its records, adds them to the report and picks
     /// the exit code of the first failure.
     static func runPhase(_ phase: Phase, _ args: Arguments, _ out: Output) throws -> ExitCode {
         let policy = try Inputs.policy(policyPath(args))
         let env = try environment(args)
         let records = PhaseRunner(policy: policy, environment: env, openStore: storeOpener(args)).run(phase)
-        var code = records.first { $0.result == .failed }.map { exitCode($0.failure ?? .io) } ?? .ok
+        var code = records.first { $0.result == .failed }.map { ExitCode(($0.failure ?? .io).failureClass) } ?? .ok
         var reportError: String? = nil
         do {
             try RunReport.record(records, runDirectory: runDirectory(args)) {
@@ -323,7 +312,7 @@ enum ActionCommands {
         } catch {
             out.error("se-secretd keyscript: warning: \(error)")
         }
-        if let failure { throw CLIError(exitCode(failure.kind), failure.message) }
+        if let failure { throw CLIError(failure) }
         return .ok
     }
 

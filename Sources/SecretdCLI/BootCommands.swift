@@ -10,19 +10,6 @@ enum BootCommands {
 
     static let defaultPolicy = "/etc/se-secretd/policy.json"
 
-    static func exitCode(_ c: BootFailure.Class) -> ExitCode {
-        switch c {
-        case .usage: return .usage
-        case .policy: return .policyViolation
-        case .input: return .noInput
-        case .device: return .device
-        case .ultravisor: return .ultravisor
-        case .timeout: return .timeout
-        case .io: return .ioError
-        case .config: return .config
-        }
-    }
-
     static let boot = Command(
         ["boot"], summary: "Turn the requests on the untrusted volume into a locked secret store (initramfs)",
         options: [
@@ -109,6 +96,6 @@ enum BootCommands {
         let result = BootRunner(configuration: config, log: log).run()
         if args.flag("json") { out.out(result.report.serialized()) }
         guard let f = result.failure else { return .ok }
-        return exitCode(f.failureClass)
+        return ExitCode(f.failureClass)
     }
 }

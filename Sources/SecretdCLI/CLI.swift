@@ -108,13 +108,14 @@ public enum CLI {
                 throw CLIError(.usage, "expected \(expected), got \(parsed.positionals.count) argument(s)")
             }
             return try command.run(parsed, output).rawValue
-        } catch let e as CLIError {
-            output.error("se-secretd \(command.name): \(e.message)")
-            if e.code == .usage { output.error("Run `se-secretd \(command.name) --help` for usage.") }
-            return e.code.rawValue
+        } catch let e as any ClassifiedFailure {
+            output.error("se-secretd \(command.name): \(e.description)")
+            if e.failureClass == .usage { output.error("Run `se-secretd \(command.name) --help` for usage.") }
+            return e.failureClass.exitCode
         } catch {
-            output.error("se-secretd \(command.name): \(error)")
-            return ExitCode.failure.rawValue
+            // An error no layer classified: a bug, said as one.
+            output.error("se-secretd \(command.name): internal error (please report it): \(error)")
+            return FailureClass.internal.exitCode
         }
     }
 }

@@ -54,20 +54,9 @@ public enum DeviceCommands {
     /// Runs library code, mapping its failures to exit codes.
     public static func cli<R>(_ body: () throws -> R) throws -> R {
         do { return try body() } catch let f as CommandFailure {
-            throw CLIError(exitCode(f.kind), f.message)
+            throw CLIError(f)
         } catch let e as UVError {
-            throw CLIError(exitCode(CommandFailure.from(e).kind), "\(e)")
-        }
-    }
-
-    static func exitCode(_ kind: CommandFailure.Kind) -> ExitCode {
-        switch kind {
-        case .device: return .device
-        case .ultravisor: return .ultravisor
-        case .input: return .noInput
-        case .invalidInput: return .policyViolation
-        case .io: return .ioError
-        case .usage: return .usage
+            throw CLIError(CommandFailure.from(e))
         }
     }
 

@@ -1,9 +1,9 @@
-/// Exit codes: one per class of failure, from BSD sysexits so that shell
-/// scripts, systemd units and initramfs hooks can tell them apart.
+import SEBase
+
+/// Exit codes: success, or one per failure class (FailureClass.exitCode is
+/// the one map; this enum names them for the CLI and its help).
 public enum ExitCode: Int32, Sendable, CaseIterable {
     case ok = 0
-    /// An unexpected internal failure.
-    case failure = 1
     /// Bad command line.
     case usage = 64
     /// The requests violate the policy (or a request is malformed).
@@ -20,11 +20,19 @@ public enum ExitCode: Int32, Sendable, CaseIterable {
     case ultravisor = 76
     /// The policy itself is invalid.
     case config = 78
+    /// A bug: an error no layer classified.
+    case software = 70
+
+    public init(_ c: FailureClass) { self = ExitCode(rawValue: c.exitCode) ?? .software }
+
+    public var failureClass: FailureClass? {
+        FailureClass.allCases.first { $0.exitCode == rawValue }
+    }
 
     public var meaning: String {
         switch self {
         case .ok: return "success"
-        case .failure: return "internal error"
+        case .software: return "internal error (a bug: please report it)"
         case .usage: return "usage error (bad arguments)"
         case .policyViolation: return "policy violation (the requests do not pass)"
         case .noInput: return "input unreadable (file or directory missing or not accessible)"
@@ -38,12 +46,16 @@ public enum ExitCode: Int32, Sendable, CaseIterable {
 }
 
 /// An error that ends a command with a given exit code and message.
-public struct CLIError: Error, CustomStringConvertible {
+public struct CLIError: ClassifiedFailure {
     public let code: ExitCode
     public let message: String
     public init(_ code: ExitCode, _ message: String) {
         self.code = code
         self.message = message
     }
+    public init(_ failure: some ClassifiedFailure) {
+        self.init(ExitCode(failure.failureClass), failure.description)
+    }
     public var description: String { message }
+    public var failureClass: FailureClass { code.failureClass ?? .internal }
 }

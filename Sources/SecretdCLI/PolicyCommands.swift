@@ -187,7 +187,7 @@ enum PolicyCommands {
         ])
         let text = doc.serialized()
         do { _ = try Policy.parse(Array(text.utf8)) } catch {
-            throw CLIError(.failure, "the generated policy does not validate (a bug): \(error)")
+            throw CLIError(.software, "the generated policy does not validate (a bug): \(error)")
         }
         if let path = args.value("output") {
             if !args.flag("force"), FileIO.kind(of: path) != nil {

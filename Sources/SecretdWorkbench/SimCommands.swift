@@ -205,7 +205,7 @@ enum SimCommands {
         do { bytes = try dir.requestTarget().makeRequest(r) } catch let e as SimulatedRequest.Invalid {
             throw CLIError(.usage, e.message)
         } catch let e as CLIError { throw e } catch {
-            throw CLIError(.failure, "cannot build the request: \(error)")
+            throw CLIError(.software, "cannot build the request: \(error)")
         }
         do { try FileIO.writeAtomically(output, bytes, mode: 0o644) } catch {
             throw CLIError(.ioError, "cannot write \(output): \(error)")

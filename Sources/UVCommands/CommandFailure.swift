@@ -2,7 +2,7 @@ import SEBase
 import UVDevice
 
 /// Why a /dev/uv command failed, classed so the CLI can pick its exit code.
-public struct CommandFailure: Error, CustomStringConvertible {
+public struct CommandFailure: ClassifiedFailure {
     public enum Kind: Sendable, Equatable {
         /// The device is missing, refused, or lacks the ioctl (ENOTTY).
         case device
@@ -30,6 +30,17 @@ public struct CommandFailure: Error, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    public var failureClass: FailureClass {
+        switch kind {
+        case .device: return .device
+        case .ultravisor: return .ultravisor
+        case .input: return .input
+        case .invalidInput: return .policy
+        case .io: return .io
+        case .usage: return .usage
+        }
+    }
 
     /// Classifies a device error.
     public static func from(_ error: UVError, context: String? = nil) -> CommandFailure {

@@ -212,6 +212,31 @@ let example: ExampleSet.Written = {
     }
 }
 
+/// One failure vocabulary: every class has its own exit code, the CLI's
+/// exit codes are exactly those (and 0), and an error no layer classified
+/// exits 70 ("internal error"), never 1.
+@Suite struct FailureClassTests {
+    struct Unclassified: Error {}
+
+    @Test func oneExitCodePerClassAndNoneIsOne() {
+        let codes = FailureClass.allCases.map(\.exitCode)
+        #expect(Set(codes).count == codes.count, "two classes share an exit code")
+        #expect(!codes.contains(1) && !codes.contains(0))
+        #expect(Set(ExitCode.allCases.map(\.rawValue)) == Set(codes + [0]))
+        for c in FailureClass.allCases { #expect(ExitCode(c).failureClass == c) }
+    }
+
+    @Test func anUnclassifiedErrorIsAnInternalError() {
+        let boom = Command(["boom"], summary: "fails", options: [], discussion: "") { _, _ in throw Unclassified() }
+        final class Box: @unchecked Sendable { var err = "" }
+        let box = Box()
+        let code = CLI.run(["boom"], output: Output(out: { _ in }, err: { box.err += $0 }),
+                           edition: Edition(name: "t", extraCommands: [boom]))
+        #expect(code == 70)
+        #expect(box.err.contains("internal error"))
+    }
+}
+
 /// The two products: the agent (what goes into the initramfs) has neither
 /// the simulated ultravisor nor the workbench's commands; the workbench has both.
 @Suite struct EditionTests {
