@@ -48,6 +48,8 @@ if [ -f scripts/check-policy-schema.py ]; then
     step "policy JSON Schema agrees with the parser's fixtures" \
         python3 scripts/check-policy-schema.py Tests/SecretPolicyTests/Fixtures/policies
 fi
+step "architecture: the agent reaches no workbench code, the device layers no policy or libcrypto" \
+    python3 scripts/check-architecture.py
 step "the tests can fail: no self-comparison or skipping try?, every rule id asserted" \
     bash -c 'python3 scripts/check-test-evidence.py && python3 scripts/check-rule-coverage.py'
 if [ -x scripts/test-initrd-helper.sh ]; then
