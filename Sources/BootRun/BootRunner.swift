@@ -7,14 +7,8 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 import UVCommands
+import SEVocabulary
 
-/// Where other phases hand secrets over; the boot run wipes what the policy
-/// names there when it fails, so no secret outlives a failed boot.
-public struct HandoffPaths: Sendable {
-    public var keyFileDirectory = "/run/cryptsetup-keys.d"
-    public var credentialDirectory = "/run/credentials/@initrd"
-    public init() {}
-}
 
 public struct BootConfiguration: Sendable {
     public var policyPath: String

@@ -1,4 +1,5 @@
 import SEBase
+import SEVocabulary
 
 /// The kernel command line (`/proc/cmdline`), split like the kernel does:
 /// on white space, with double quotes grouping a value.
@@ -66,7 +67,7 @@ public struct BootSwitches: Sendable, Equatable {
 
     public init(_ cmdline: KernelCommandLine) {
         policy = cmdline.value(Self.prefix + "policy").flatMap { $0.isEmpty ? nil : $0 }
-        if let t = cmdline.value(Self.prefix + "timeout"), let v = Double(t), v >= 0, v <= 3600 { timeout = v }
+        if let t = cmdline.value(Self.prefix + "timeout"), let v = Double(t), WaitLimit.accepts(v) { timeout = v }
         debug = cmdline.flag(Self.prefix + "debug")
         requests = cmdline.value(Self.prefix + "requests").flatMap { $0.isEmpty ? nil : $0 }
         uvSimulator = cmdline.value(Self.prefix + "uv_sim").flatMap { $0.isEmpty ? nil : $0 }

@@ -24,8 +24,8 @@ public enum Phase: String, Sendable, CaseIterable {
 public struct PhaseEnvironment: Sendable {
     /// The mounted new root (dracut: /sysroot; initramfs-tools: ${rootmnt}, normally /root).
     public var root = "/sysroot"
-    public var keyFileDirectory = "/run/cryptsetup-keys.d"
-    public var credentialDirectory = "/run/credentials/@initrd"
+    public var keyFileDirectory = HandoffPaths.defaultKeyFileDirectory
+    public var credentialDirectory = HandoffPaths.defaultCredentialDirectory
     /// Refuse hand-off directories that are not on tmpfs/ramfs.
     public var requireMemoryFileSystem = true
     /// LUKS devices given explicitly (image files in tests): the policy's

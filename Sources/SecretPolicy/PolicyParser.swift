@@ -169,7 +169,7 @@ struct PolicyParser {
         guard !suffix.contains("/"), suffix.utf8.count <= 32 else { throw fail(path + ".suffix", "must be a short file-name suffix") }
         let maxRequests = Int(try r?.int("max_requests", range: 1...4096) ?? 64)
         let maxFileSize = Int(try r?.int("max_file_size", range: Int64(ASRLayout.minSize)...Int64(ASRLayout.maxSize)) ?? Int64(ASRLayout.maxSize))
-        let wait = Int(try r?.int("wait_seconds", range: 0...3600) ?? 30)
+        let wait = Int(try r?.int("wait_seconds", range: Int64(WaitLimit.seconds.lowerBound)...Int64(WaitLimit.seconds.upperBound)) ?? 30)
         let filesystems = try r?.stringArray("filesystems") ?? Policy.RequestSource.defaultFilesystems
         guard !filesystems.isEmpty else { throw fail(path + ".filesystems", "must name at least one file-system type") }
         for (i, t) in filesystems.enumerated() {

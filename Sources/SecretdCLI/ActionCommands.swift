@@ -38,7 +38,7 @@ enum ActionCommands {
         if let d = args.value("credentials-dir") { env.credentialDirectory = d }
         env.requireMemoryFileSystem = !args.flag("no-tmpfs-check")
         env.checkOnly = args.flag("check-only")
-        if let t = try args.int("device-timeout", range: 0...3600) { env.deviceTimeout = Double(t) }
+        if let t = try args.int("device-timeout", range: WaitLimit.seconds) { env.deviceTimeout = Double(t) }
         for spec in args.values("device") {
             guard let (key, path) = splitDeviceOption(spec) else {
                 throw CLIError(.usage, "--device takes SPEC=/PATH with SPEC as in the policy (LABEL=, UUID=, PARTLABEL=, PARTUUID= or a /dev path), e.g. LABEL=root=/tmp/root.img, not \"\(spec)\"")

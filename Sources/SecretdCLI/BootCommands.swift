@@ -3,6 +3,7 @@ import SecretPolicy
 import UVDevice
 import UVCommands
 import BootRun
+import SEVocabulary
 
 /// `se-secretd boot`: the main job, run from the initramfs at every boot.
 enum BootCommands {
@@ -85,7 +86,9 @@ enum BootCommands {
         config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
         config.requestsDirectory = args.value("requests") ?? switches.requests
         if let t = args.value("timeout") {
-            guard let v = Double(t), v >= 0, v <= 3600 else { throw CLIError(.usage, "--timeout takes seconds from 0 to 3600") }
+            guard let v = Double(t), WaitLimit.accepts(v) else {
+                throw CLIError(.usage, "--timeout takes seconds from \(WaitLimit.seconds.lowerBound) to \(WaitLimit.seconds.upperBound)")
+            }
             config.timeout = v
         } else if let t = switches.timeout {
             config.timeout = t
