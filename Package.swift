@@ -86,24 +86,32 @@ let package = Package(
         .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec", "RequestBuilding",
                                                                   "SecretPolicy", "UVDevice", "UVSimulator", "SEVocabulary"]),
 
+        // What the tests share: the in-process CLI runner, self-removing temporary
+        // directories, the built binaries, fixed keys, a simulated ultravisor.
+        // Foundation is allowed here (tests only); no product or library may depend on it.
+        .target(name: "TestSupport", dependencies: ["SecretdCLI", "SecretdWorkbench", "UVSimulator", "UVCommands", "UVDevice",
+                                                    "ASRCodec", "SECrypto", "SEBase"],
+                path: "Tests/TestSupport"),
+
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
-        .testTarget(name: "ASRCodecTests", dependencies: ["ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
-        .testTarget(name: "UVDeviceTests", dependencies: ["UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
-        .testTarget(name: "UVSimulatorTests", dependencies: ["UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
-        .testTarget(name: "UVCommandsTests", dependencies: ["UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
+        .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["TestSupport", "UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVCommandsTests", dependencies: ["TestSupport", "UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
-        .testTarget(name: "SecretPolicyTests", dependencies: ["SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
+        .testTarget(name: "SecretPolicyTests", dependencies: ["TestSupport", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BootRunTests", dependencies: ["BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
+        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
-        .testTarget(name: "SecretdCLITests", dependencies: ["SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
-        .testTarget(name: "SEDevicesTests", dependencies: ["SEDevices", "SEBase", "SEVocabulary"]),
-        .testTarget(name: "SecretActionsTests", dependencies: ["SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
+        .testTarget(name: "SecretdCLITests", dependencies: ["TestSupport", "SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "SecretActionsTests", dependencies: ["TestSupport", "SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
                                                                "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
-        .testTarget(name: "HardeningTests", dependencies: ["SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary", "RequestBuilding"]),
     ]
 )

@@ -28,6 +28,9 @@ public struct BootConfiguration: Sendable {
     /// Test hook, called right after the requests were read and copied (a
     /// test swaps files on the volume here to show that it has no effect).
     public var afterFetch: (@Sendable () -> Void)? = nil
+    /// Test hook, called with each request file's path right before it is
+    /// read (a test makes the volume vanish part way through).
+    public var beforeRequestRead: (@Sendable (String) -> Void)? = nil
     /// How the request volume is found and mounted (tests replace it).
     public var volumeAccess = VolumeAccess.system
 
@@ -214,11 +217,12 @@ public final class BootRunner {
     func fetch(_ policy: Policy) throws -> FetchedRequests {
         let f: FetchedRequests
         if let dir = config.requestsDirectory {
-            f = try RequestFetch.fromDirectory(dir, policy: policy, runDirectory: config.runDirectory)
+            f = try RequestFetch.fromDirectory(dir, policy: policy, runDirectory: config.runDirectory,
+                                               beforeRead: config.beforeRequestRead ?? { _ in })
         } else if let volume = policy.requests.volume {
             f = try RequestFetch.fromVolume(volume, policy: policy, runDirectory: config.runDirectory,
                                             wait: min(Double(policy.requests.waitSeconds), remaining), log: log,
-                                            access: config.volumeAccess)
+                                            access: config.volumeAccess, beforeRead: config.beforeRequestRead ?? { _ in })
         } else {
             throw BootFailure(.config, step: "fetch", "the policy names no request volume (requests.volume) and no directory was given")
         }

@@ -68,17 +68,20 @@ public enum RequestFetch {
 
     /// Reads the requests straight from a directory (`--requests DIR`, or a
     /// directory that stands in for the volume).
-    public static func fromDirectory(_ path: String, policy: Policy, runDirectory: String) throws -> FetchedRequests {
+    public static func fromDirectory(_ path: String, policy: Policy, runDirectory: String,
+                                     beforeRead: (String) -> Void = { _ in }) throws -> FetchedRequests {
         let dir: FileHandle
         do { dir = try FileIO.openDirectory(path) } catch {
             throw BootFailure(.input, step: "fetch", "cannot open the request directory \(path): \(error)")
         }
-        return try read(dir, displayPath: path, source: path, filesystem: nil, policy: policy, runDirectory: runDirectory)
+        return try read(dir, displayPath: path, source: path, filesystem: nil, policy: policy, runDirectory: runDirectory,
+                        beforeRead: beforeRead)
     }
 
     /// Finds, mounts, reads and unmounts the policy's request volume.
     public static func fromVolume(_ spec: VolumeSpec, policy: Policy, runDirectory: String, wait: Double,
-                                  log: BootLog, access: VolumeAccess = .system) throws -> FetchedRequests {
+                                  log: BootLog, access: VolumeAccess = .system,
+                                  beforeRead: (String) -> Void = { _ in }) throws -> FetchedRequests {
         log.info("waiting up to \(Int(wait)) s for the request volume \(spec)")
         let device: String
         do {
@@ -117,15 +120,15 @@ public enum RequestFetch {
                 "cannot open \(policy.requests.directory) on \(spec) (a symlink or '..' on the way is refused): \(error)")
         }
         return try read(dir, displayPath: "\(spec):\(policy.requests.directory)", source: device, filesystem: fs,
-                        policy: policy, runDirectory: runDirectory)
+                        policy: policy, runDirectory: runDirectory, beforeRead: beforeRead)
     }
 
     static func read(_ dir: FileHandle, displayPath: String, source: String, filesystem: String?, policy: Policy,
-                     runDirectory: String) throws -> FetchedRequests {
+                     runDirectory: String, beforeRead: (String) -> Void) throws -> FetchedRequests {
         let set: RequestSet
         do {
             set = try RequestSet.load(directory: dir, displayPath: displayPath, rules: policy.requests,
-                                      includeEBC: policy.trust.ebc != nil)
+                                      includeEBC: policy.trust.ebc != nil, beforeRead: beforeRead)
         } catch {
             throw BootFailure(.input, step: "fetch", "cannot read the request directory \(displayPath): \(error)")
         }

@@ -36,9 +36,6 @@ public struct RequestSet: Sendable {
 
     public static let maxEntries = 4096
 
-    /// Test seam: called with each file's display path right before it is
-    /// read (a test makes the volume vanish here). Nil in production.
-    nonisolated(unsafe) public static var beforeRead: ((String) -> Void)?
     static let maxPolicyFileSize = 1 << 20
     static let maxPolicyFiles = 8
 
@@ -51,8 +48,10 @@ public struct RequestSet: Sendable {
         try load(directory: try FileIO.openDirectory(directory), displayPath: directory, rules: rules, includeEBC: includeEBC)
     }
 
+    /// The same on an open directory; `beforeRead` is called with each file's
+    /// display path right before it is read (a test makes the volume vanish there).
     public static func load(directory dir: FileHandle, displayPath directory: String, rules: Policy.RequestSource,
-                            includeEBC: Bool) throws -> RequestSet {
+                            includeEBC: Bool, beforeRead: (String) -> Void = { _ in }) throws -> RequestSet {
         let entries = try FileIO.list(dir, displayPath: directory, limit: maxEntries)
         var set = RequestSet()
         var requestFiles = 0
@@ -91,7 +90,7 @@ public struct RequestSet: Sendable {
                 if policyFiles > maxPolicyFiles { continue }
             }
             let limit = isRequest ? rules.maxFileSize : maxPolicyFileSize
-            RequestSet.beforeRead?(directory + "/" + entry.name)
+            beforeRead(directory + "/" + entry.name)
             do {
                 let bytes = try FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: limit)
                 let file = RequestFile(name: entry.name, bytes: bytes)

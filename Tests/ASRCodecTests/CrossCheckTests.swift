@@ -4,6 +4,7 @@
 //     written here (no RequestDecryption, no SECrypto on that path).
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -34,14 +35,6 @@ enum OpenSSLCLI {
     }
 }
 
-/// A fresh temporary directory, removed after `body`.
-func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("asrcodec-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    return try body(dir)
-}
-
 @Suite struct OpenSSLCLICrossCheck {
     enum Case: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case ecP521, rsa2048Salt64, rsa2048Salt190, rsa3072Salt64, rsa3072Salt318
@@ -49,7 +42,7 @@ func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
 
         var key: PrivateKey {
             switch self {
-            case .ecP521: return Keys.ecSigner
+            case .ecP521: return Keys.tenant
             case .rsa2048Salt64, .rsa2048Salt190: return Keys.rsa2048
             case .rsa3072Salt64, .rsa3072Salt318: return Keys.rsa3072
             }
@@ -82,38 +75,38 @@ func withTemporaryDirectory<R>(_ body: (URL) throws -> R) throws -> R {
         #expect(Array(message[..<zeroed.lowerBound]) == Array(bytes[..<zeroed.lowerBound]))
         #expect(Array(message[zeroed.upperBound...]) == Array(bytes[zeroed.upperBound..<(bytes.count - 16)]))
 
-        try withTemporaryDirectory { dir in
-            let pub = dir.appendingPathComponent("pub.pem")
-            let sig = dir.appendingPathComponent("sig.bin")
-            let msg = dir.appendingPathComponent("msg.bin")
-            let bad = dir.appendingPathComponent("bad.bin")
-            try Data(c.key.publicKey.publicKeyPEM.utf8).write(to: pub)
-            try Data(req.userData.signature).write(to: sig)
-            try Data(message).write(to: msg)
-            var tampered = message
-            tampered[tampered.count - 1] ^= 1  // last ciphertext byte
-            try Data(tampered).write(to: bad)
+        let tmp = try TempDir("asrcodec-openssl")
+        let dir = URL(fileURLWithPath: tmp.path)
+        let pub = dir.appendingPathComponent("pub.pem")
+        let sig = dir.appendingPathComponent("sig.bin")
+        let msg = dir.appendingPathComponent("msg.bin")
+        let bad = dir.appendingPathComponent("bad.bin")
+        try Data(c.key.publicKey.publicKeyPEM.utf8).write(to: pub)
+        try Data(req.userData.signature).write(to: sig)
+        try Data(message).write(to: msg)
+        var tampered = message
+        tampered[tampered.count - 1] ^= 1  // last ciphertext byte
+        try Data(tampered).write(to: bad)
 
-            func verify(_ file: URL, saltOption: String? = nil) throws -> Int32 {
-                var args = ["dgst", "-sha512", "-verify", pub.path, "-signature", sig.path]
-                if let saltOption {
-                    args += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:\(saltOption)",
-                             "-sigopt", "rsa_mgf1_md:sha512"]
-                }
-                return try OpenSSLCLI.run(args + [file.path])
+        func verify(_ file: URL, saltOption: String? = nil) throws -> Int32 {
+            var args = ["dgst", "-sha512", "-verify", pub.path, "-signature", sig.path]
+            if let saltOption {
+                args += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:\(saltOption)",
+                         "-sigopt", "rsa_mgf1_md:sha512"]
             }
+            return try OpenSSLCLI.run(args + [file.path])
+        }
 
-            if let salt = c.salt {
-                // -2: recover the salt length from the signature (auto).
-                #expect(try verify(msg, saltOption: "-2") == 0)
-                #expect(try verify(bad, saltOption: "-2") != 0)
-                // The exact salt length the builder was asked for, and no other.
-                #expect(try verify(msg, saltOption: String(salt)) == 0)
-                #expect(try verify(msg, saltOption: String(salt == 64 ? 32 : 64)) != 0)
-            } else {
-                #expect(try verify(msg) == 0)
-                #expect(try verify(bad) != 0)
-            }
+        if let salt = c.salt {
+            // -2: recover the salt length from the signature (auto).
+            #expect(try verify(msg, saltOption: "-2") == 0)
+            #expect(try verify(bad, saltOption: "-2") != 0)
+            // The exact salt length the builder was asked for, and no other.
+            #expect(try verify(msg, saltOption: String(salt)) == 0)
+            #expect(try verify(msg, saltOption: String(salt == 64 ? 32 : 64)) != 0)
+        } else {
+            #expect(try verify(msg) == 0)
+            #expect(try verify(bad) != 0)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Glibc
 import SEBase
 import SECrypto
@@ -26,9 +27,8 @@ import RequestBuilding
     /// The printf/xxd command docs/formats.md gives tenants makes the same
     /// 24 bytes.
     @Test func documentedShellCommandMakesTheRecord() throws {
-        let dir = "/tmp/se-secretd-fresh-\(getpid())"
-        mkdir(dir, 0o700)
-        defer { unlink(dir + "/fresh.bin"); rmdir(dir) }
+        let tmp = try TempDir("fresh")
+        let dir = tmp.path
         let cmd = "cd \(dir) && EPOCH=42 && printf 'SESD-FRESH\\001\\000\\000\\000\\000\\000' > fresh.bin && printf '%016x' \"$EPOCH\" | xxd -r -p >> fresh.bin"
         #expect(system(cmd) == 0)
         #expect(try FileIO.read(dir + "/fresh.bin", limit: 64) == Self.epoch42)
@@ -39,7 +39,7 @@ import RequestBuilding
     func roundTrip(_ kind: String) throws {
         let ud: RequestBuilder.UserData
         switch kind {
-        case "ec-p521": ud = .signed([], key: Keys.ecSigner)
+        case "ec-p521": ud = .signed([], key: Keys.tenant)
         case "rsa-2048": ud = .signed([], key: Keys.rsa2048)
         case "rsa-3072": ud = .signed([], key: Keys.rsa3072)
         default: ud = .none
@@ -59,7 +59,7 @@ import RequestBuilding
     /// breaks the signature, for each key type.
     @Test(arguments: ["ec-p521", "rsa-2048", "rsa-3072"])
     func signatureCoversTheRecord(_ kind: String) throws {
-        let key = kind == "ec-p521" ? Keys.ecSigner : kind == "rsa-2048" ? Keys.rsa2048 : Keys.rsa3072
+        let key = kind == "ec-p521" ? Keys.tenant : kind == "rsa-2048" ? Keys.rsa2048 : Keys.rsa3072
         var bytes = try request(.signed([], key: key), epoch: 1)
         #expect(UserDataSignature.verify(try AddSecretRequest.parse(bytes), with: key.publicKey) == .valid)
         bytes[0x218 + 23] = 2  // epoch 1 -> 2
@@ -88,7 +88,7 @@ import RequestBuilding
         // The magic must be at the start.
         #expect(try FreshnessRecord.parse(userData: ([0] + Self.epoch42)[...]) == nil)
         #expect(try AddSecretRequest.parse(try request(.none, epoch: nil)).freshnessRecord() == nil)
-        #expect(try AddSecretRequest.parse(try request(.signed(Array("other".utf8), key: Keys.ecSigner), epoch: nil)).freshnessRecord() == nil)
+        #expect(try AddSecretRequest.parse(try request(.signed(Array("other".utf8), key: Keys.tenant), epoch: nil)).freshnessRecord() == nil)
     }
 
     @Test func malformedRecordsAreRefused() throws {
@@ -124,7 +124,7 @@ import RequestBuilding
 
     @Test func recordHasTheUserDataToItself() {
         var b = RequestBuilder(secret: .meta, hostKeys: [Keys.hosts[0].publicKey], tags: fixedTags)
-        b.userData = .signed(Array("note".utf8), key: Keys.ecSigner)
+        b.userData = .signed(Array("note".utf8), key: Keys.tenant)
         b.epoch = 3
         #expect(throws: RequestBuilder.Invalid.self) { try b.build() }
     }

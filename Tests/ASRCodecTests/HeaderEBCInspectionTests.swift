@@ -1,6 +1,7 @@
 // EBC policy references and toc.pol (§16), SE-header tags (§10), the
 // secret-store hash (§12) and the inspection JSON interface.
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -329,7 +330,7 @@ import RequestBuilding
     @Test("only the interface keys; keyslots carry only the host-key hash")
     func onlyInterfaceKeys() throws {
         let j = try inspect(try quickRequest(secret: .retrievable(.plain, id: .repeating(1, 32), value: Random.secureBytes(32)),
-                                             hosts: 2, userData: .signed([1, 2, 3], key: Keys.ecSigner)))
+                                             hosts: 2, userData: .signed([1, 2, 3], key: Keys.tenant)))
         guard case let .object(members) = j, case let .array(slots)? = j["keyslots"] else {
             Issue.record("the output is not an object with a keyslots array")
             return

@@ -18,6 +18,7 @@
 //   constants over the same nine files;
 // - rust/pv/src/crypto.rs — the KEK constant (add-secret-request.md §5.3).
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec

@@ -4,6 +4,7 @@
 // compared with what comes out; a builder that puts a field in the wrong
 // place, leaves a range out of the AAD or derives the KEK differently fails.
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -146,7 +147,7 @@ struct DualKey: @unchecked Sendable {
         b.configUID = Random.bytes(16)
         switch c.userData {
         case 1: b.userData = .unsigned(Array("unsigned oracle data".utf8))
-        case 2: b.userData = .signed(Array("signed oracle data".utf8), key: Keys.ecSigner)
+        case 2: b.userData = .signed(Array("signed oracle data".utf8), key: Keys.tenant)
         default: break
         }
         return try b.build()

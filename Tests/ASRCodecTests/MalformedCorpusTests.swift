@@ -2,6 +2,7 @@
 // `RequestFormatError.rule` (and offset) the strict parser must report
 // (add-secret-request.md §1, §4.2, §6, §7, §15). A crash fails the run.
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -22,7 +23,7 @@ enum Bases {
     /// Association, EC-signed user data, 2 keyslots, CUID set, disable-dump.
     static let assocEC2: [UInt8] = try! quickRequest(
         secret: .association(id: .repeating(0x11, 32), value: Random.secureBytes(32)), hosts: 2,
-        userData: .signed(Array("corpus".utf8), key: Keys.ecSigner), configUID: .repeating(0x42, 16), disableDump: true)
+        userData: .signed(Array("corpus".utf8), key: Keys.tenant), configUID: .repeating(0x42, 16), disableDump: true)
     /// Meta, no user data, 1 keyslot (1352 bytes).
     static let meta: [UInt8] = try! quickRequest()
     /// Plaintext secret of 20 bytes (stored as 32), unsigned user data, 1 keyslot.
@@ -239,7 +240,7 @@ enum MalformedCorpus {
         for base in [Bases.assocEC2, Bases.meta, Bases.plain32, Bases.plainMax, Bases.cck] {
             _ = try AddSecretRequest.parse(base)
         }
-        #expect(UserDataSignature.verify(try AddSecretRequest.parse(Bases.assocEC2), with: Keys.ecSigner.publicKey) == .valid)
+        #expect(UserDataSignature.verify(try AddSecretRequest.parse(Bases.assocEC2), with: Keys.tenant.publicKey) == .valid)
     }
 
     @Test("malformed request is refused with the exact rule", arguments: MalformedCorpus.all)

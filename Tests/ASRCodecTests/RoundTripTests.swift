@@ -8,6 +8,7 @@
 // type and every keyslot count meets all 12 of them.
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -70,7 +71,7 @@ enum UserDataKind: String, CaseIterable, Sendable {
     var signer: PrivateKey? {
         switch self {
         case .none, .unsigned: return nil
-        case .ecP521: return Keys.ecSigner
+        case .ecP521: return Keys.tenant
         case .rsa2048Salt64, .rsa2048SaltMax: return Keys.rsa2048
         case .rsa3072Salt64, .rsa3072SaltMax: return Keys.rsa3072
         }
@@ -349,7 +350,7 @@ func scenarios(for kind: SecretKind) -> [Scenario] {
 
     func checkSignature(_ req: AddSecretRequest, _ s: Scenario, _ c: Comment) throws {
         guard let signer = s.userData.signer else {
-            #expect(UserDataSignature.verify(req, with: Keys.ecSigner.publicKey) == .notSigned, c)
+            #expect(UserDataSignature.verify(req, with: Keys.tenant.publicKey) == .notSigned, c)
             #expect(UserDataSignature.verify(req, with: Keys.rsa2048.publicKey) == .notSigned, c)
             return
         }
@@ -359,12 +360,12 @@ func scenarios(for kind: SecretKind) -> [Scenario] {
         case .ecP521:
             #expect((8...139).contains(sig.count) && sig.first == 0x30, c)
             #expect(Int(req.bytes.readBE(UInt16.self, at: 0x3A8)) == sig.count, c)
-            #expect(UserDataSignature.verify(req, with: Keys.otherECSigner.publicKey) == .badSignature, c)
+            #expect(UserDataSignature.verify(req, with: Keys.stranger.publicKey) == .badSignature, c)
             #expect(UserDataSignature.verify(req, with: Keys.rsa3072.publicKey) == .keyTypeMismatch, c)
         case .rsa2048Salt64, .rsa2048SaltMax:
             #expect(sig.count == 256, c)
             #expect(UserDataSignature.verify(req, with: Keys.rsa3072.publicKey) == .keyTypeMismatch, c)
-            #expect(UserDataSignature.verify(req, with: Keys.ecSigner.publicKey) == .keyTypeMismatch, c)
+            #expect(UserDataSignature.verify(req, with: Keys.tenant.publicKey) == .keyTypeMismatch, c)
         default:
             #expect(sig.count == 384, c)
             #expect(UserDataSignature.verify(req, with: Keys.rsa2048.publicKey) == .keyTypeMismatch, c)
@@ -411,7 +412,7 @@ func scenarios(for kind: SecretKind) -> [Scenario] {
         #expect(fails(.updateCCK(SecureBytes(count: 16))))
         #expect(fails(.meta) { $0.configUID = [1] })
         #expect(fails(.meta) { $0.userData = .unsigned(.repeating(1, 513)) })
-        #expect(fails(.meta) { $0.userData = .signed(.repeating(1, 257), key: Keys.ecSigner) })
+        #expect(fails(.meta) { $0.userData = .signed(.repeating(1, 257), key: Keys.tenant) })
         #expect(fails(.meta) { $0.userData = .signed(.repeating(1, 129), key: Keys.rsa3072) })
         #expect(fails(.meta) { $0.userData = .signed([1], key: Keys.secretP256) })
         #expect(fails(.meta) { $0.extensionSecret = .simple(SecureBytes(count: 31)) })

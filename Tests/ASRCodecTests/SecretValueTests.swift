@@ -1,5 +1,6 @@
 // SecretValue encodings and SecretID forms (add-secret-request.md §7, §8).
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec

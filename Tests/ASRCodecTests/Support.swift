@@ -1,7 +1,7 @@
 // Shared fixtures for the ASR codec acceptance tests.
 //
 // Rules followed by every test in this target:
-// - keys are generated once per test process (RSA key generation is slow);
+// - keys are TestSupport's `Keys`, generated once per test process (RSA key generation is slow);
 // - secret values (test data, but treated as secrets) are only ever compared
 //   through a Bool computed *before* `#expect`, so that a failure never
 //   prints them (Swift Testing prints the operands of a failed expectation);
@@ -12,35 +12,12 @@ import SECrypto
 import ASRCodec
 import CLibcrypto
 import RequestBuilding
-
-/// Keys generated once per test process.
-enum Keys {
-    /// Simulated host keys (EC P-521), used for 1, 2 and 7 keyslots.
-    static let hosts: [PrivateKey] = (0..<7).map { _ in try! PrivateKey.generate(.ec(.p521)) }
-    /// A host that never gets a keyslot.
-    static let outsider = try! PrivateKey.generate(.ec(.p521))
-
-    // User-data signing keys.
-    static let ecSigner = try! PrivateKey.generate(.ec(.p521))
-    static let otherECSigner = try! PrivateKey.generate(.ec(.p521))
-    static let rsa2048 = try! PrivateKey.generate(.rsa(bits: 2048))
-    static let rsa3072 = try! PrivateKey.generate(.rsa(bits: 3072))
-
-    // Keys carried as retrievable EC / Edwards secrets.
-    static let secretP256 = try! PrivateKey.generate(.ec(.p256))
-    static let secretP384 = try! PrivateKey.generate(.ec(.p384))
-    static let secretP521 = try! PrivateKey.generate(.ec(.p521))
-    static let secretEd25519 = try! PrivateKey.generate(.ed25519)
-    static let secretEd448 = try! PrivateKey.generate(.ed448)
-}
+import TestSupport
 
 /// Random SE-header tags.
 func randomTags() -> SEHeaderTags {
     SEHeaderTags(pld: Random.bytes(64), ald: Random.bytes(64), tld: Random.bytes(64), tag: Random.bytes(16))
 }
-
-/// Fixed SE-header tags, as in s390-tools' request tests (1×64, 2×64, 3×64, 4×16).
-let fixedTags = SEHeaderTags(pld: .repeating(1, 64), ald: .repeating(2, 64), tld: .repeating(3, 64), tag: .repeating(4, 16))
 
 /// `secure` holds exactly `expected`. Returns a Bool so that callers can
 /// `#expect` it without the values showing up in a failure message.

@@ -2,6 +2,7 @@
 // (add-secret-request.md §4.3) or the request's AES-GCM authentication
 // (§5.1), at any offset.
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -12,7 +13,7 @@ import RequestBuilding
         case ecP521, rsa2048, rsa3072
         var key: PrivateKey {
             switch self {
-            case .ecP521: return Keys.ecSigner
+            case .ecP521: return Keys.tenant
             case .rsa2048: return Keys.rsa2048
             case .rsa3072: return Keys.rsa3072
             }
@@ -55,10 +56,10 @@ import RequestBuilding
     /// but the ultravisor rejects the request (next test).
     @Test("the GCM tag is outside the signed message")
     func tagIsNotSigned() throws {
-        let bytes = try quickRequest(userData: .signed([1, 2, 3], key: Keys.ecSigner))
+        let bytes = try quickRequest(userData: .signed([1, 2, 3], key: Keys.tenant))
         var t = bytes
         t[t.count - 1] ^= 1
-        #expect(UserDataSignature.verify(try AddSecretRequest.parse(t), with: Keys.ecSigner.publicKey) == .valid)
+        #expect(UserDataSignature.verify(try AddSecretRequest.parse(t), with: Keys.tenant.publicKey) == .valid)
     }
 
     /// Every byte of the file flipped: the request no longer parses, or the

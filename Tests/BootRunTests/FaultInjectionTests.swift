@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Foundation
 import SEBase
 import SECrypto
@@ -72,7 +73,6 @@ import SecretPolicy
     @Test(arguments: [EIO, EFAULT])
     func deviceFailsMidSubmissionThenRerun(_ code: Int32) throws {
         let g = try Guest("mid-\(code)")
-        defer { g.removeDirectory() }
         let open = try g.policyVariant("open.json") { m in
             guard case var .object(store)? = m.first(where: { $0.0 == "store" })?.1 else { return }
             replacing(&store, "lock", .bool(false))
@@ -100,7 +100,6 @@ import SecretPolicy
     /// result is "failed" without an rc, its journal line stays pending.
     @Test func efaultAfterTheUltravisorAddedFailsClosed() throws {
         let g = try Guest("copy-back")
-        defer { g.removeDirectory() }
         try g.faults { $0.errnoFaults = [.init(ioctl: .addSecret, errno: EFAULT, count: 1, after: 2, stage: .copyBack)] }
         let (r, e) = g.boot()
         #expect(r.failure?.failureClass == .device && r.failure?.step == "submit", "\(e)")
@@ -127,7 +126,6 @@ import SecretPolicy
 
     @Test func efaultOnListIsADeviceFailureAndNothingIsAdded() throws {
         let g = try Guest("efault")
-        defer { g.removeDirectory() }
         try g.faults { $0.errnoFaults = [.init(ioctl: .listSecrets, errno: EFAULT, count: 1)] }
         let (r, e) = g.boot()
         #expect(r.failure?.failureClass == .device, "\(e)")
@@ -140,7 +138,6 @@ import SecretPolicy
         // Models "killed between submission and lock" deterministically: all
         // adds went through, the lock did not.
         let g = try Guest("lockfail")
-        defer { g.removeDirectory() }
         try g.faults { $0.errnoFaults = [.init(ioctl: .lockSecrets, errno: EIO, count: 1)] }
         let (r1, e1) = g.boot()
         #expect(r1.failure?.failureClass == .device, "\(e1)")
@@ -158,7 +155,6 @@ import SecretPolicy
 
     @Test func transientFaultsDoNotChangeTheResult() throws {
         let g = try Guest("transient")
-        defer { g.removeDirectory() }
         try g.faults { $0.dumpInProgressAdds = 2 }
         #expect(g.boot().result.succeeded)
         try expectConverged(g)
@@ -170,7 +166,6 @@ import SecretPolicy
     /// so, and converges.
     @Test func pendingJournalLineOfADeadRunIsSubmittedAgain() throws {
         let g = try Guest("pending")
-        defer { g.removeDirectory() }
         let meta = try AddSecretRequest.parse(try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20))
         try FileIO.makeDirectories(g.runDir, mode: 0o700)
         try FileIO.writeAtomically(g.runDir + "/journal", Array("?\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
@@ -189,7 +184,6 @@ import SecretPolicy
     /// rerun says so and submits it once.
     @Test func pendingJournalLineOfAListableRequestNotInTheStore() throws {
         let g = try Guest("pending-listable")
-        defer { g.removeDirectory() }
         let file = "luks-root.asr"
         let luks = try AddSecretRequest.parse(try FileIO.read(g.requests + "/" + file, limit: 1 << 20))
         let id = try #require(luks.secretID)
@@ -207,12 +201,11 @@ import SecretPolicy
     /// A real SIGKILL of the se-secretd process at an arbitrary point of a
     /// long submission, then a rerun. Whatever the point, the end state is
     /// the uninterrupted one.
-    @Test(.enabled(if: seSecretdBinary != nil, "needs the se-secretd binary next to the test bundle (swift build)"))
+    @Test(.enabled(if: BuiltBinary.agentWithSimulator.path != nil, "needs se-secretd-test next to the test bundle (swift build)"))
     func sigkillDuringSubmissionThenRerun() throws {
         let g = try Guest("kill", extra: 40)
-        defer { g.removeDirectory() }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: seSecretdBinary!)
+        p.executableURL = URL(fileURLWithPath: try #require(BuiltBinary.agentWithSimulator.path))
         p.arguments = ["boot", "-p", g.example.policyPath, "--uv-sim", g.sim.path, "--sysfs", g.sim.sysfsRoot,
                        "-r", g.requests, "--run-dir", g.runDir, "--kmsg", "none"]
         p.standardError = FileHandle.nullDevice
@@ -230,41 +223,22 @@ import SecretPolicy
     }
 }
 
-extension Guest {
-    /// Removes the guest's temporary directory (simulator, example, run).
-    func removeDirectory() {
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-}
-
-/// The boot tests' agent (se-secretd with the simulator backend) of the same build, for process-level tests.
-let seSecretdBinary: String? = {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("se-secretd-test").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
-}()
-
-@Suite(.serialized) struct VolumeVanishes {
+@Suite struct VolumeVanishes {
     @Test func requestDirectoryDisappearsMidCopy() throws {
         let g = try Guest("vanish")
-        defer { g.removeDirectory() }
         let dir = try g.copyOfRequests()
-        var seen = 0
-        RequestSet.beforeRead = { path in
-            guard path.hasPrefix(dir + "/") else { return }  // other tests run in parallel
-            seen += 1
-            if seen == 3 {
+        final class Reads: @unchecked Sendable { var paths: [String] = [] }
+        let reads = Reads()
+        var config = g.config(requests: dir)
+        config.beforeRequestRead = { path in
+            reads.paths.append(path)
+            if reads.paths.count == 3 {
                 // The host pulls the volume: every file not yet read is gone.
                 for e in (try? FileIO.list(dir)) ?? [] { unlink(dir + "/" + e.name) }
             }
         }
-        defer { RequestSet.beforeRead = nil }
-        let (r, e) = g.boot(g.config(requests: dir))
-        RequestSet.beforeRead = nil
+        let (r, e) = g.boot(config)
+        #expect(reads.paths.count >= 3 && reads.paths.allSatisfy { $0.hasPrefix(dir + "/") }, "\(reads.paths)")
         #expect(r.failure?.failureClass == .policy, "\(e)")
         #expect(e.contains("[unreadable]") && e.contains("ENOENT"))
         // Nothing was submitted, nothing half-written is left: the copy holds

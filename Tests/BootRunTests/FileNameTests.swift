@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Glibc
 import SEBase
 import SECrypto
@@ -92,16 +93,13 @@ import SecretdWorkbench
         let g = try Guest("names-check")
         let dir = try hostileCopy(g)
         for json in [false, true] {
-            final class Box: @unchecked Sendable { var out = ""; var err = "" }
-            let box = Box()
-            let code = CLI.run(["check", "-p", g.example.policyPath, "-r", dir] + (json ? ["--json"] : []),
-                               output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
-            #expect(code == 65, "\(box.err)")
-            #expect(Self.rawControl(Array(box.out.utf8)) == nil, "check\(json ? " --json" : ""): \(Self.rawControl(Array(box.out.utf8)) ?? "")")
-            #expect(Self.rawControl(Array(box.err.utf8)) == nil)
-            #expect(box.out.contains("\\x1b[2J.asr") && box.out.contains("bad-file-name"))
+            let r = cli(["check", "-p", g.example.policyPath, "-r", dir] + (json ? ["--json"] : []))
+            #expect(r.code == 65, "\(r.err)")
+            #expect(Self.rawControl(Array(r.out.utf8)) == nil, "check\(json ? " --json" : ""): \(Self.rawControl(Array(r.out.utf8)) ?? "")")
+            #expect(Self.rawControl(Array(r.err.utf8)) == nil)
+            #expect(r.out.contains("\\x1b[2J.asr") && r.out.contains("bad-file-name"))
             if json {
-                let parsed = try JSON.parse(Array(box.out.utf8))
+                let parsed = try JSON.parse(Array(r.out.utf8))
                 let bad = parsed["problems"]!.array.filter { $0["rule"] == .string("bad-file-name") }
                 #expect(bad.count == Self.names.count)
                 for p in bad { #expect(Self.rawControl(Array((p["file"]?.string ?? "").utf8)) == nil) }

@@ -7,6 +7,7 @@ import BootRun
 import SecretActions
 import SecretdCLI
 import SecretdWorkbench
+import TestSupport
 
 /// A tmpfs of a few pages mounted for one test, which the test fills to
 /// provoke ENOSPC exactly where it wants it. Needs mount(2) (root).
@@ -27,10 +28,9 @@ final class SmallTmpfs: @unchecked Sendable {
 
     /// Whether this process can mount a tmpfs (root, or CAP_SYS_ADMIN).
     static let available: Bool = {
-        let dir = tempDir("tmpfs-probe")
-        defer { rmdir(dir) }
-        guard mount("tmpfs", dir, "tmpfs", 0, "size=4096") == 0 else { return false }
-        umount2(dir, Int32(MNT_DETACH))
+        guard let dir = try? TempDir("boot-tmpfs-probe") else { return false }
+        guard mount("tmpfs", dir.path, "tmpfs", 0, "size=4096") == 0 else { return false }
+        umount2(dir.path, Int32(MNT_DETACH))
         return true
     }()
 
@@ -161,7 +161,8 @@ struct NoSpaceOnRun {
 @Suite(.serialized, .enabled(if: SmallTmpfs.available, Comment(rawValue: tmpfsNeeded)))
 struct NoSpaceForHandoffs {
     @Test func keyFileWritesFailCleanly() throws {
-        let fs = try SmallTmpfs(at: tempDir("enospc-handoff"), pages: 16)
+        let tmp = try TempDir("boot-enospc-handoff")
+        let fs = try SmallTmpfs(at: tmp.appending("tmpfs"), pages: 16)
         let h = try HandoffDirectory(fs.path + "/cryptsetup-keys.d", mode: 0o700)
         let old = Random.bytes(64)
         try h.write("root.key", SecureBytes(copying: old), mode: 0o400)
@@ -200,19 +201,17 @@ struct NoSpaceForHandoffs {
         mkdir(fs.path + "/credentials", 0o700)
         fs.fill()
 
-        final class Box: @unchecked Sendable { var text = "" }
-        let out = Box()
         // A plain directory stands in for the new root: the policy must opt out of the root check.
         let policy = try g.policyVariant("policy-root-any.json") { m in
             m.removeAll { $0.0 == "root" }
             m.append(("root", .object([("type", .string("any"))])))
         }
-        let code = CLI.run(["install", "--policy", policy, "--run-dir", g.runDir,
-                            "--uv-sim", g.sim.path, "--sysfs", g.sim.sysfsRoot,
-                            "--root", root, "--credentials-dir", fs.path + "/credentials"],
-                           output: Output(out: { out.text += $0 }, err: { out.text += $0 }), edition: Workbench.edition)
-        #expect(code == ExitCode.ioError.rawValue, "\(out.text)")
-        #expect(out.text.contains("ssh.authorized_keys.root") && out.text.contains("ENOSPC"), "\(out.text)")
+        let r = cli(["install", "--policy", policy, "--run-dir", g.runDir,
+                     "--uv-sim", g.sim.path, "--sysfs", g.sim.sysfsRoot,
+                     "--root", root, "--credentials-dir", fs.path + "/credentials"])
+        let output = r.out + r.err
+        #expect(r.code == ExitCode.ioError.rawValue, "\(output)")
+        #expect(output.contains("ssh.authorized_keys.root") && output.contains("ENOSPC"), "\(output)")
         #expect(fs.names("/credentials").isEmpty, "\(fs.names("/credentials"))")
         // The files of the new root were installed all the same.
         #expect(FileIO.kind(of: root + "/etc/ssh/ssh_host_ecdsa_key") == .regular)
@@ -223,9 +222,9 @@ struct NoSpaceForHandoffs {
                 "\(actions)")
         for value in try g.secretValues() {
             for line in String(decoding: value, as: UTF8.self).split(separator: "\n") where line.count >= 16 && !line.hasPrefix("-----") {
-                #expect(!out.text.contains(line), "a secret is in the output")
+                #expect(!output.contains(line), "a secret is in the output")
             }
-            #expect(!out.text.contains(value.hex))
+            #expect(!output.contains(value.hex))
         }
     }
 }

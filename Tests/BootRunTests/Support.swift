@@ -9,32 +9,30 @@ import UVSimulator
 import BootRun
 import SecretdCLI
 import SecretdWorkbench
-
-func tempDir(_ label: String) -> String {
-    var t = Array("/tmp/se-secretd-boot-\(label)-XXXXXX".utf8CString)
-    return String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
-}
+import TestSupport
 
 final class Lines: @unchecked Sendable { var text = "" }
 
-/// A simulated guest: a simulator state, an example deployment made for it
-/// (signed requests + policy) and a run directory.
+/// A simulated guest: a simulated ultravisor, an example deployment made for
+/// it (signed requests + policy) and a run directory, in one directory that
+/// goes away with the last copy of the value.
 struct Guest {
-    let dir: String
-    let sim: SimulatorStateDirectory
+    let uv: SimulatedUltravisor
     let example: ExampleSet.Written
+    var dir: String { uv.dir.path }
+    var sim: SimulatorStateDirectory { uv.sim }
     var runDir: String { dir + "/run" }
     var kmsg: String { dir + "/kmsg" }
 
     init(_ label: String, extra: Int = 0, options: SimulatorOptions = SimulatorOptions()) throws {
-        dir = tempDir(label)
-        sim = try SimulatorStateDirectory.create(at: dir + "/sim", options: options)
+        uv = try SimulatedUltravisor("boot-" + label, options: options)
+        let sim = uv.sim
         let target = try sim.requestTarget()
         var ex = ExampleSet()
         ex.hostKey = target.hostKey
         ex.tags = target.imageTags
         ex.extraSecrets = extra
-        example = try ex.write(to: dir + "/example")
+        example = try ex.write(to: uv.dir.appending("example"))
     }
 
     var requests: String { example.requestDirectory }
@@ -60,15 +58,11 @@ struct Guest {
 
     func boot() -> (result: BootResult, stderr: String) { boot(config()) }
 
-    func state() throws -> SimulatorState { try sim.loadState() }
+    func state() throws -> SimulatorState { try uv.state() }
 
-    func faults(_ change: (inout SimulatorFaults) -> Void) throws {
-        try sim.withLockedState { s in var f = s.faults; change(&f); s.faults = f }
-    }
+    func faults(_ change: (inout SimulatorFaults) -> Void) throws { try uv.faults(change) }
 
-    func client() throws -> UVClient {
-        try UVBackend.simulator(sim.path).client(sysfs: UVSysfs(root: sim.sysfsRoot), links: Workbench.simulatorLinks)
-    }
+    func client() throws -> UVClient { try uv.client() }
 
     /// A copy of the example's request directory to change.
     func copyOfRequests(_ name: String = "requests-copy") throws -> String {

@@ -2,6 +2,7 @@
 // with a zero core limit before any command runs. Checked on the built
 // se-secretd in a child process, so the test runner itself is not changed.
 import Testing
+import TestSupport
 import Glibc
 @testable import SEBase
 
@@ -34,19 +35,6 @@ func runProgram(_ path: String, _ args: [String]) throws -> (status: Int32, out:
     return ((status >> 8) & 0xff, String(decoding: out, as: UTF8.self))
 }
 
-/// The se-secretd binary SwiftPM built next to this test bundle.
-func builtAgent() -> String? {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    guard n > 0 else { return nil }
-    let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let dir = FileIO.splitPath(exe).0
-    for candidate in [dir + "/se-secretd", FileIO.splitPath(dir).0 + "/se-secretd"] where access(candidate, X_OK) == 0 {
-        return candidate
-    }
-    return nil
-}
-
 /// "key: value" lines.
 func keyValues(_ text: String) -> [String: String] {
     var out: [String: String] = [:]
@@ -59,7 +47,7 @@ func keyValues(_ text: String) -> [String: String] {
 
 @Suite struct ProcessHardeningTests {
     @Test func agentIsNotDumpableAndHasNoCoreLimit() throws {
-        guard let agent = builtAgent() else {
+        guard let agent = BuiltBinary.agent.path else {
             Issue.record("se-secretd is not built next to the test bundle (run `swift build` first)")
             return
         }

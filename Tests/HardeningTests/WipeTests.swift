@@ -4,6 +4,7 @@
 // are process-wide statics: the suite is serialized and only events on the
 // test's own thread are counted, so parallel tests elsewhere do not count.
 import Testing
+import TestSupport
 import Glibc
 import SEBase
 import SECrypto
@@ -54,28 +55,23 @@ final class LifecycleRecorder: @unchecked Sendable {
 }
 
 @Suite(.serialized) struct WipeTests {
-    static let host = try! PrivateKey.generate(.ec(.p521))
-    static let signer = try! PrivateKey.generate(.ec(.p521))
-
     /// Build, parse and decrypt one request; returns whether the value came back.
     func roundTrip(payload: [UInt8]) throws -> Bool {
         let id = SecretID.hashed(name: "wipe-test", sha256: Digest.sha256)
         let value = try SecretValue.plaintext(SecureBytes(copying: payload))
-        var b = RequestBuilder(secret: .retrievable(.plain, id: id, value: value), hostKeys: [Self.host.publicKey],
-                               tags: SEHeaderTags(pld: .repeating(1, 64), ald: .repeating(2, 64),
-                                                  tld: .repeating(3, 64), tag: .repeating(4, 16)))
+        var b = RequestBuilder(secret: .retrievable(.plain, id: id, value: value), hostKeys: [Keys.host.publicKey], tags: fixedTags)
         b.extensionSecret = .simple(SecureBytes(copying: [UInt8].repeating(0x5A, 32)))
-        b.userData = .signed(Array("wipe test".utf8), key: Self.signer)
+        b.userData = .signed(Array("wipe test".utf8), key: Keys.tenant)
         let bytes = try b.build()
         let request = try AddSecretRequest.parse(bytes)
-        guard UserDataSignature.verify(request, with: Self.signer.publicKey) == .valid else { return false }
-        let plain = try RequestDecryption.decrypt(request, hostKey: Self.host)
+        guard UserDataSignature.verify(request, with: Keys.tenant.publicKey) == .valid else { return false }
+        let plain = try RequestDecryption.decrypt(request, hostKey: Keys.host)
         guard let decoded = SecretValue.decodePlaintext(plain.value) else { return false }
         return decoded.equals(payload) && plain.extensionSecret.equals(.repeating(0x5A, 32))
     }
 
     @Test func everyBufferOfARoundTripIsWipedWhenReleased() throws {
-        _ = (Self.host, Self.signer)  // key generation outside the observed part
+        _ = (Keys.host, Keys.tenant)  // key generation outside the observed part
         let recorder = LifecycleRecorder()
         recorder.start()
         defer { recorder.stop() }

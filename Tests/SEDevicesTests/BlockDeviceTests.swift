@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SEVocabulary
 @testable import SEDevices
@@ -24,12 +25,13 @@ func tool(_ name: String) -> String? {
 /// A fake sysfs class/block tree and /dev with ext4 image files in it: libblkid
 /// probes regular files like devices, so resolution runs without root.
 struct FakeDevices {
-    let root: String
+    let tmp: TempDir
+    var root: String { tmp.path }
     var sysfs: String { root + "/sys" }
     var dev: String { root + "/dev" }
 
     init() throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("se-secretd-blk-\(UUID().uuidString)").path
+        tmp = try TempDir("blk")
         try FileManager.default.createDirectory(atPath: root + "/sys/class/block", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/dev", withIntermediateDirectories: true)
     }
@@ -115,8 +117,8 @@ let haveMkfs = tool("mkfs.ext4") != nil
     /// through the kernel's /sys and /dev.
     @Test(.enabled(if: canUseLoop, "needs root, losetup, mkfs.ext4 and /dev/loop-control"))
     func findsALoopDeviceByLabel() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("se-secretd-loop-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tmp = try TempDir("loop")
+        let dir = tmp.path
         let image = dir + "/vol.img"
         _ = FileManager.default.createFile(atPath: image, contents: nil)
         let h = try Foundation.FileHandle(forWritingTo: URL(fileURLWithPath: image))

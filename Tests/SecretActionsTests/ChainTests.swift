@@ -1,19 +1,22 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
 @testable import SecretActions
 import SecretdCLI
 
-/// A simulated guest after its boot run: a simulator state whose store holds
-/// a request set's secrets and is locked, LUKS2 images, a policy, and a new
-/// root. The add and lock go through `se-secretd add` and `lock`, the same
-/// calls the boot run makes.
+/// A simulated guest after its boot run: a simulated ultravisor whose store
+/// holds a request set's secrets and is locked, LUKS2 images, a policy, and a
+/// new root. The add and lock go through `se-secretd add` and `lock`, the
+/// same calls the boot run makes.
 struct Guest {
-    let work: String
-    let state: String
-    var backend: [String] { ["--uv-sim", state, "--sysfs", state + "/sysfs"] }
+    let uv: SimulatedUltravisor
+    var work: String { uv.dir.path }
+    var backend: [String] { uv.backend }
+    /// The hand-off directory on /dev/shm, when there is a tmpfs there.
+    let memoryHandoff: TempDir?
     let handoff: String
     let handoffArgs: [String]
     let policy: String
@@ -27,20 +30,19 @@ struct Guest {
     static let rootHash = "$y$j9T$0123456789abcdef$ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210./zyx"
 
     init() throws {
-        let work = try scratch("chain")
-        let state = work + "/state"
-        self.work = work
-        self.state = state
-        if let shm = memoryScratch("chain") {
-            handoff = shm
+        let uv = try SimulatedUltravisor("chain")
+        let work = uv.dir.path
+        self.uv = uv
+        memoryHandoff = try TempDir.inMemory("chain")
+        if let shm = memoryHandoff {
+            handoff = shm.path
             handoffArgs = []
         } else {
             handoff = work + "/run-handoff"
             handoffArgs = ["--no-tmpfs-check"]
         }
         run = work + "/run"
-        self.root = try makeRoot()
-        #expect(cli(["sim", "init", "--state", state]).code == 0)
+        self.root = try makeRoot(at: work + "/root")
 
         // The secret values.
         var values: [String: [UInt8]] = [:]
@@ -59,7 +61,7 @@ struct Guest {
         var files: [String] = []
         func request(_ name: String, _ args: [String]) {
             let out = work + "/\(name).asr"
-            let r = cli(["sim", "create-request", "--state", state, "--output", out, "--extension-secret", work + "/ext"] + args)
+            let r = cli(["sim", "create-request", "--state", uv.sim.path, "--output", out, "--extension-secret", work + "/ext"] + args)
             #expect(r.code == 0, "\(r.err)")
             files.append(out)
         }
@@ -68,10 +70,9 @@ struct Guest {
             try write(work + "/value-" + name, value, mode: 0o600)
             request(name, ["-t", name == "paes-disk" ? "aes-xts" : "plain", "-n", name, "--value-file", work + "/value-" + name])
         }
-        let backend = ["--uv-sim", state, "--sysfs", state + "/sysfs"]
-        let added = cli(["add"] + backend + files)
+        let added = cli(["add"] + uv.backend + files)
         #expect(added.code == 0, "\(added.err)")
-        #expect(cli(["lock"] + backend).code == 0)
+        #expect(cli(["lock"] + uv.backend).code == 0)
 
         // The encrypted volumes: a passphrase keyslot, a volume key, and a paes
         // volume whose volume key is the UV secret token of paes-disk.
@@ -175,7 +176,7 @@ struct Guest {
         #expect(LUKSImage.keyFileOpens(g.images["root"]!, keyFile: keyFile) >= 0)
 
         // The keyscript, as Debian's cryptroot runs it.
-        if let bin = binary() {
+        if let bin = BuiltBinary.agentWithSimulator.path {
             var env = ProcessInfo.processInfo.environment
             env["CRYPTTAB_NAME"] = "root"; env["CRYPTTAB_KEY"] = "none"; env["CRYPTTAB_TRIED"] = "0"
             env["CRYPTTAB_SOURCE"] = "LABEL=root"; env["CRYPTTAB_OPTIONS"] = "luks,keyscript=se-secretd-keyscript"
@@ -221,7 +222,7 @@ struct Guest {
         let report = try JSON.parse(reportText)
         guard case let .array(records)? = report["actions"] else { Issue.record("no actions in the report"); return }
         func count(_ phase: String) -> Int { records.filter { $0["phase"] == .string(phase) }.count }
-        #expect(count("unlock") == 5 && count("install") == 7 && count("keyscript") == (binary() == nil ? 0 : 1) && count("cleanup") == 1)
+        #expect(count("unlock") == 5 && count("install") == 7 && count("keyscript") == (BuiltBinary.agentWithSimulator.path == nil ? 0 : 1) && count("cleanup") == 1)
         #expect(records.filter { $0["result"] == .string("skipped") }.count == 1)
         #expect(fileMode(g.run + "/report.json")?.mode == 0o600)
         g.expectNoSecret(in: reportText, "the report")
@@ -246,7 +247,8 @@ struct Guest {
         g.expectNoSecret(in: r.out + r.err, "the output")
 
         // A planted symlink in the new root: install fails for that file only.
-        let outside = try scratch("outside")
+        let outsideDir = try TempDir("outside")
+        let outside = outsideDir.path
         try FileManager.default.removeItem(atPath: g.root + "/etc/ssl/private")
         try FileManager.default.createSymbolicLink(atPath: g.root + "/etc/ssl/private", withDestinationPath: outside)
         let i = g.phase("install", ["--root", g.root, "--credentials-dir", g.credDir])
@@ -255,7 +257,7 @@ struct Guest {
         #expect(FileManager.default.fileExists(atPath: g.root + "/etc/ssh/ssh_host_ecdsa_key"))
 
         // The keyscript refuses a volume the policy does not serve and a crypttab key that disagrees.
-        if let bin = binary() {
+        if let bin = BuiltBinary.agentWithSimulator.path {
             var env = ProcessInfo.processInfo.environment
             env["CRYPTTAB_NAME"] = "data"
             let other = run(bin, ["keyscript", "--policy", g.policy, "--run-dir", g.run] + g.backend, environment: env)

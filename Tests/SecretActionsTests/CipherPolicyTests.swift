@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -36,7 +37,8 @@ import SEVocabulary
     /// right key (a host that had the key could make one) is refused both in
     /// --check-only and for real, before libcryptsetup is asked to activate.
     @Test func cipherNullVolumeKeyHeaderIsRefusedBeforeActivation() throws {
-        let dir = try scratch("cipher")
+        let tmp = try TempDir("cipher")
+        let dir = tmp.path
         let image = dir + "/null.img"
         let vk = Random.bytes(64)
         try LUKSImage.format(image, volumeKey: vk, passphrase: nil)
@@ -65,7 +67,8 @@ import SEVocabulary
     /// cipher_null header whose volume key is the token. Refused even for an
     /// action without expect_cipher (which the policy parser no longer lets through).
     @Test func cipherNullPaesTokenHeaderIsRefused() throws {
-        let dir = try scratch("cipher")
+        let tmp = try TempDir("cipher")
+        let dir = tmp.path
         let image = dir + "/paes-null.img"
         let id = Digest.sha256(Array("disk".utf8))
         let token = try PaesToken.make(type: .aesXTS256, id: id)
@@ -89,7 +92,8 @@ import SEVocabulary
     /// Without expect_cipher only XTS is opened; a legacy mode is opened when
     /// the policy names it.
     @Test func legacyModeNeedsExpectCipher() throws {
-        let dir = try scratch("cipher")
+        let tmp = try TempDir("cipher")
+        let dir = tmp.path
         let image = dir + "/cbc.img"
         let vk = Random.bytes(32)
         try LUKSImage.format(image, mode: "cbc-plain", volumeKey: vk, passphrase: nil)
@@ -107,7 +111,8 @@ import SEVocabulary
     /// volume key the host put there, for any passphrase. Refused before
     /// any keyslot is tried; the keyslot that opens a good header is reported.
     @Test func cipherNullKeyslotIsRefusedAndTheOpeningKeyslotReported() throws {
-        let dir = try scratch("cipher")
+        let tmp = try TempDir("cipher")
+        let dir = tmp.path
         let good = dir + "/good.img", bad = dir + "/bad.img"
         try LUKSImage.format(good, volumeKey: Random.bytes(64), passphrase: pass)
         try FileManager.default.copyItem(atPath: good, toPath: bad)

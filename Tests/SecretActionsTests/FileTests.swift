@@ -1,11 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 @testable import SecretActions
 
-/// A temporary new root with the usual account files.
-func makeRoot() throws -> String {
-    let root = try scratch("root")
+/// A new root at `root` with the usual account files.
+func makeRoot(at root: String) throws -> String {
     for d in ["etc/ssh", "etc/ssl/private", "root"] {
         try FileManager.default.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
     }
@@ -33,7 +33,8 @@ extension SafeTree {
 
 @Suite struct FileTests {
     @Test func modesOwnersAndAtomicReplacement() throws {
-        let root = try makeRoot()
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
         let tree = try SafeTree(root)
         #expect(try tree.write("/etc/app.conf", Array("one".utf8), FileAttributes(mode: 0o640, uid: 1234, gid: 33)) == .created)
         let m = fileMode(root + "/etc/app.conf")
@@ -62,7 +63,8 @@ extension SafeTree {
     }
 
     @Test func missingParentsOnlyWhenAllowed() throws {
-        let root = try makeRoot()
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
         let tree = try SafeTree(root)
         let e = #expect(throws: ActionFailure.self) { try tree.write("/opt/app/conf/key", [1], FileAttributes(mode: 0o600)) }
         #expect(e?.message.contains("create_parents") == true)
@@ -75,8 +77,10 @@ extension SafeTree {
     }
 
     @Test func symlinksAreNeverFollowed() throws {
-        let root = try makeRoot()
-        let outside = try scratch("outside")
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
+        let outsideDir = try TempDir("outside")
+        let outside = outsideDir.path
         try write(outside + "/victim", Array("untouched".utf8))
         let tree = try SafeTree(root)
         // At the target.
@@ -112,7 +116,8 @@ extension SafeTree {
     }
 
     @Test func ownersFromTheNewRootsAccounts() throws {
-        let root = try makeRoot()
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
         let a = try Accounts(tree: try SafeTree(root))
         #expect(try a.uid(.name("alice")) == 1234)
         #expect(try a.uid(.name("sshd")) == 105)
@@ -124,7 +129,8 @@ extension SafeTree {
     }
 
     @Test func shadowChangesOneFieldOnly() throws {
-        let root = try makeRoot()
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
         let tree = try SafeTree(root)
         let hash = "$y$j9T$abcdefghijklmnop$ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789./abcde"
         let h = try ShadowFile.hash(from: SecureBytes(copying: Array((hash + "\n").utf8)))
@@ -146,9 +152,10 @@ extension SafeTree {
         }
     }
 
-    @Test(.enabled(if: hasMemoryScratch, "no tmpfs at /dev/shm"))
+    @Test(.enabled(if: TempDir.hasMemoryFilesystem, "no tmpfs at /dev/shm"))
     func handoffDirectory() throws {
-        let shm = try #require(memoryScratch("handoff"))
+        let shmDir = try #require(try TempDir.inMemory("handoff"))
+        let shm = shmDir.path
         let dir = try HandoffDirectory(shm + "/credentials/@initrd", mode: 0o700)
         #expect(fileMode(shm + "/credentials")?.mode == 0o755 && fileMode(shm + "/credentials/@initrd")?.mode == 0o700)
         #expect(try dir.write("ssh.authorized_keys.root", SecureBytes(copying: [1, 2, 3]), mode: 0o400) == .created)
@@ -156,7 +163,8 @@ extension SafeTree {
         #expect(try dir.wipeAndRemove("ssh.authorized_keys.root"))
         #expect(try !dir.wipeAndRemove("ssh.authorized_keys.root"))
         // Not on tmpfs: refused, unless waived.
-        let disk = try scratch("disk")
+        let diskDir = try TempDir("disk")
+        let disk = diskDir.path
         if (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8))?.contains(" \(FileManager.default.temporaryDirectory.path) tmpfs") != true {
             let e = #expect(throws: ActionFailure.self) { try HandoffDirectory(disk + "/keys", mode: 0o700) }
             #expect(e?.message.contains("tmpfs") == true)
@@ -168,7 +176,8 @@ extension SafeTree {
     }
 
     @Test func reportRecordsReplaceTheirPhase() throws {
-        let run = try scratch("run")
+        let runDir = try TempDir("run")
+        let run = runDir.path
         try write(run + "/report.json", Array(#"{"verdict": "ok", "requests": [1, 2], "actions": [{"phase": "unlock", "x": 1}, {"phase": "other"}]}"#.utf8), mode: 0o600)
         let r = ActionRecord(phase: "unlock", secret: "luks-root", action: "luks", target: "LABEL=root as /dev/mapper/root",
                              result: .ok, message: "opened", milliseconds: 3)
@@ -179,7 +188,8 @@ extension SafeTree {
         #expect(actions.count == 3 && actions[0] == .object([("phase", .string("other"))]) && actions[1] == r.json)
         #expect(fileMode(run + "/report.json")?.mode == 0o600)
         // A fresh run directory gets {"actions": [...]}.
-        let fresh = try scratch("run") + "/sub"
+        let freshDir = try TempDir("run")
+        let fresh = freshDir.appending("sub")
         try RunReport.record([r], runDirectory: fresh) { _ in true }
         #expect(try JSON.parse(try read(fresh + "/report.json")) == .object([("actions", .array([r.json]))]))
         // Something that is not a JSON object is left alone.

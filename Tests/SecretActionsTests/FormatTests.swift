@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import SecretPolicy
@@ -34,7 +35,8 @@ func ed25519PublicKeyPerRFC8709(_ key: PublicKey) -> SSHPublicKey {
     @Test(.enabled(if: sshKeygen != nil, "ssh-keygen (openssh-client) is not installed; the derived .pub cannot be compared"),
           arguments: [("ed25519", ""), ("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521"), ("rsa", "2048")])
     func derivedPublicKeyMatchesSSHKeygen(_ type: String, _ bits: String) throws {
-        let dir = try scratch("ssh")
+        let tmp = try TempDir("ssh")
+        let dir = tmp.path
         for pem in [false, true] where !(pem && type == "ed25519") {
             let file = dir + "/key-\(type)\(bits)\(pem ? "-pem" : "")"
             var args = ["-q", "-t", type, "-N", "", "-C", "host@example", "-f", file]
@@ -56,7 +58,8 @@ func ed25519PublicKeyPerRFC8709(_ key: PublicKey) -> SSHPublicKey {
     /// PKCS#8 keys from OpenSSL, for every host key type.
     @Test(.enabled(if: sshKeygen != nil, "ssh-keygen (openssh-client) is not installed; the derived .pub cannot be compared"))
     func pkcs8KeysMatchSSHKeygen() throws {
-        let dir = try scratch("ssh")
+        let tmp = try TempDir("ssh")
+        let dir = tmp.path
         let keys: [(String, PrivateKey.GenerateType)] = [("ed25519", .ed25519), ("p256", .ec(.p256)), ("p384", .ec(.p384)),
                                                          ("p521", .ec(.p521)), ("rsa", .rsa(bits: 2048))]
         for (name, type) in keys {
@@ -113,7 +116,8 @@ func ed25519PublicKeyPerRFC8709(_ key: PublicKey) -> SSHPublicKey {
 
     @Test func encryptedOpenSSHKeyIsRefused() throws {
         guard let k = sshKeygen else { return }
-        let dir = try scratch("ssh")
+        let tmp = try TempDir("ssh")
+        let dir = tmp.path
         #expect(run(k, ["-q", "-t", "ed25519", "-N", "a passphrase", "-f", dir + "/k"]).status == 0)
         let e = #expect(throws: ActionFailure.self) { try SSHHostKey.publicKey(of: SecureBytes(copying: try read(dir + "/k"))) }
         #expect(e?.message.contains("encrypted") == true)

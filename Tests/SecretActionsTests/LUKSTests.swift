@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import ASRCodec
@@ -9,7 +10,8 @@ import ASRCodec
     let pass = Array("correct horse battery staple 0123456789abcdef".utf8)
 
     @Test func passphraseAndVolumeKeyAgainstTheHeader() throws {
-        let dir = try scratch("luks")
+        let tmp = try TempDir("luks")
+        let dir = tmp.path
         let image = dir + "/root.img"
         let vk = Random.bytes(64)
         try LUKSImage.format(image, volumeKey: vk, passphrase: pass, label: "root")
@@ -35,7 +37,8 @@ import ASRCodec
     }
 
     @Test func notALUKSVolume() throws {
-        let dir = try scratch("luks")
+        let tmp = try TempDir("luks")
+        let dir = tmp.path
         try write(dir + "/zero.img", [UInt8](repeating: 0, count: 1 << 20))
         let e = #expect(throws: ActionFailure.self) { try LUKSVolume(path: dir + "/zero.img") }
         #expect(e?.kind == .data && e?.message.contains("not a LUKS volume") == true)
@@ -61,7 +64,8 @@ import ASRCodec
     /// A paes-xts-plain64 volume whose volume key is the token (as pvics
     /// prepares it) opens with the token made from the secret's type and ID.
     @Test func paesVolumeOpensWithTheToken() throws {
-        let dir = try scratch("luks")
+        let tmp = try TempDir("luks")
+        let dir = tmp.path
         let image = dir + "/paes.img"
         let id = Digest.sha256(Array("disk".utf8))
         let token = try PaesToken.make(type: .aesXTS256, id: id)
@@ -83,7 +87,8 @@ import ASRCodec
 
     @Test(.enabled(if: deviceMapperReason == nil, "real activation needs root and a kernel with device-mapper/dm-crypt"))
     func realActivation() throws {
-        let dir = try scratch("luks")
+        let tmp = try TempDir("luks")
+        let dir = tmp.path
         let image = dir + "/root.img"
         let vk = Random.bytes(64)
         try LUKSImage.format(image, volumeKey: vk, passphrase: pass)

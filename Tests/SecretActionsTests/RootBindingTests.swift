@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 import SECrypto
 import SecretPolicy
@@ -17,12 +18,13 @@ import SecretdWorkbench
 
     /// A fake /sys and /dev under one directory.
     struct FakeSystem {
-        let dir: String
+        let tmp: TempDir
+        var dir: String { tmp.path }
         var sys: String { dir + "/sys" }
         var dev: String { dir + "/dev" }
 
         init() throws {
-            dir = try scratch("fake-sys")
+            tmp = try TempDir("fake-sys")
             try FileManager.default.createDirectory(atPath: dir + "/sys/dev/block", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir + "/dev", withIntermediateDirectories: true)
         }
@@ -59,7 +61,8 @@ import SecretdWorkbench
 
     struct Outcome {
         let records: [ActionRecord]
-        let root: String
+        let rootDir: TempDir
+        var root: String { rootDir.path }
         var rootRecord: ActionRecord { records[0] }
         var installed: Bool { FileManager.default.fileExists(atPath: root + "/etc/ssh/ssh_host_ecdsa_key") }
     }
@@ -68,8 +71,10 @@ import SecretdWorkbench
     static func install(_ g: Guest, _ policy: Policy, fake: FakeSystem, device: (UInt32, UInt32), magic: Int64 = ext4Magic,
                         opened: [OpenedVolume] = [], kernel: KernelTable? = .crypt("aes-xts-plain64"),
                         blockDevices: [String: String] = ["vdb": "252:16", "vdc": "252:32", "vdd": "252:48"]) throws -> Outcome {
-        let root = try makeRoot()
-        let run = try scratch("run")
+        let rootDir = try TempDir("root")
+        let root = try makeRoot(at: rootDir.path)
+        let runDir = try TempDir("run")
+        let run = runDir.path
         if !opened.isEmpty {
             let records = opened.map {
                 ActionRecord(phase: "unlock", secret: "luks-root", action: "luks", target: "LABEL=root as /dev/mapper/\($0.mapping)",
@@ -92,13 +97,13 @@ import SecretdWorkbench
         env.rootInspector.blockDevice = { path in
             blockDevices.first { dev + "/" + $0.key == path }?.value
         }
-        let state = g.state
+        let uv = g.uv
         let records = PhaseRunner(policy: policy, environment: env) { () throws(ActionFailure) -> SecretStore in
-            do { return SecretStore(client: try UVBackend.simulator(state).client(sysfs: UVSysfs(root: state + "/sysfs"), links: Workbench.simulatorLinks)) } catch {
+            do { return SecretStore(client: try uv.client()) } catch {
                 throw ActionFailure(.device, "\(error)")
             }
         }.run(.install)
-        return Outcome(records: records, root: root)
+        return Outcome(records: records, rootDir: rootDir)
     }
 
     /// Refused: the root record fails with the rule, every install action fails, nothing is written.

@@ -5,33 +5,7 @@ import SEBase
 import SECrypto
 @testable import SecretdCLI
 import SecretdWorkbench
-
-/// Runs the CLI in-process and captures what it prints.
-func cli(_ args: [String]) -> (code: Int32, out: String, err: String) {
-    final class Box: @unchecked Sendable { var out = ""; var err = "" }
-    let box = Box()
-    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
-    return (code, box.out, box.err)
-}
-
-func scratch(_ label: String, under base: String? = nil) throws -> String {
-    let parent = base ?? FileManager.default.temporaryDirectory.path
-    let dir = parent + "/se-secretd-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
-/// A scratch directory on tmpfs (for the hand-off directories), or nil.
-/// /dev/shm is a tmpfs here (where the hand-off tests need memory-backed files).
-let hasMemoryScratch: Bool = {
-    let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
-    return mounts.split(separator: "\n").contains(where: { $0.hasPrefix("tmpfs /dev/shm ") })
-}()
-
-func memoryScratch(_ label: String) -> String? {
-    guard hasMemoryScratch else { return nil }
-    return try? scratch(label, under: "/dev/shm")
-}
+import TestSupport
 
 func write(_ path: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -66,15 +40,6 @@ func run(_ path: String, _ args: [String], environment: [String: String]? = nil,
     let err = errPipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, Array(out), String(decoding: err, as: UTF8.self))
-}
-
-/// The se-secretd binary built beside the tests.
-func binary() -> String? {
-    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd-test").path
-    for p in [exe, FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd-test"] where FileManager.default.isExecutableFile(atPath: p) {
-        return p
-    }
-    return nil
 }
 
 let isRoot = getuid() == 0

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Glibc
 import SEBase
 import SECrypto
@@ -8,7 +9,7 @@ import RequestBuilding
 
 @Suite struct PassingSets {
     @Test func signedSetPassesWithOrderAndStoreHash() throws {
-        let s = Scenario("pass"); defer { s.cleanup() }
+        let s = try Scenario("pass")
         var doc = PolicyDoc()
         doc.secrets = [#"{"name": "luks-root", "type": "plain"}"#, #"{"name": "tls", "type": "plain", "required": false}"#]
         doc.store = #"{"lock": true, "allow_meta": true}"#
@@ -25,7 +26,7 @@ import RequestBuilding
     }
 
     @Test func optionalSecretMayBeAbsent() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.secrets.append(#"{"name": "extra", "type": "aes-256", "required": false}"#)
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
@@ -33,7 +34,7 @@ import RequestBuilding
     }
 
     @Test func pinnedDigestsTrustUnsignedRequests() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
         var doc = PolicyDoc()
         doc.trust = #"{"pinned_sha256": ["\#(try AddSecretRequest.parse(f.bytes).pinDigest.hex)"]}"#
@@ -43,7 +44,7 @@ import RequestBuilding
     }
 
     @Test func requireAllNeedsEveryMethod() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let f = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         var doc = PolicyDoc()
         let signer = JSON.string(Keys.tenant.publicKey.publicKeyPEM).serialized(pretty: false)
@@ -56,8 +57,8 @@ import RequestBuilding
     }
 
     @Test func rsaSignerWithAnySaltLength() throws {
-        let s = Scenario(); defer { s.cleanup() }
-        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: Keys.tags)
+        let s = try Scenario()
+        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: fixedTags)
         b.userData = .signed([1, 2, 3], key: Keys.rsa2048)
         b.pssSaltLength = 190  // what OpenSSL < 3.1 uses by default
         s.write("luks.asr", try b.build())
@@ -67,7 +68,7 @@ import RequestBuilding
     }
 
     @Test func ignoredFilesDoNotCount() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         try FileIO.writeAtomically(s.requestDir + "/README.txt", Array("notes".utf8), mode: 0o644)
         mkdir(s.requestDir + "/lost+found", 0o700)
@@ -85,7 +86,7 @@ import RequestBuilding
     }
 
     @Test func missingRequiredSecret() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.secrets.append(#"{"name": "ssh-host-key", "type": "plain"}"#)
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
@@ -95,14 +96,14 @@ import RequestBuilding
     }
 
     @Test func extraRequestIsNotWhitelisted() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         s.write("evil.asr", Scenario.request(Scenario.plain("attacker-secret")))
         only("not-whitelisted", try s.evaluate(try PolicyDoc().parse()), file: "evil.asr")
     }
 
     @Test func duplicateID() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("a.asr", Scenario.request(Scenario.plain("luks-root", "one")))
         s.write("b.asr", Scenario.request(Scenario.plain("luks-root", "two")))
         let e = try s.evaluate(try PolicyDoc().parse())
@@ -111,7 +112,7 @@ import RequestBuilding
     }
 
     @Test func copiedMetaRequestIsADuplicateRequest() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.store = #"{"lock": true, "allow_meta": true}"#
         let meta = Scenario.request(.meta)
@@ -128,7 +129,7 @@ import RequestBuilding
     @Test func twoFilesWithTheSameTagAreDuplicateRequests() throws {
         // Different bytes (a ciphertext byte changed), the same GCM tag: the
         // ultravisor's history would know the tag once.
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.store = #"{"lock": true, "allow_meta": true}"#
         doc.trust = #"{"require": "none"}"#
@@ -145,7 +146,7 @@ import RequestBuilding
     }
 
     @Test func wrongKind() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(.retrievable(.aes256, id: Digest.sha256(Array("luks-root".utf8)), value: Random.secureBytes(32))))
         let e = try s.evaluate(try PolicyDoc().parse())
         only("wrong-type", e, file: "luks.asr")
@@ -153,7 +154,7 @@ import RequestBuilding
     }
 
     @Test func wrongLength() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.secrets = [#"{"name": "luks-root", "type": "plain", "length": 48}"#]
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root", "short")))
@@ -161,7 +162,7 @@ import RequestBuilding
     }
 
     @Test func unsignedWhereSignedIsRequired() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
         only("unsigned", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
         // Unsigned user data (type 1) is not a signature either.
@@ -170,13 +171,13 @@ import RequestBuilding
     }
 
     @Test func unknownSignerKeyType() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: Keys.rsa2048))
         only("unknown-signer", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
     }
 
     @Test func signatureByAnUnknownKeyOrTamperedIsBad() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: Keys.stranger))
         only("bad-signature", try s.evaluate(try PolicyDoc().parse()), file: "luks.asr")
         // A genuine request with one byte of the signed area changed (the config UID).
@@ -188,7 +189,7 @@ import RequestBuilding
     }
 
     @Test func signerNotAllowedForThisSecret() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.trust = PolicyDoc.signedBy(Keys.tenant, Keys.stranger, names: ["tenant", "isv"])
         doc.secrets = [#"{"name": "luks-root", "type": "plain", "signers": ["tenant"]}"#]
@@ -197,7 +198,7 @@ import RequestBuilding
     }
 
     @Test func digestNotPinned() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.trust = #"{"pinned_sha256": ["\#([UInt8].repeating(0xAB, 32).hex)"]}"#
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
@@ -205,14 +206,14 @@ import RequestBuilding
     }
 
     @Test func metaNotAllowed() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         s.write("meta.asr", Scenario.request(.meta))
         only("meta-not-allowed", try s.evaluate(try PolicyDoc().parse()), file: "meta.asr")
     }
 
     @Test func updateCCKNotAllowed() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         s.write("cck.asr", Scenario.request(.updateCCK(Random.secureBytes(32))))
         only("update-cck-not-allowed", try s.evaluate(try PolicyDoc().parse()), file: "cck.asr")
@@ -226,7 +227,7 @@ import RequestBuilding
     }
 
     @Test func missingRequiredFlag() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.store = #"{"required_flags": ["disable-dump"]}"#
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), dump: false))
@@ -236,8 +237,8 @@ import RequestBuilding
     }
 
     @Test func unknownFlagBits() throws {
-        let s = Scenario(); defer { s.cleanup() }
-        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: Keys.tags)
+        let s = try Scenario()
+        var b = RequestBuilder(secret: Scenario.plain("luks-root"), hostKeys: [Keys.host.publicKey], tags: fixedTags)
         b.userData = .signed([1], key: Keys.tenant)
         b.flags = RequestFlags(rawValue: 1 << 40)
         s.write("luks.asr", try b.build())
@@ -245,7 +246,7 @@ import RequestBuilding
     }
 
     @Test func configUIDMismatch() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.store = #"{"config_uid": "\#([UInt8].repeating(0x42, 16).hex)"}"#
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), cuid: .repeating(0x43, 16)))
@@ -257,7 +258,7 @@ import RequestBuilding
     }
 
     @Test func tooManyRequests() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.requests = #"{"max_requests": 2}"#
         doc.store = #"{"allow_meta": true}"#
@@ -268,7 +269,7 @@ import RequestBuilding
     }
 
     @Test func symlinkInTheDirectoryIsRefused() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let target = s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         _ = target
         symlink(s.requestDir + "/luks.asr", s.requestDir + "/link.asr")
@@ -283,7 +284,7 @@ import RequestBuilding
     }
 
     @Test func nonRegularEntriesAreRefused() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         mkfifo(s.requestDir + "/pipe.asr", 0o644)
         mkdir(s.requestDir + "/dir.asr", 0o755)
@@ -296,7 +297,7 @@ import RequestBuilding
     /// with a space: refused by name, shown escaped, never read (the copy of
     /// the luks request would otherwise be a duplicate-id).
     @Test func unprintableOrUnplainNamesAreBadFileNames() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
         s.write("notes\u{1b}[2J.txt", Array("x".utf8))
         s.write("luks copy.asr", Scenario.request(Scenario.plain("luks-root")))
@@ -307,7 +308,7 @@ import RequestBuilding
     }
 
     @Test func malformedAndOversizeFiles() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var doc = PolicyDoc()
         doc.requests = #"{"max_file_size": 4096}"#
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
@@ -320,7 +321,7 @@ import RequestBuilding
     }
 
     @Test func requestForAnotherHost() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), host: Keys.otherHost))
         let hash = try RequestKeys.hostKeyHash(Keys.host.publicKey)
         only("no-keyslot-for-host", try s.evaluate(try PolicyDoc().parse(), hosts: [hash]))
@@ -354,7 +355,7 @@ import RequestBuilding
     }
 
     @Test func ebcLayoutPasses() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         let (_, pol) = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
         let e = try s.evaluate(try doc(#"{"policy_sha256": "\#(Digest.sha256(pol).hex)"}"#).parse())
         #expect(e.passed, "\(e.allProblems)")
@@ -363,21 +364,21 @@ import RequestBuilding
     }
 
     @Test func ebcPolicyHashMismatch() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)],
                    referencedHash: .repeating(0x11, 32))
         let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
         #expect(e.rules.contains("ebc-policy-hash"))
         #expect(e.rules.contains("ebc-tag-not-listed"))  // no usable toc, so nothing is vouched for
         // The policy's own pin of toc.pol catches a consistent but different toc too.
-        let s2 = Scenario("ebc"); defer { s2.cleanup() }
+        let s2 = try Scenario("ebc")
         _ = layout(s2, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
         #expect(try s2.evaluate(try doc(#"{"policy_sha256": "\#([UInt8].repeating(0x22, 32).hex)"}"#).parse()).rules
                     .contains("ebc-policy-hash"))
     }
 
     @Test func ebcTagNotListed() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
         let other = Scenario.request(Scenario.plain("ssh"), signer: nil)
         _ = layout(s, requests: ["luks.asr": luks, "ssh.asr": other], listed: [Array(luks.suffix(16))])
@@ -390,7 +391,7 @@ import RequestBuilding
 
     @Test func ebcPathTraversalInPolicyReference() throws {
         for bad in ["../../etc/shadow", "/etc/passwd", "sub/toc.pol", ".."] {
-            let s = Scenario("ebc"); defer { s.cleanup() }
+            let s = try Scenario("ebc")
             _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: bad)
             let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
             #expect(e.rules.contains("ebc-path-traversal"), "\(bad): \(e.allProblems)")
@@ -398,7 +399,7 @@ import RequestBuilding
     }
 
     @Test func ebcTocMissingOrInvalid() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         s.write("luks.asr", Scenario.request(Scenario.plain("luks-root"), signer: nil))
         #expect(try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse()).rules.contains("ebc-toc-missing"))
         s.write("toc.asr", Scenario.request(Scenario.plain("x"), signer: nil))  // not a meta request
@@ -408,7 +409,7 @@ import RequestBuilding
     /// The table of contents references a file that is not in the directory:
     /// the toc is not established, so it is untrusted and vouches for nothing.
     @Test func ebcPolicyMissing() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: "other.pol")
         let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
         expectProblems(e, ["ebc-policy-missing": "toc.asr", "untrusted": "toc.asr", "ebc-tag-not-listed": "luks.asr"])
@@ -416,7 +417,7 @@ import RequestBuilding
 
     /// User data that is a SHA-256 and no file name is no policy reference.
     @Test func ebcReferenceWithoutAPath() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         let (_, pol) = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)])
         s.write("toc.asr", Scenario.request(.meta, signer: nil, unsignedData: Digest.sha256(pol)))
         let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
@@ -425,7 +426,7 @@ import RequestBuilding
 
     /// A tag listed twice is reported on toc.pol; the toc still vouches for the request.
     @Test func ebcDuplicateTag() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
         _ = layout(s, requests: ["luks.asr": luks], listed: [Array(luks.suffix(16)), Array(luks.suffix(16))])
         let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
@@ -434,7 +435,7 @@ import RequestBuilding
     }
 
     @Test func ebcListedTagWithoutRequestAndTocPin() throws {
-        let s = Scenario("ebc"); defer { s.cleanup() }
+        let s = try Scenario("ebc")
         let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
         let (toc, _) = layout(s, requests: ["luks.asr": luks], listed: [Array(luks.suffix(16)), .repeating(0x33, 16)])
         let e = try s.evaluate(try doc(#"{"toc_sha256": "\#(try AddSecretRequest.parse(toc).pinDigest.hex)"}"#).parse())
@@ -460,7 +461,7 @@ import RequestBuilding
 
     @Test(arguments: [false, true]) func pinSurvivesRebindingButNothingElse(signed: Bool) throws {
         let signer = signed ? Keys.tenant : nil
-        let a = try AddSecretRequest.parse(try draft(tags: Keys.tags, signer: signer))
+        let a = try AddSecretRequest.parse(try draft(tags: fixedTags, signer: signer))
         let b = try AddSecretRequest.parse(try draft(tags: imageB, signer: signer))
         #expect(a.bytes != b.bytes)
         #expect(Digest.sha256(a.bytes) != Digest.sha256(b.bytes))
@@ -481,8 +482,8 @@ import RequestBuilding
     }
 
     @Test func policyPinnedForADraftAcceptsItForTheRealImage() throws {
-        let s = Scenario(); defer { s.cleanup() }
-        let pin = try AddSecretRequest.parse(try draft(tags: Keys.tags)).pinDigest
+        let s = try Scenario()
+        let pin = try AddSecretRequest.parse(try draft(tags: fixedTags)).pinDigest
         s.write("luks.asr", try draft(tags: imageB))
         var doc = PolicyDoc()
         doc.trust = #"{"pinned_sha256": ["\#(pin.hex)"]}"#

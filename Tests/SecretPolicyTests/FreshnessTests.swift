@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Glibc
 import SEBase
 import SECrypto
@@ -11,7 +12,7 @@ import RequestBuilding
 @Suite struct FreshnessEvaluation {
     static func request(_ secret: RequestBuilder.Secret = Scenario.plain("luks-root"), epoch: UInt64?,
                         signer: PrivateKey? = Keys.tenant, rawUserData: [UInt8]? = nil) -> [UInt8] {
-        var b = RequestBuilder(secret: secret, hostKeys: [Keys.host.publicKey], tags: Keys.tags)
+        var b = RequestBuilder(secret: secret, hostKeys: [Keys.host.publicKey], tags: fixedTags)
         if let s = signer { b.userData = .signed(rawUserData ?? [], key: s) }
         else if let d = rawUserData { b.userData = .unsigned(d) }
         b.epoch = epoch
@@ -29,7 +30,7 @@ import RequestBuilding
     func problem(_ e: Evaluation, _ rule: String) -> Problem? { e.allProblems.first { $0.rule == rule } }
 
     @Test func staleRequestIsRefusedAndAFreshOneAccepted() throws {
-        let s = Scenario("fresh"); defer { s.cleanup() }
+        let s = try Scenario("fresh")
         let policy = try Self.doc(trustExtra: #", "min_epoch": 5"#).parse()
         s.write("luks.asr", Self.request(epoch: 4))
         let e = try s.evaluate(policy)
@@ -50,7 +51,7 @@ import RequestBuilding
     }
 
     @Test func largestMinimum() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let policy = try Self.doc(trustExtra: #", "min_epoch": 9223372036854775807"#).parse()
         s.write("luks.asr", Self.request(epoch: 9_223_372_036_854_775_807))
         #expect(try s.evaluate(policy).passed)
@@ -59,7 +60,7 @@ import RequestBuilding
     }
 
     @Test func epochBeyondTheRangeIsAMalformedRecord() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var record = FreshnessRecord(epoch: 0).bytes
         record.replaceSubrange(16..<24, with: [UInt8](repeating: 0xFF, count: 8))  // UInt64.max
         s.write("luks.asr", Self.request(epoch: nil, rawUserData: record))
@@ -69,7 +70,7 @@ import RequestBuilding
     }
 
     @Test func malformedRecordIsRefusedEvenWithoutAMinimum() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var record = FreshnessRecord(epoch: 3).bytes
         record[10] = 2  // unknown version
         s.write("luks.asr", Self.request(epoch: nil, rawUserData: record))
@@ -79,7 +80,7 @@ import RequestBuilding
     }
 
     @Test func missingRecordWhenAMinimumIsSet() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Self.request(epoch: nil))
         let e = try s.evaluate(try Self.doc(trustExtra: #", "min_epoch": 0"#).parse())
         #expect(e.rules == ["stale-request"])
@@ -89,7 +90,7 @@ import RequestBuilding
     }
 
     @Test func unsignedRecordProvesNothing() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Self.request(epoch: 9, signer: nil))
         let e = try s.evaluate(try Self.doc(trustExtra: #", "min_epoch": 1"#).parse())
         #expect(e.rules == ["unsigned", "stale-request"], "\(e.allProblems)")
@@ -100,7 +101,7 @@ import RequestBuilding
     }
 
     @Test func recordUnderAForeignSignatureProvesNothing() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Self.request(epoch: 9, signer: Keys.stranger))
         let e = try s.evaluate(try Self.doc(trustExtra: #", "min_epoch": 1"#).parse())
         #expect(e.rules == ["bad-signature", "stale-request"], "\(e.allProblems)")
@@ -111,7 +112,7 @@ import RequestBuilding
     /// pinned request is as fresh as its pin and is exempt from the floor;
     /// a record in it counts (vouched for by the pin).
     @Test func pinnedRequestsAreAsFreshAsTheirPins() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let old = s.write("luks.asr", Self.request(epoch: 1, signer: nil))
         let pin = try AddSecretRequest.parse(old.bytes).pinDigest.hex
         let policy = try Self.doc(trustExtra: #", "pinned_sha256": ["\#(pin)"], "min_epoch": 7"#).parse()
@@ -127,7 +128,7 @@ import RequestBuilding
     }
 
     @Test func perSecretMinimum() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let policy = try Self.doc(trustExtra: #", "min_epoch": 1"#, secrets: [
             #"{"name": "luks-root", "type": "plain", "min_epoch": 3}"#,
             #"{"name": "tls", "type": "plain"}"#,
@@ -141,7 +142,7 @@ import RequestBuilding
     }
 
     @Test func metaRequestsNeedARecordToo() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         var d = Self.doc(trustExtra: #", "min_epoch": 2"#)
         d.store = #"{"lock": true, "allow_meta": true}"#
         s.write("00-meta.asr", Self.request(.meta, epoch: 1))
@@ -153,7 +154,7 @@ import RequestBuilding
     }
 
     @Test func oldAndNewRequestsCannotBeMixed() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let secrets = [#"{"name": "luks-root", "type": "plain"}"#, #"{"name": "tls", "type": "plain"}"#]
         s.write("luks.asr", Self.request(epoch: 4))
         s.write("tls.asr", Self.request(Scenario.plain("tls"), epoch: 3))
@@ -176,7 +177,7 @@ import RequestBuilding
 
     /// A request refused as stale does not also make the others "mixed".
     @Test func staleRequestIsReportedOnce() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         let secrets = [#"{"name": "luks-root", "type": "plain"}"#, #"{"name": "tls", "type": "plain"}"#]
         s.write("luks.asr", Self.request(epoch: 5))
         s.write("tls.asr", Self.request(Scenario.plain("tls"), epoch: 4))
@@ -186,7 +187,7 @@ import RequestBuilding
     }
 
     @Test func verdictJSONCarriesTheEpoch() throws {
-        let s = Scenario(); defer { s.cleanup() }
+        let s = try Scenario()
         s.write("luks.asr", Self.request(epoch: 12))
         s.write("x.asr", Self.request(Scenario.plain("luks-x"), epoch: nil, signer: nil))
         let e = try s.evaluate(try Self.doc(trustExtra: "").parse())

@@ -5,57 +5,22 @@ import SECrypto
 import ASRCodec
 @testable import SecretPolicy
 import RequestBuilding
-
-/// Shared keys: RSA generation is slow, so each key is made once per run.
-enum Keys {
-    static let host = try! PrivateKey.generate(.ec(.p521))
-    static let otherHost = try! PrivateKey.generate(.ec(.p521))
-    static let tenant = try! PrivateKey.generate(.ec(.p521))
-    static let stranger = try! PrivateKey.generate(.ec(.p521))
-    static let rsa2048 = try! PrivateKey.generate(.rsa(bits: 2048))
-    static let tags = SEHeaderTags(pld: .repeating(1, 64), ald: .repeating(2, 64), tld: .repeating(3, 64), tag: .repeating(4, 16))
-}
-
-func makeTempDir(_ label: String = "t") -> String {
-    var template = Array("/tmp/se-secretd-test-\(label)-XXXXXX".utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(p != nil)
-    return String(cString: p!)
-}
-
-func removeTree(_ path: String) {
-    _ = path.withCString { p in
-        // Small trees only; avoid shelling out.
-        var stack = [String(cString: p)]
-        var dirs: [String] = []
-        while let d = stack.popLast() {
-            dirs.append(d)
-            if let entries = try? FileIO.list(d) {
-                for e in entries {
-                    let full = d + "/" + e.name
-                    if e.kind == .directory { stack.append(full) } else { unlink(full) }
-                }
-            }
-        }
-        for d in dirs.reversed() { rmdir(d) }
-        return 0
-    }
-}
+import TestSupport
 
 /// Builds requests and policies for a scenario in a temporary directory.
+/// The directory goes away with the last copy of the value.
 struct Scenario {
-    let dir: String
+    let tmp: TempDir
+    var dir: String { tmp.path }
     var requestDir: String { dir + "/requests" }
 
-    init(_ label: String = "s") {
-        dir = makeTempDir(label)
+    init(_ label: String = "s") throws {
+        tmp = try TempDir("policy-" + label)
         mkdir(dir + "/requests", 0o755)
     }
 
-    func cleanup() { removeTree(dir) }
-
     static func request(_ secret: RequestBuilder.Secret, signer: PrivateKey? = Keys.tenant, host: PrivateKey = Keys.host,
-                        tags: SEHeaderTags = Keys.tags, dump: Bool = false, cuid: [UInt8]? = nil,
+                        tags: SEHeaderTags = fixedTags, dump: Bool = false, cuid: [UInt8]? = nil,
                         unsignedData: [UInt8]? = nil) -> [UInt8] {
         var b = RequestBuilder(secret: secret, hostKeys: [host.publicKey], tags: tags)
         if let s = signer { b.userData = .signed(Array("ud".utf8), key: s) }

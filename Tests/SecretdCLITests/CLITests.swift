@@ -6,62 +6,16 @@ import ASRCodec
 import SecretPolicy
 @testable import SecretdCLI
 import SecretdWorkbench
+import TestSupport
 
-/// Runs the CLI in-process and captures what it prints.
-func run(_ args: String...) -> (code: Int32, out: String, err: String) { runArgs(args) }
-
-func runArgs(_ args: [String]) -> (code: Int32, out: String, err: String) {
-    final class Box: @unchecked Sendable { var out = ""; var err = "" }
-    let box = Box()
-    let output = Output(out: { box.out += $0 }, err: { box.err += $0 })
-    let code = CLI.run(args, output: output, edition: Workbench.edition)
-    return (code, box.out, box.err)
-}
-
-/// A new directory under /tmp, removed (with everything in it) when the
-/// test process exits: `example` is shared by the tests, so no test can
-/// remove its own earlier.
-func tempDir() -> String {
-    var t = Array("/tmp/se-secretd-cli-XXXXXX".utf8CString)
-    let dir = String(cString: t.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!)! })
-    TempDirs.add(dir)
-    return dir
-}
-
-enum TempDirs {
-    nonisolated(unsafe) static var made: [String] = []
-    nonisolated(unsafe) static var lock = pthread_mutex_t()
-    static let registerCleanup: Void = { atexit { TempDirs.removeAll() } }()
-
-    static func add(_ dir: String) {
-        _ = registerCleanup
-        pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }
-        made.append(dir)
-    }
-
-    static func removeAll() {
-        for dir in made { remove(dir) }
-    }
-
-    static func remove(_ path: String) {
-        if let entries = try? FileIO.list(path) {
-            for e in entries {
-                if e.kind == .directory { remove(path + "/" + e.name) } else { unlink(path + "/" + e.name) }
-            }
-        }
-        rmdir(path)
-    }
-}
-
-/// One example deployment shared by the tests (key generation is the slow part).
-let example: ExampleSet.Written = {
-    let dir = tempDir() + "/example"
-    return try! ExampleSet().write(to: dir)
-}()
+/// One example deployment shared by the tests (key generation is the slow
+/// part), in a directory removed when the test process exits.
+let exampleDirectory = try! TempDir("cli-example")
+let example: ExampleSet.Written = try! ExampleSet().write(to: exampleDirectory.appending("example"))
 
 @Suite struct CheckCommandTests {
     @Test func examplePasses() {
-        let r = run("check", "--policy", example.policyPath, "--requests", example.requestDirectory,
+        let r = cli("check", "--policy", example.policyPath, "--requests", example.requestDirectory,
                     "--host-key-document", example.hostKeyDocument)
         #expect(r.code == 0, "\(r.out)\(r.err)")
         #expect(r.out.contains("result: PASS"))
@@ -69,7 +23,7 @@ let example: ExampleSet.Written = {
     }
 
     @Test func jsonOutputIsAnInterface() throws {
-        let r = run("check", "-p", example.policyPath, "-r", example.requestDirectory, "--json")
+        let r = cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "--json")
         #expect(r.code == 0)
         let j = try JSON.parse(r.out)
         #expect(j["result"] == .string("pass"))
@@ -85,41 +39,43 @@ let example: ExampleSet.Written = {
     }
 
     @Test func violationExitCodeAndMessageNameFileAndRule() throws {
-        let dir = tempDir()
+        let tmp = try TempDir("cli")
+        let dir = tmp.path
         for name in try FileIO.list(example.requestDirectory).map(\.name) {
             try FileIO.writeAtomically(dir + "/" + name, try FileIO.read(example.requestDirectory + "/" + name, limit: 1 << 20), mode: 0o644)
         }
         unlink(dir + "/luks-root.asr")
-        let r = run("check", "-p", example.policyPath, "-r", dir)
+        let r = cli("check", "-p", example.policyPath, "-r", dir)
         #expect(r.code == 65)
         #expect(r.out.contains("required secret \"luks-root\" (plain) has no request [missing-required]"))
         // A request for another host is named as such.
-        let other = try PrivateKey.generate(.ec(.p521))
+        let other = Keys.outsider
         let doc = dir + "/other.crt"
         try FileIO.writeAtomically(doc, Array(try Certificate.selfSigned(key: other, commonName: "x", organization: "y", days: 1).pem.utf8), mode: 0o644)
-        let h = run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", doc, "--json")
+        let h = cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", doc, "--json")
         #expect(h.code == 65)
         #expect(h.out.contains("no-keyslot-for-host"))
-        #expect(run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-q").out.isEmpty)
+        #expect(cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "-q").out.isEmpty)
     }
 
     @Test func unusableInputHasItsOwnExitCodes() throws {
-        #expect(run("check", "-p", "/nonexistent/policy.json", "-r", "/tmp").code == 78)
-        let bad = tempDir() + "/bad.json"
+        #expect(cli("check", "-p", "/nonexistent/policy.json", "-r", "/tmp").code == 78)
+        let tmp = try TempDir("cli")
+        let bad = tmp.appending("bad.json")
         try FileIO.writeAtomically(bad, Array(#"{"version": 1, "trust": {}}"#.utf8), mode: 0o644)
-        let r = run("check", "-p", bad, "-r", "/tmp")
+        let r = cli("check", "-p", bad, "-r", "/tmp")
         #expect(r.code == 78)
         #expect(r.err.contains("$.trust"))
-        #expect(run("check", "-p", example.policyPath, "-r", "/nonexistent-dir").code == 66)
-        #expect(run("check", "-p", example.policyPath).code == 64)
-        #expect(run("check", "--polcy", "x").err.contains("did you mean --policy"))
-        #expect(run("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", "/nonexistent.crt").code == 66)
+        #expect(cli("check", "-p", example.policyPath, "-r", "/nonexistent-dir").code == 66)
+        #expect(cli("check", "-p", example.policyPath).code == 64)
+        #expect(cli("check", "--polcy", "x").err.contains("did you mean --policy"))
+        #expect(cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "-k", "/nonexistent.crt").code == 66)
     }
 }
 
 @Suite struct InspectCommandTests {
     @Test func jsonKeysForOneFile() throws {
-        let r = run("inspect", "--json", example.requestDirectory + "/luks-root.asr")
+        let r = cli("inspect", "--json", example.requestDirectory + "/luks-root.asr")
         #expect(r.code == 0)
         let j = try JSON.parse(r.out)
         #expect(j["user_data_type"] == .string("ec-p521"))
@@ -139,76 +95,79 @@ let example: ExampleSet.Written = {
     }
 
     @Test func severalFilesGiveAnArrayAndErrorsAreReported() throws {
-        let junk = tempDir() + "/junk.asr"
+        let tmp = try TempDir("cli")
+        let junk = tmp.appending("junk.asr")
         try FileIO.writeAtomically(junk, Array("asrcbM-not-really".utf8), mode: 0o644)
-        let r = run("inspect", "--json", example.requestDirectory + "/00-meta.asr", junk)
+        let r = cli("inspect", "--json", example.requestDirectory + "/00-meta.asr", junk)
         #expect(r.code == 65)
         guard case let .array(items) = try JSON.parse(r.out) else { Issue.record("not an array"); return }
         #expect(items.count == 2)
         #expect(items[0]["secret_id"] == .null)
         #expect(items[1]["error"]?["rule"] != nil)
-        let text = run("inspect", junk)
+        let text = cli("inspect", junk)
         #expect(text.code == 65)
         #expect(text.err.contains("junk.asr: not a valid add-secret request"))
-        #expect(run("inspect", "/nonexistent.asr").code == 66)
+        #expect(cli("inspect", "/nonexistent.asr").code == 66)
     }
 }
 
 @Suite struct PolicyCommandTests {
     @Test func initFromRequestsPinsDigestsAndPasses() throws {
-        let out = tempDir() + "/policy.json"
-        let r = run("policy", "init", "-r", example.requestDirectory, "-n", "luks-root", "-n", "ssh-host-ecdsa", "-o", out)
+        let tmp = try TempDir("cli")
+        let out = tmp.appending("policy.json")
+        let r = cli("policy", "init", "-r", example.requestDirectory, "-n", "luks-root", "-n", "ssh-host-ecdsa", "-o", out)
         #expect(r.code == 0, "\(r.err)")
         let p = try Policy.load(path: out)
         #expect(p.trust.pinned.count == example.secretNames.count + 1)
         #expect(p.store.allowMeta)
         #expect(p.store.requiredFlags == ["disable-dump"])
         #expect(p.secrets.contains { $0.name == "luks-root" && $0.type == .plain })
-        #expect(run("check", "-p", out, "-r", example.requestDirectory).code == 0)
-        #expect(run("policy", "init", "-r", example.requestDirectory, "-o", out).code == 64)  // exists
+        #expect(cli("check", "-p", out, "-r", example.requestDirectory).code == 0)
+        #expect(cli("policy", "init", "-r", example.requestDirectory, "-o", out).code == 64)  // exists
     }
 
     @Test func initWithSignerTrustsSignatures() throws {
-        let out = tempDir() + "/policy.json"
+        let tmp = try TempDir("cli")
+        let out = tmp.appending("policy.json")
         let signer = example.directory + "/tenant-signer.pub.pem"
-        let r = run("policy", "init", "-r", example.requestDirectory, "-s", "tenant=" + signer, "-o", out)
+        let r = cli("policy", "init", "-r", example.requestDirectory, "-s", "tenant=" + signer, "-o", out)
         #expect(r.code == 0, "\(r.err)")
         let p = try Policy.load(path: out)
         #expect(p.trust.signers.map(\.name) == ["tenant"])
         #expect(p.trust.pinned.isEmpty)
-        #expect(run("check", "-p", out, "-r", example.requestDirectory).code == 0)
+        #expect(cli("check", "-p", out, "-r", example.requestDirectory).code == 0)
         // A signer that signed nothing here is refused.
-        let stranger = tempDir() + "/s.pem"
-        try FileIO.writeAtomically(stranger, Array(try PrivateKey.generate(.ec(.p521)).publicKey.publicKeyPEM.utf8), mode: 0o644)
-        #expect(run("policy", "init", "-r", example.requestDirectory, "-s", "x=" + stranger).code == 65)
+        let stranger = tmp.appending("s.pem")
+        try FileIO.writeAtomically(stranger, Array(Keys.stranger.publicKey.publicKeyPEM.utf8), mode: 0o644)
+        #expect(cli("policy", "init", "-r", example.requestDirectory, "-s", "x=" + stranger).code == 65)
     }
 
     @Test func validate() {
-        let r = run("policy", "validate", example.policyPath)
+        let r = cli("policy", "validate", example.policyPath)
         #expect(r.code == 0)
         #expect(r.out.contains("is valid"))
         #expect(r.out.contains("luks LABEL=root as root (passphrase)"))
         #expect(r.out.contains("mode 0600"))
-        #expect(run("policy", "validate", "/nonexistent").code == 78)
-        #expect(run("policy").code == 64)
+        #expect(cli("policy", "validate", "/nonexistent").code == 78)
+        #expect(cli("policy").code == 64)
     }
 }
 
 @Suite struct HelpTests {
     @Test func everyCommandHasHelpThatTeaches() {
         for c in CLI.commands {
-            let r = runArgs(c.path + ["--help"])
+            let r = cli(c.path + ["--help"])
             #expect(r.code == 0)
             #expect(r.out.contains("USAGE: se-secretd \(c.name)"))
             #expect(r.out.contains("--help"))
             #expect(r.out.count > 300, "\(c.name) help is too thin")
         }
-        let top = runArgs(["--help"])
+        let top = cli(["--help"])
         #expect(top.code == 0)
         #expect(top.out.contains("EXIT CODES"))
-        #expect(runArgs([]).code == 64)
-        #expect(runArgs(["frobnicate"]).code == 64)
-        #expect(runArgs(["--version"]).out == "se-secretd-dev \(CLI.version)\n")
+        #expect(cli([]).code == 64)
+        #expect(cli(["frobnicate"]).code == 64)
+        #expect(cli(["--version"]).out == "se-secretd-dev \(CLI.version)\n")
     }
 }
 
@@ -240,13 +199,6 @@ let example: ExampleSet.Written = {
 /// The two products: the agent (what goes into the initramfs) has neither
 /// the simulated ultravisor nor the workbench's commands; the workbench has both.
 @Suite struct EditionTests {
-    func run(_ args: [String], _ edition: Edition) -> (code: Int32, out: String, err: String) {
-        final class Box: @unchecked Sendable { var out = ""; var err = "" }
-        let box = Box()
-        let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: edition)
-        return (code, box.out, box.err)
-    }
-
     @Test func theAgentHasNoWorkbenchCommands() {
         let agent = Set(Edition.agent.commands.map(\.name))
         let bench = Set(Workbench.edition.commands.map(\.name))
@@ -255,20 +207,21 @@ let example: ExampleSet.Written = {
             #expect(bench.contains(dev), "the workbench lacks `\(dev)`")
         }
         #expect(agent.isSubset(of: bench))
-        #expect(run(["sim", "init", "--state", "/nonexistent/x"], .agent).code == 64)
-        #expect(run(["--version"], .agent).out == "se-secretd \(CLI.version)\n")
-        #expect(!run(["--help"], .agent).out.contains("sim init"))
+        #expect(cli(["sim", "init", "--state", "/nonexistent/x"], edition: .agent).code == 64)
+        #expect(cli(["--version"], edition: .agent).out == "se-secretd \(CLI.version)\n")
+        #expect(!cli(["--help"], edition: .agent).out.contains("sim init"))
     }
 
-    @Test func theAgentRefusesASimulatedUltravisor() {
-        let dir = tempDir()
-        #expect(run(["sim", "init", "--state", dir + "/sim"], Workbench.edition).code == 0)
+    @Test func theAgentRefusesASimulatedUltravisor() throws {
+        let tmp = try TempDir("cli")
+        let dir = tmp.path
+        #expect(cli(["sim", "init", "--state", dir + "/sim"]).code == 0)
         for args in [["list", "--uv-sim", dir + "/sim"], ["lock", "--uv-sim", dir + "/sim"]] {
-            let agent = run(args, .agent)
+            let agent = cli(args, edition: .agent)
             #expect(agent.code == ExitCode.usage.rawValue, "\(args): \(agent.err)")
             #expect(agent.err.contains("has no simulated ultravisor"))
         }
-        #expect(run(["list", "--uv-sim", dir + "/sim", "--sysfs", dir + "/sim/sysfs"], Workbench.edition).code == 0)
+        #expect(cli(["list", "--uv-sim", dir + "/sim", "--sysfs", dir + "/sim/sysfs"]).code == 0)
     }
 
 }
@@ -279,18 +232,19 @@ let example: ExampleSet.Written = {
 /// `inspect --json` show the epoch.
 @Suite struct FreshnessCommandTests {
     @Test func staleAndFreshRequestsFromTheCommandLine() throws {
-        let base = tempDir()
+        let tmp = try TempDir("cli")
+        let base = tmp.path
         let sim = base + "/sim", dir = base + "/ex"
-        #expect(run("sim", "init", "--state", sim).code == 0)
-        #expect(run("example", dir, "--sim", sim).code == 0)
-        let check = { runArgs(["check", "-p", dir + "/policy.json", "-r", dir + "/requests", "--json"]) }
+        #expect(cli("sim", "init", "--state", sim).code == 0)
+        #expect(cli("example", dir, "--sim", sim).code == 0)
+        let check = { cli(["check", "-p", dir + "/policy.json", "-r", dir + "/requests", "--json"]) }
         let first = check()
         #expect(first.code == 0, "\(first.out)\(first.err)")
         #expect(try JSON.parse(first.out)["epochs"] == .array([.int(1)]))
 
         try FileIO.writeAtomically(base + "/pass", Array("new passphrase".utf8), mode: 0o600)
         func replace(epoch: String) -> (code: Int32, out: String, err: String) {
-            runArgs(["sim", "create-request", "-s", sim, "-t", "plain", "-n", "luks-root", "--value-file", base + "/pass",
+            cli(["sim", "create-request", "-s", sim, "-t", "plain", "-n", "luks-root", "--value-file", base + "/pass",
                      "--disable-dump", "--user-sign-key", dir + "/tenant-signer.pem", "--epoch", epoch,
                      "-o", dir + "/requests/luks-root.asr"])
         }
@@ -306,9 +260,9 @@ let example: ExampleSet.Written = {
         #expect(luks["freshness"]?["epoch"] == .int(0))
         #expect(luks["freshness"]?["vouched_by"] == .string("signed:tenant"))
 
-        let insp = run("inspect", "--json", dir + "/requests/luks-root.asr")
+        let insp = cli("inspect", "--json", dir + "/requests/luks-root.asr")
         #expect(try JSON.parse(insp.out)["freshness"] == .object([("version", .int(1)), ("epoch", .int(0))]))
-        #expect(run("inspect", dir + "/requests/luks-root.asr").out.contains("epoch 0 (record version 1, under the signature)"))
+        #expect(cli("inspect", dir + "/requests/luks-root.asr").out.contains("epoch 0 (record version 1, under the signature)"))
 
         // Epoch 1 again: fresh, and the same as the rest of the set.
         #expect(replace(epoch: "1").code == 0)

@@ -8,29 +8,17 @@ import UVSimulator
 import UVCommands
 @testable import SecretdCLI
 import SecretdWorkbench
-
-/// Runs the CLI in-process and captures what it prints.
-func cli(_ args: [String]) -> (code: Int32, out: String, err: String) {
-    final class Box: @unchecked Sendable { var out = ""; var err = "" }
-    let box = Box()
-    let code = CLI.run(args, output: Output(out: { box.out += $0 }, err: { box.err += $0 }), edition: Workbench.edition)
-    return (code, box.out, box.err)
-}
-
-func scratch(_ label: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("se-secretd-\(label)-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+import TestSupport
 
 /// A simulator state directory made through `sim init`, plus helpers.
 struct SimDir {
-    let root: String
+    let dir: TempDir
+    var root: String { dir.path }
     var state: String { root + "/state" }
     var backend: [String] { ["--uv-sim", state, "--sysfs", state + "/sysfs"] }
 
     init(_ extra: [String] = []) throws {
-        root = try scratch("cli")
+        dir = try TempDir("uvcommands")
         let r = cli(["sim", "init", "--state", root + "/state"] + extra)
         #expect(r.code == 0, "\(r.err)")
     }
@@ -193,10 +181,7 @@ struct SimDir {
     }
 
     @Test func separateProcessesShareOneStore() throws {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("se-secretd-test").path
-        let binary = FileManager.default.isExecutableFile(atPath: exe) ? exe
-            : FileManager.default.currentDirectoryPath + "/.build/debug/se-secretd-test"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "se-secretd binary next to the tests")
+        let binary = try #require(BuiltBinary.agentWithSimulator.path, "se-secretd-test next to the tests")
         let sim = try SimDir()
         let value = try sim.file("v", [1])
         let files = (0..<12).map { sim.request("r\($0)", ["-t", "plain", "-n", "r\($0)", "--value-file", value]) }

@@ -1,13 +1,18 @@
 import Foundation
 import Testing
+import TestSupport
 import SEBase
 @testable import UVDevice
 
 /// /sys/firmware/uv parsing on hand-made trees (formats from the kernel and
 /// the s390-tools pvinfo test assets).
 @Suite struct SysfsTests {
+    /// This test's directory (each test has its own instance of the suite).
+    let tmp: TempDir
+    init() throws { tmp = try TempDir("sysfs") }
+
     func tree(_ files: [String: String]) throws -> UVSysfs {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sysfs-\(UUID().uuidString)").path
+        let root = tmp.appending(UUID().uuidString)
         for (rel, text) in files {
             let path = root + "/firmware/uv/" + rel
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,

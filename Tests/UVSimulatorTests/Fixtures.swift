@@ -74,9 +74,3 @@ let selftestFaultAddress = UInt64.max
 
 /// The bytes of a value (to prove that something was not touched).
 func bytes<T>(of value: T) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
-
-func tempDirectory(_ label: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("se-secretd-\(label)-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}

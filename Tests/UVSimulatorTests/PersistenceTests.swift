@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import ASRCodec
 import CUVDevice
 import SEBase
@@ -11,11 +12,15 @@ import SEVocabulary
 /// State directories: separate simulator instances (as separate processes
 /// would) see one store.
 @Suite struct PersistenceTests {
+    /// This test's directory (each test has its own instance of the suite).
+    let tmp: TempDir
+    init() throws { tmp = try TempDir("sim-state") }
+
     func makeDirectory(_ configure: (inout SimulatorOptions) -> Void = { _ in }) throws -> SimulatorStateDirectory {
         var o = SimulatorOptions()
         o.maxSecrets = 8
         configure(&o)
-        return try SimulatorStateDirectory.create(at: try tempDirectory("state") + "/sim", options: o)
+        return try SimulatorStateDirectory.create(at: tmp.appending("sim-" + UUID().uuidString), options: o)
     }
 
     func add(_ t: SimulatedUVTransport, _ request: [UInt8]) -> (Int32, UInt16) {
