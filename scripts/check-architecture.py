@@ -20,6 +20,7 @@ CRYPTO_AND_POLICY = {"SECrypto", "CLibcrypto", "SecretPolicy", "ASRCodec", "Requ
 RULES = [
     # (target, what its closure must not contain, why)
     ("se-secretd", WORKBENCH, "the agent has no simulator, builder or example code"),
+    ("se-secretd-test", {"SecretdWorkbench"}, "the boot tests' agent is the agent plus the simulator backend, not the workbench"),
     ("UVDevice", CRYPTO_AND_POLICY, "the ioctl layer is free of the policy and of libcrypto"),
     ("SEDevices", CRYPTO_AND_POLICY, "the block-device layer is free of the policy and of libcrypto"),
     ("SEVocabulary", CRYPTO_AND_POLICY | {"UVDevice", "SEDevices"}, "the shared words depend on nothing but SEBase"),

@@ -170,7 +170,9 @@ public final class BootRunner {
         }
         let client: UVClient
         do { client = try config.backend.client(sysfs: config.sysfs, links: config.links) } catch let f as CommandFailure {
-            throw BootFailure(.device, step: "probe", f.message)
+            // A backend this binary does not have (a simulator switch in the
+            // agent) is a usage error, not a broken device.
+            throw BootFailure(f.failureClass == .usage ? .usage : .device, step: "probe", f.message)
         }
         let info: UVInfo
         do { info = try client.info() } catch {

@@ -20,6 +20,9 @@ public struct ActionFailure: Error, Equatable, CustomStringConvertible, Classifi
         case timeout
         /// The command line or configuration does not allow the action.
         case config
+        /// The command line asks for what this binary does not have (a
+        /// simulated ultravisor in the agent).
+        case usage
     }
 
     public let kind: Kind
@@ -56,6 +59,7 @@ extension ActionFailure.Kind {
         case .io: return .io
         case .timeout: return .timeout
         case .config: return .config
+        case .usage: return .usage
         }
     }
 }

@@ -71,7 +71,7 @@ enum ActionCommands {
     static func storeOpener(_ args: Arguments) -> () throws(ActionFailure) -> SecretStore {
         return { () throws(ActionFailure) -> SecretStore in
             do { return SecretStore(client: try DeviceCommands.client(args)) } catch let e as CLIError {
-                throw ActionFailure(e.code == .ultravisor ? .ultravisor : .device, e.message)
+                throw ActionFailure(e.code == .ultravisor ? .ultravisor : e.code == .usage ? .usage : .device, e.message)
             } catch {
                 throw ActionFailure(.device, "\(error)")
             }

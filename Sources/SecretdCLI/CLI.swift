@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SEBase
 import UVCommands
 import BootRun
@@ -117,5 +122,21 @@ public enum CLI {
             output.error("se-secretd \(command.name): internal error (please report it): \(error)")
             return FailureClass.internal.exitCode
         }
+    }
+}
+
+extension CLI {
+    /// The whole program, for every binary: the process protections first
+    /// (no core dumps, no ptrace, memory locked where safe), the crypttab
+    /// keyscript= name (installed as or linked to se-secretd-keyscript, the
+    /// binary serves `keyscript` with the key field as its argument), then the
+    /// command. Each executable's main is this call with its edition.
+    public static func main(edition: Edition) -> Never {
+        ProcessHardening.apply()
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let name = CommandLine.arguments.first?.split(separator: "/").last, name == "se-secretd-keyscript" {
+            arguments = ["keyscript", "--"] + arguments
+        }
+        exit(run(arguments, edition: edition))
     }
 }

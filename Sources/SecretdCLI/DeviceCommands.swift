@@ -13,14 +13,16 @@ public enum DeviceCommands {
 
     static let backendOptions: [OptionSpec] = [
         .value("uv", "DEVICE", "The ultravisor device (default /dev/uv)."),
-        .value("uv-sim", "DIR", "Use the simulated ultravisor in this state directory (see `se-secretd sim init`); refused in a real Secure Execution guest."),
+        .value("uv-sim", "DIR", "The simulated ultravisor in this state directory (`se-secretd-dev sim init`): se-secretd-dev and test builds only, refused in a real Secure Execution guest."),
         .value("sysfs", "ROOT", "Read firmware/uv below ROOT instead of /sys (a simulator state has one in DIR/sysfs)."),
     ]
 
     static let backendHelp = """
     BACKENDS:
       --uv DEVICE      the kernel's uvdevice (default /dev/uv; `modprobe uvdevice`)
-      --uv-sim DIR     a simulated ultravisor made with `se-secretd sim init`
+      --uv-sim DIR     a simulated ultravisor made with `se-secretd-dev sim init`
+                       (se-secretd-dev and the boot tests' build only; this
+                       agent talks to /dev/uv)
       --sysfs ROOT     where firmware/uv is (default /sys; DIR/sysfs for a simulator)
     """
 

@@ -23,7 +23,19 @@ public enum ExitCode: Int32, Sendable, CaseIterable {
     /// A bug: an error no layer classified.
     case software = 70
 
-    public init(_ c: FailureClass) { self = ExitCode(rawValue: c.exitCode) ?? .software }
+    public init(_ c: FailureClass) {
+        switch c {
+        case .usage: self = .usage
+        case .policy: self = .policyViolation
+        case .input: self = .noInput
+        case .device: self = .device
+        case .io: self = .ioError
+        case .timeout: self = .timeout
+        case .ultravisor: self = .ultravisor
+        case .config: self = .config
+        case .internal: self = .software
+        }
+    }
 
     public var failureClass: FailureClass? {
         FailureClass.allCases.first { $0.exitCode == rawValue }

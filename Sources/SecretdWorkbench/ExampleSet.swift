@@ -14,7 +14,7 @@ import SecretdCLI
 /// A complete, self-contained example deployment: a (simulated) host key
 /// and its host-key document, a tenant signing key, signed requests for the
 /// secrets a generic guest needs, and the policy that accepts exactly them.
-/// Used by `se-secretd example`, the README's demo, tests and benchmarks.
+/// Used by `se-secretd-dev example`, the README's demo, tests and benchmarks.
 public struct ExampleSet {
     public enum SignerType: String, Sendable, CaseIterable {
         case ecP521 = "ec-p521", rsa2048 = "rsa-2048", rsa3072 = "rsa-3072"
@@ -190,7 +190,7 @@ enum ExampleCommands {
         Then try:
           se-secretd check -p DIR/policy.json -r DIR/requests -k DIR/host-key.crt
         A stale request, refused with stale-request (epoch 0 < min_epoch 1):
-          se-secretd sim create-request -s STATE -t plain -n luks-root --value-file F \\
+          se-secretd-dev sim create-request -s STATE -t plain -n luks-root --value-file F \\
               --user-sign-key DIR/tenant-signer.pem --epoch 0 -o DIR/requests/luks-root.asr
         """
     ) { args, out in

@@ -63,13 +63,13 @@ enum SimCommands {
         ultravisor's memory) and are shared by every process that uses DIR, as the
         real store is within one boot.
 
-        Then build requests with `se-secretd sim create-request` (or `pvsecret
+        Then build requests with `se-secretd-dev sim create-request` (or `pvsecret
         create -k DIR/host-key.crt --no-verify`) and use any device command with
         --uv-sim DIR --sysfs DIR/sysfs.
 
         EXAMPLE:
-          se-secretd sim init --state /tmp/sim --max-secrets 128
-          se-secretd sim create-request --state /tmp/sim --type plain --name luks-root \\
+          se-secretd-dev sim init --state /tmp/sim --max-secrets 128
+          se-secretd-dev sim create-request --state /tmp/sim --type plain --name luks-root \\
               --value-file pass.txt --output /tmp/luks-root.asr
           se-secretd add --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs /tmp/luks-root.asr
         """
@@ -153,10 +153,10 @@ enum SimCommands {
         with printf as docs/formats.md shows); with --user-sign-key it is signed.
 
         EXAMPLES:
-          se-secretd sim create-request -s /tmp/sim -t meta --extension-secret ext.bin -o 00-meta.asr
-          se-secretd sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt -o luks.asr
-          se-secretd sim create-request -s /tmp/sim -t aes -n disk --value-file aes256.bin --bind-cuid -o disk.asr
-          se-secretd sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt \\
+          se-secretd-dev sim create-request -s /tmp/sim -t meta --extension-secret ext.bin -o 00-meta.asr
+          se-secretd-dev sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt -o luks.asr
+          se-secretd-dev sim create-request -s /tmp/sim -t aes -n disk --value-file aes256.bin --bind-cuid -o disk.asr
+          se-secretd-dev sim create-request -s /tmp/sim -t plain -n luks-root --value-file pass.txt \\
               --user-sign-key tenant.pem --epoch 2 -o luks.asr
         """
     ) { args, out in

@@ -6,7 +6,7 @@ import UVCommands
 import RequestBuilding
 import SecretdCLI
 
-/// The secret kinds `se-secretd sim create-request --type` takes, with the
+/// The secret kinds `se-secretd-dev sim create-request --type` takes, with the
 /// value file each needs.
 public enum SimulatorRequestSpec {
     public static let types = ["plain", "aes", "aes-xts", "hmac-sha-256", "hmac-sha-512", "ec", "association",

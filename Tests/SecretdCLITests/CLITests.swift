@@ -224,6 +224,22 @@ let example: ExampleSet.Written = try! ExampleSet().write(to: exampleDirectory.a
         #expect(cli(["list", "--uv-sim", dir + "/sim", "--sysfs", dir + "/sim/sysfs"]).code == 0)
     }
 
+    /// The boot run and the action phases refuse it the same way: a usage
+    /// error (64), not a broken device (69), and nothing reaches the store.
+    @Test func theBootRunAndThePhasesRefuseItAsAUsageError() throws {
+        let tmp = try TempDir("cli")
+        let dir = tmp.path
+        #expect(cli(["sim", "init", "--state", dir + "/sim"]).code == 0)
+        #expect(cli(["example", dir + "/ex", "--sim", dir + "/sim"]).code == 0)
+        let sim = ["--uv-sim", dir + "/sim", "--sysfs", dir + "/sim/sysfs"]
+        let boot = cli(["boot", "-p", dir + "/ex/policy.json", "-r", dir + "/ex/requests", "--run-dir", dir + "/run",
+                        "--kmsg", "none"] + sim, edition: .agent)
+        #expect(boot.code == ExitCode.usage.rawValue, "\(boot.err)")
+        #expect(boot.err.contains("has no simulated ultravisor"))
+        let unlock = cli(["unlock", "-p", dir + "/ex/policy.json", "--run-dir", dir + "/run"] + sim, edition: .agent)
+        #expect(unlock.code == ExitCode.usage.rawValue, "\(unlock.err)")
+        #expect(cli(["sim", "status", "--state", dir + "/sim"]).out.contains("0 of 256 secrets, not locked"))
+    }
 }
 
 /// The freshness record through the CLI: `example` writes epoch-1 requests

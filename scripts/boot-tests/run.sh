@@ -241,6 +241,10 @@ mkdir -p "$W"
 step_t=$(date +%s)
 
 "$DEV" sim init --state "$W/sim" > /dev/null
+# The images' binary must have the simulator backend (the release agent,
+# rightly, has none: SE_BOOTTEST_BINARY names se-secretd-test or the like).
+"$BIN" info --uv-sim "$W/sim" --sysfs "$W/sim/sysfs" > /dev/null 2>&1 ||
+    fail_all "$BIN has no simulated ultravisor backend (the release agent has none); the images need out/se-secretd-test"
 "$DEV" example "$W/ex" --sim "$W/sim" > /dev/null
 # An unrelated example made the same way: what its values share with the
 # real ones is structure (armor, key-type prefixes), not secret (leakscan.py).
