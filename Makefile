@@ -29,6 +29,11 @@ INITRAMFSTOOLSDIR ?= /usr/share/initramfs-tools
 # binary given as BINARY= may not be); INSTALL_STRIP= keeps the symbols.
 INSTALL_STRIP ?= -s
 BINARY ?= out/se-secretd
+# Only the release agent is installed: a binary that says it is anything
+# else (se-secretd-test, with the simulator backend; the workbench
+# se-secretd-dev) is refused unless the boot tests ask for it with
+# ALLOW_TEST_BINARY=1.
+ALLOW_TEST_BINARY ?=
 
 UNITS = se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
         se-secretd-keyfiles-cleanup.service se-secretd-failure.service
@@ -46,6 +51,9 @@ build:
 
 install:
 	@test -x "$(BINARY)" || { echo "no se-secretd binary at $(BINARY): run make first (or pass BINARY=)" >&2; exit 1; }
+	@v=$$("$(BINARY)" --version 2>/dev/null); case "$$v" in "se-secretd "[0-9]*) ;; \
+		*) if [ "$(ALLOW_TEST_BINARY)" = 1 ]; then echo "installing $$v (ALLOW_TEST_BINARY=1: a test build, never for a real image)" >&2; \
+		   else echo "refusing to install $(BINARY): it is '$$v', not the release agent se-secretd (ALLOW_TEST_BINARY=1 for the boot tests)" >&2; exit 1; fi ;; esac
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/se-secretd $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(DRACUTDIR)/91se-secretd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks \
 		$(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-top $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/local-bottom \

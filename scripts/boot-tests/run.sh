@@ -384,7 +384,7 @@ note "test material: root UUID $ROOT_UUID, requests: good, tampered (ssh-host-ec
 
 install_into() { # install_into CHROOT POLICY
     local r=$1
-    make -s -C "$REPO" install DESTDIR="$r" PREFIX=/usr BINARY="$BIN" > /dev/null
+    make -s -C "$REPO" install DESTDIR="$r" PREFIX=/usr BINARY="$BIN" ALLOW_TEST_BINARY=1 > /dev/null
     mkdir -p "$r/etc/se-secretd"
     install -m 0644 "$2" "$r/etc/se-secretd/policy.json"
     # The simulated ultravisor (the only stand-in): its state goes into the
