@@ -60,7 +60,7 @@ public enum CLI {
         for c in edition.commands where !c.hidden {
             s += "  " + c.name.padded(to: 22) + c.summary + "\n"
         }
-        s += "\nRun `se-secretd COMMAND --help` for a command's options and examples.\n\n" + exitCodes
+        s += "\nRun `\(edition.name) COMMAND --help` for a command's options and examples.\n\n" + exitCodes
         return s
     }
 
@@ -87,16 +87,16 @@ public enum CLI {
         guard let command = match else {
             let group = commands.filter { $0.path.first == words.first }
             if !group.isEmpty {
-                output.error("se-secretd: '\(words.joined(separator: " "))' needs a subcommand: " +
+                output.error("\(edition.name): '\(words.joined(separator: " "))' needs a subcommand: " +
                     group.map { $0.path.dropFirst().joined(separator: " ") }.joined(separator: ", "))
             } else {
-                output.error("se-secretd: unknown command '\(words.first ?? "")'. Run `se-secretd --help` for the list.")
+                output.error("\(edition.name): unknown command '\(words.first ?? "")'. Run `\(edition.name) --help` for the list.")
             }
             return ExitCode.usage.rawValue
         }
         let rest = Array(words.dropFirst(command.path.count))
         if helpRequested || rest.contains("--help") || rest.contains("-h") {
-            output.out(command.help)
+            output.out(command.help(program: edition.name))
             return 0
         }
         do {
@@ -114,12 +114,12 @@ public enum CLI {
             }
             return try command.run(parsed, output).rawValue
         } catch let e as any ClassifiedFailure {
-            output.error("se-secretd \(command.name): \(e.description)")
-            if e.failureClass == .usage { output.error("Run `se-secretd \(command.name) --help` for usage.") }
+            output.error("\(edition.name) \(command.name): \(e.description)")
+            if e.failureClass == .usage { output.error("Run `\(edition.name) \(command.name) --help` for usage.") }
             return e.failureClass.exitCode
         } catch {
             // An error no layer classified: a bug, said as one.
-            output.error("se-secretd \(command.name): internal error (please report it): \(error)")
+            output.error("\(edition.name) \(command.name): internal error (please report it): \(error)")
             return FailureClass.internal.exitCode
         }
     }

@@ -46,8 +46,9 @@ public struct Command: Sendable {
 
     public var name: String { path.joined(separator: " ") }
 
-    public var help: String {
-        var s = "se-secretd \(name) — \(summary)\n\nUSAGE: se-secretd \(name)"
+    /// The help as `program` (the edition's name) shows it.
+    public func help(program: String = "se-secretd") -> String {
+        var s = "\(program) \(name) — \(summary)\n\nUSAGE: \(program) \(name)"
         if options.count > 1 { s += " [OPTIONS]" }
         if !arguments.isEmpty { s += " \(arguments)" }
         s += "\n\n" + discussion.trimmingTrailingNewlines + "\n\nOPTIONS:\n"

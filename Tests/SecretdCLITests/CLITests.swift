@@ -155,12 +155,16 @@ let example: ExampleSet.Written = try! ExampleSet().write(to: exampleDirectory.a
 
 @Suite struct HelpTests {
     @Test func everyCommandHasHelpThatTeaches() {
-        for c in CLI.commands {
-            let r = cli(c.path + ["--help"])
-            #expect(r.code == 0)
-            #expect(r.out.contains("USAGE: se-secretd \(c.name)"))
-            #expect(r.out.contains("--help"))
-            #expect(r.out.count > 300, "\(c.name) help is too thin")
+        // Each edition's help names its own program: the agent's commands
+        // as `se-secretd`, the workbench's (all of them) as `se-secretd-dev`.
+        for (edition, commands) in [(Edition.agent, CLI.commands), (Workbench.edition, Workbench.edition.commands)] {
+            for c in commands {
+                let r = cli(c.path + ["--help"], edition: edition)
+                #expect(r.code == 0)
+                #expect(r.out.contains("USAGE: \(edition.name) \(c.name)"), "\(edition.name) \(c.name)")
+                #expect(r.out.contains("--help"))
+                #expect(r.out.count > 300, "\(c.name) help is too thin")
+            }
         }
         let top = cli(["--help"])
         #expect(top.code == 0)
