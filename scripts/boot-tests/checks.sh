@@ -35,6 +35,8 @@ line_of() { console_text "$1" | grep -a -n -E -- "$2" | sed -n '1s/:.*//p'; }
 # The result disk's text part (between its header and END-OF-RESULT).
 result_text() { tr -d '\000' < "$W/result-$1.img" | sed -n '/^SE-SECRETD-RESULT-DISK$/,/^END-OF-RESULT$/p'; }
 result_value() { result_text "$1" | sed -n "s/^$2=//p" | sed -n 1p; }
+# The report the booted system found in /run, as $W/report-NAME.json.
+report_file() { result_value "$1" report > "$W/report-$1.json"; }
 sha_of() { sha256sum < "$1" | cut -d' ' -f1; }
 
 # Before THEN-REGEX first appears, FIRST-REGEX must have: both present, in order.
@@ -65,7 +67,7 @@ result_matches() { result_value "$1" "$2" | grep -E -- "$3" > /dev/null; }
 # the report that it served the key (the unlock phase's earlier keyscript
 # record only says the secret is there).
 keyscript_served() {
-    result_value "$1" report > "$W/report-$1.json"
+    report_file "$1"
     python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -106,14 +108,14 @@ no_leak() {
     local n=$1
     shift
     result_text "$n" | grep -a -v '^simstate=' > "$W/result-$n.txt"
-    result_value "$n" report > "$W/report-$n.json"
+    report_file "$n"
     python3 "$HERE/leakscan.py" "$V" --except "$W/ex-other/values" "$W/console-$n.log" "$W/result-$n.txt" "$@" > "$W/leakscan-$n.log" 2>&1 ||
         { sed 's/^/        /' "$W/leakscan-$n.log"; return 1; }
 }
 LEAK_TWINS="leak:raw ;; leak:hex ;; leak:hexdump ;; leak:base64 ;; empty"
 # The report the booted system found in /run: verdict ok, store locked.
 report_ok() {
-    result_value "$1" report > "$W/report-$1.json"
+    report_file "$1"
     python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -142,25 +144,16 @@ store_locked_independently() {
     # (Its exit code is not the point: the decoder below decides, and needs
     # the hash line last.)
     "$DEV" sim status --state "$d" > "$d/status.txt" 2>&1 || true
-    python3 - "$W/ex/policy.json" "$d" "$W/ex/requests" << 'EOF'
-import hashlib, json, os, re, struct, sys
+    python3 - "$W/ex/policy.json" "$d" "$W/ex/requests" "$HERE" << 'EOF'
+import hashlib, json, os, re, sys
 policy, d, requests = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+sys.path.insert(0, sys.argv[4])
+from simstate import entries
 state = json.load(open(os.path.join(d, "state.json")))
-raw = open(os.path.join(d, "secrets.bin"), "rb").read()
-# magic, revision u64, wrapping key (32), flags u8, [extension secret], [CCK], count u32,
-# count x (index u16, type u16, length u32, ID (32), value)
-assert raw[:8] == b"SESIMUV1", "secrets.bin: unknown format"
-at = 8 + 8 + 32
-flags = raw[at]; at += 1
-at += 32 * ((flags & 1) + ((flags >> 1) & 1))
-(count,) = struct.unpack(">I", raw[at:at + 4]); at += 4
-ids = []
-for i in range(count):
-    index, type_, length = struct.unpack(">HHI", raw[at:at + 8])
-    assert index == i, f"secrets.bin: entry {i} has index {index}"
-    ids.append(raw[at + 8:at + 40].hex())
-    at += 40 + length
-assert at == len(raw), "secrets.bin: trailing bytes"
+_, stored = entries(open(os.path.join(d, "secrets.bin"), "rb").read())
+assert [e[1] for e in stored] == list(range(len(stored))), "secrets.bin: entries out of index order"
+ids = [e[2] for e in stored]
+count = len(stored)
 assert state["locked"] is True, "state: not locked"
 assert state["store_size"] == count, "state and secrets.bin disagree on the store's size"
 want = {hashlib.sha256(s["name"].encode()).hexdigest() for s in policy["secrets"]}

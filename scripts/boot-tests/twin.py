@@ -34,6 +34,8 @@ import re
 import sys
 import tarfile
 
+from simstate import entries
+
 
 def leak_text(values, form):
     """A window of a secret as FORM: raw needs a text secret (a PEM key)."""
@@ -85,18 +87,11 @@ def simstate_files(encoded, what, initial):
     elif what == "dup-tag":
         state["accepted_request_tags"][-1] = state["accepted_request_tags"][0]
     elif what == "drop-secret":
-        # secrets.bin: magic, revision, wrapping key, flags, [ext], [CCK], count, entries
         raw = files["secrets.bin"]
-        at = 8 + 8 + 32
-        flags = raw[at]
-        at += 1 + 32 * ((flags & 1) + ((flags >> 1) & 1))
-        count = int.from_bytes(raw[at:at + 4], "big")
-        start = last = at + 4
-        for _ in range(count):
-            last = start
-            start += 40 + int.from_bytes(raw[start + 4:start + 8], "big")
-        files["secrets.bin"] = raw[:at] + (count - 1).to_bytes(4, "big") + raw[at + 4:last]
-        state["store_size"] = count - 1
+        count_at, stored = entries(raw)
+        last = stored[-1][0]
+        files["secrets.bin"] = raw[:count_at] + (len(stored) - 1).to_bytes(4, "big") + raw[count_at + 4:last]
+        state["store_size"] = len(stored) - 1
     else:
         raise SystemExit(f"twin.py: unknown simstate mutation {what}")
     files["state.json"] = json.dumps(state, indent=2).encode()
