@@ -28,7 +28,10 @@ let package = Package(
         // Byte handling, strict JSON, wiped buffers, careful file I/O.
         // prctl/capget for ProcessHardening (variadic or syscall-only in C).
         .target(name: "CProcessHardening"),
-        .target(name: "SEBase", dependencies: ["CProcessHardening"]),
+        // SE_TEST_HOOKS: SecureBytes' wipe observers exist in debug builds (the
+        // tests') only; the release agent carries no test hook.
+        .target(name: "SEBase", dependencies: ["CProcessHardening"],
+                swiftSettings: [.define("SE_TEST_HOOKS", .when(configuration: .debug))]),
         // The crypto layer: libcrypto behind a small Swift API.
         .target(name: "SECrypto", dependencies: ["CLibcrypto", "SEBase"]),
         // The words both sides share: secret types and IDs, volume names, path rules.
@@ -94,7 +97,7 @@ let package = Package(
                 path: "Tests/TestSupport"),
 
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "SEBaseTests", dependencies: ["SEBase"]),
+        .testTarget(name: "SEBaseTests", dependencies: ["SEBase", "TestSupport"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),

@@ -50,8 +50,14 @@ if [ -n "$unstripped" ]; then
             problems=$((problems + 1))
         fi
     done
+    # Test hooks exist in debug builds only (SE_TEST_HOOKS, Package.swift).
+    n=$( (nm "$unstripped" 2> /dev/null || true) | grep -c -E 'SecureBytes.*(wipeObserver|lifecycleObserver)' || true)
+    if [ "${n:-0}" -gt 0 ]; then
+        echo "FAILED: $bin contains SecureBytes' test hooks ($n symbols; a release build must not define SE_TEST_HOOKS)"
+        problems=$((problems + 1))
+    fi
 fi
 if [ $problems -eq 0 ]; then
-    echo "linkage ok: needs $(echo $needed | xargs echo); PIE, full RELRO, non-executable stack${unstripped:+; no simulator, builder or workbench code}"
+    echo "linkage ok: needs $(echo $needed | xargs echo); PIE, full RELRO, non-executable stack${unstripped:+; no simulator, builder or workbench code, no test hooks}"
 fi
 [ $problems -eq 0 ]

@@ -111,6 +111,14 @@ public final class AddSecretRequest: Sendable {
     public var secretID: [UInt8]? { secretHeader.id }
     public var isMeta: Bool { secretHeader.type == .null }
 
+    /// Whether a keyslot carries one of these host-key hashes: without one,
+    /// the ultravisor of those machines cannot decrypt the request (0x0108).
+    /// The one place this rule lives (`check --host-key-*`, the boot run with
+    /// sysfs's hashes, `add`).
+    public func hasKeyslot(forAnyOf hostKeyHashes: [[UInt8]]) -> Bool {
+        keyslots.contains { hostKeyHashes.contains($0.hostKeyHash) }
+    }
+
     /// The bytes a pin covers: the whole request except what depends on the
     /// image it is bound to — the SE-header fields (PLD, ALD, TLD, tag) are
     /// zeroed, the user-data signature area is zeroed (it signs them), and

@@ -283,6 +283,46 @@ public enum FileIO {
         _ = fsync(fd)
     }
 
+    /// Removes a file that held a secret: a regular file is overwritten with
+    /// zeros (up to `limit` bytes) and synced first (on tmpfs the overwrite
+    /// is what clears the pages), a symlink or other kind is only unlinked,
+    /// never followed. Returns false when there was no such file. The one
+    /// home of this rule: the action phases' hand-off directory and the boot
+    /// run's failure path call it.
+    @discardableResult
+    public static func wipeAndRemove(at dirfd: Int32, _ name: String, displayPath: String,
+                                     limit: Int = 1 << 20) throws(SystemError) -> Bool {
+        var st = stat()
+        guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return false }
+            throw SystemError.current("stat", path: displayPath)
+        }
+        if FileKind(mode: st.st_mode) == .regular {
+            let fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            if fd >= 0 {
+                let h = FileHandle(fd: fd)
+                zeroFill(h.fd, limit: limit)
+            }
+        }
+        guard unlinkat(dirfd, name, 0) == 0 else { throw SystemError.current("unlink", path: displayPath) }
+        _ = fsync(dirfd)
+        return true
+    }
+
+    /// `wipeAndRemove` by path; the directory is opened without following a
+    /// symlink in its last component.
+    @discardableResult
+    public static func wipeAndRemove(_ path: String) throws(SystemError) -> Bool {
+        let (dir, name) = splitPath(path)
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return false }
+            throw SystemError.current("open", path: dir)
+        }
+        let h = FileHandle(fd: fd)
+        return try wipeAndRemove(at: h.fd, name, displayPath: path)
+    }
+
     /// Splits "a/b/c" into ("a/b", "c"); "c" into (".", "c"); "/c" into ("/", "c").
     public static func splitPath(_ path: String) -> (String, String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }

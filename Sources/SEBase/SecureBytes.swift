@@ -16,15 +16,36 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
     public let count: Int
     private var locked: Bool
 
-    /// Test hook: called with the buffer's contents right after each wipe, so
-    /// a test can assert that every secret buffer really ends up zeroed.
+    #if SE_TEST_HOOKS
+    /// Test hook, compiled into debug builds only (Package.swift defines
+    /// SE_TEST_HOOKS for them; the release agent has no such global):
+    /// called with the buffer's contents right after each wipe, so a test
+    /// can assert that every secret buffer really ends up zeroed.
     nonisolated(unsafe) public static var wipeObserver: ((UnsafeRawBufferPointer) -> Void)?
 
     public enum Lifecycle: Sendable { case created, wiped, released }
-    /// Test hook: called at every creation, wipe and release (after the
-    /// final wipe, before the memory is freed) with the buffer's storage, so
-    /// a test can pair creations with releases and check what was left.
+    /// Test hook (debug builds only): called at every creation, wipe and
+    /// release (after the final wipe, before the memory is freed) with the
+    /// buffer's storage, so a test can pair creations with releases and
+    /// check what was left.
     nonisolated(unsafe) public static var lifecycleObserver: ((Lifecycle, UnsafeRawBufferPointer) -> Void)?
+    #endif
+
+    private enum Event { case created, wiped, released }
+
+    @inline(__always)
+    private func observe(_ event: Event) {
+        #if SE_TEST_HOOKS
+        let bytes = UnsafeRawBufferPointer(storage)
+        switch event {
+        case .created: SecureBytes.lifecycleObserver?(.created, bytes)
+        case .released: SecureBytes.lifecycleObserver?(.released, bytes)
+        case .wiped:
+            SecureBytes.wipeObserver?(bytes)
+            SecureBytes.lifecycleObserver?(.wiped, bytes)
+        }
+        #endif
+    }
 
     public init(count: Int) {
         precondition(count >= 0)
@@ -32,7 +53,7 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
         self.storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
         self.storage.initializeMemory(as: UInt8.self, repeating: 0)
         self.locked = PageLocks.lock(storage)
-        if let observer = SecureBytes.lifecycleObserver { observer(.created, UnsafeRawBufferPointer(storage)) }
+        observe(.created)
     }
 
     /// Copies `bytes` into a new secure buffer. The caller still owns (and
@@ -51,15 +72,14 @@ public final class SecureBytes: @unchecked Sendable, CustomStringConvertible {
 
     deinit {
         wipe()
-        if let observer = SecureBytes.lifecycleObserver { observer(.released, UnsafeRawBufferPointer(storage)) }
+        observe(.released)
         if locked { PageLocks.unlock(storage) }
         storage.deallocate()
     }
 
     public func wipe() {
         secureZero(storage)
-        if let observer = SecureBytes.wipeObserver { observer(UnsafeRawBufferPointer(storage)) }
-        if let observer = SecureBytes.lifecycleObserver { observer(.wiped, UnsafeRawBufferPointer(storage)) }
+        observe(.wiped)
     }
 
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {

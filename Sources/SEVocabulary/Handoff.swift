@@ -8,6 +8,15 @@ public struct HandoffPaths: Sendable, Equatable {
     public var keyFileDirectory = HandoffPaths.defaultKeyFileDirectory
     public var credentialDirectory = HandoffPaths.defaultCredentialDirectory
     public init() {}
+    public init(keyFileDirectory: String, credentialDirectory: String) {
+        self.keyFileDirectory = keyFileDirectory
+        self.credentialDirectory = credentialDirectory
+    }
+
+    /// systemd-cryptsetup's name for a volume's key file: VOLUME.key.
+    public static func keyFileName(volume: String) -> String { volume + ".key" }
+    public func keyFile(volume: String) -> String { keyFileDirectory + "/" + HandoffPaths.keyFileName(volume: volume) }
+    public func credential(_ name: String) -> String { credentialDirectory + "/" + name }
 }
 
 /// The longest wait se-secretd accepts anywhere (the boot run's deadline, a

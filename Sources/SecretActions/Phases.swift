@@ -24,8 +24,16 @@ public enum Phase: String, Sendable, CaseIterable {
 public struct PhaseEnvironment: Sendable {
     /// The mounted new root (dracut: /sysroot; initramfs-tools: ${rootmnt}, normally /root).
     public var root = "/sysroot"
-    public var keyFileDirectory = HandoffPaths.defaultKeyFileDirectory
-    public var credentialDirectory = HandoffPaths.defaultCredentialDirectory
+    /// Where key files and credentials are handed over.
+    public var handoff = HandoffPaths()
+    public var keyFileDirectory: String {
+        get { handoff.keyFileDirectory }
+        set { handoff.keyFileDirectory = newValue }
+    }
+    public var credentialDirectory: String {
+        get { handoff.credentialDirectory }
+        set { handoff.credentialDirectory = newValue }
+    }
     /// Refuse hand-off directories that are not on tmpfs/ramfs.
     public var requireMemoryFileSystem = true
     /// LUKS devices given explicitly (image files in tests): the policy's
@@ -183,7 +191,7 @@ public struct PhaseRunner {
                         dir = try HandoffDirectory(environment.keyFileDirectory, mode: 0o700,
                                                    requireMemoryFileSystem: environment.requireMemoryFileSystem)
                     }
-                    if try dir!.wipeAndRemove(volume + ".key") {
+                    if try dir!.wipeAndRemove(HandoffPaths.keyFileName(volume: volume)) {
                         message = "overwrote and removed the key file"
                     } else {
                         result = .skipped
@@ -203,12 +211,12 @@ public struct PhaseRunner {
     }
 
     func target(_ a: Action) -> String {
+        if let file = a.handoffFile(in: environment.handoff) { return file }
         switch a {
         case let .luks(l): return "\(l.device) as /dev/mapper/\(l.mapping)"
-        case let .keyFile(v): return environment.keyFileDirectory + "/" + v + ".key"
+        case .keyFile, .credential: return ""
         case let .keyscript(v): return "CRYPTTAB_NAME=\(v)"
         case let .file(f): return f.path
-        case let .credential(n): return environment.credentialDirectory + "/" + n
         case let .passwordHash(u): return "/etc/shadow (\(u))"
         }
     }
@@ -242,7 +250,7 @@ public struct PhaseRunner {
         case let .keyFile(volume):
             let dir = try HandoffDirectory(environment.keyFileDirectory, mode: 0o700,
                                            requireMemoryFileSystem: environment.requireMemoryFileSystem)
-            try dir.write(volume + ".key", secret!, mode: 0o400)
+            try dir.write(HandoffPaths.keyFileName(volume: volume), secret!, mode: 0o400)
             return "key file for systemd-cryptsetup (\(secret!.count) bytes, mode 0400); remove it after cryptsetup with `se-secretd remove-key-files`"
         case let .keyscript(volume):
             return "ready: `se-secretd keyscript` serves it when CRYPTTAB_NAME=\(volume) (\(secret!.count) bytes)"

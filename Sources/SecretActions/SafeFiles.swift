@@ -284,23 +284,9 @@ public struct HandoffDirectory {
     /// false when there was no such file. A symlink is only unlinked.
     @discardableResult
     public func wipeAndRemove(_ name: String) throws(ActionFailure) -> Bool {
-        var st = stat()
-        guard fstatat(handle.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { return false }
-            throw ActionFailure(.io, "cannot stat \(path)/\(name): \(SystemError.current("stat"))")
+        do { return try FileIO.wipeAndRemove(at: handle.fd, name, displayPath: path + "/" + name) } catch {
+            throw ActionFailure(.io, "cannot remove \(path)/\(name): \(error)")
         }
-        if FileKind(mode: st.st_mode) == .regular {
-            let fd = openat(handle.fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-            if fd >= 0 {
-                let h = FileHandle(fd: fd)
-                FileIO.zeroFill(h.fd, limit: 1 << 20)
-            }
-        }
-        guard unlinkat(handle.fd, name, 0) == 0 else {
-            throw ActionFailure(.io, "cannot remove \(path)/\(name): \(SystemError.current("unlink"))")
-        }
-        _ = fsync(handle.fd)
-        return true
     }
 }
 

@@ -31,15 +31,17 @@ public final class SecretStore {
     /// a secret twice, so a duplicate means someone else added one.
     public func entry(for rule: Policy.SecretRule) throws(ActionFailure) -> SecretListEntry? {
         let l = try listing()
-        let found = l.list.entries(withID: rule.id)
-        if found.count > 1 {
+        let e: SecretListEntry
+        switch l.list.occurrence(ofID: rule.id) {
+        case let .repeated(found):
             throw ActionFailure(.data, "the store holds \(found.count) secrets with the ID of \(rule.name) (indexes \(found.map { String($0.index) }.joined(separator: ", "))); refusing to choose")
-        }
-        guard let e = found.first else {
+        case .absent:
             if !l.isComplete {
                 throw ActionFailure(.device, "\(rule.name) is not in the part of the secret list the kernel returned (\(l.list.entries.count) of \(l.list.totalCount) secrets)")
             }
             return nil
+        case let .once(entry):
+            e = entry
         }
         guard e.typeCode == rule.type.rawValue else {
             throw ActionFailure(.data, "\(rule.name) is stored as \(e.typeName), the policy expects \(rule.type.name)")

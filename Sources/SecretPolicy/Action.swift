@@ -90,13 +90,24 @@ public enum Action: Sendable, Equatable {
     public var summary: String {
         switch self {
         case let .luks(l): return "luks \(l.device) as \(l.mapping) (\(l.keyUse.rawValue))"
-        case let .keyFile(v): return "keyfile /run/cryptsetup-keys.d/\(v).key"
+        case let .keyFile(v): return "keyfile \(HandoffPaths().keyFile(volume: v))"
         case let .keyscript(v): return "keyscript for \(v)"
         case let .file(f):
             let m = String(f.mode, radix: 8)
             return "file \(f.path) (\(f.format.rawValue), mode \(String(repeating: "0", count: max(0, 4 - m.count)) + m))"
         case let .credential(n): return "credential \(n)"
         case let .passwordHash(u): return "password hash for \(u)"
+        }
+    }
+
+    /// The file this action hands a secret over in (a key file for
+    /// systemd-cryptsetup, a credential for systemd), or nil: the files a
+    /// failed boot must wipe.
+    public func handoffFile(in paths: HandoffPaths) -> String? {
+        switch self {
+        case let .keyFile(v): return paths.keyFile(volume: v)
+        case let .credential(n): return paths.credential(n)
+        case .luks, .keyscript, .file, .passwordHash: return nil
         }
     }
 

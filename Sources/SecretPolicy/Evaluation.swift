@@ -258,8 +258,7 @@ public struct Evaluator {
                 "request is bound to config UID \(have), the policy expects \(cuid.hex)"))
         }
         // Host keys.
-        if let hosts = hostKeyHashes, !hosts.isEmpty,
-           !r.keyslots.contains(where: { slot in hosts.contains(slot.hostKeyHash) }) {
+        if let hosts = hostKeyHashes, !hosts.isEmpty, !r.hasKeyslot(forAnyOf: hosts) {
             v.problems.append(Problem(.noKeyslotForHost, file: file,
                 "no keyslot is for the given host key(s); the request was made for other machines (\(r.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) }.joined(separator: ", ")))"))
         }

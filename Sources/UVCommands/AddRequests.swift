@@ -30,8 +30,7 @@ public enum AddRequests {
             do { request = try AddSecretRequest.parse(bytes) } catch {
                 throw CommandFailure(.invalidInput, "\(path): not a valid add-secret request: \(error) [\(error.rule)]")
             }
-            if let known = hostKeys?.knownHashes, !known.isEmpty,
-               !request.keyslots.contains(where: { known.contains($0.hostKeyHash) }) {
+            if let known = hostKeys?.knownHashes, !known.isEmpty, !request.hasKeyslot(forAnyOf: known) {
                 throw CommandFailure(.invalidInput,
                     "\(path): no keyslot is for this machine's host key (the ultravisor would refuse it with 0x0108)")
             }
@@ -40,20 +39,24 @@ public enum AddRequests {
         return out
     }
 
-    /// Submits loaded requests in order; `added` is called after each.
+    /// Submits loaded requests in order; `added` is called after each. No
+    /// retries: a transient answer is reported as retryable.
     public static func submit(_ requests: [Loaded], client: UVClient, added: (Loaded) -> Void) throws {
         for (i, r) in requests.enumerated() {
-            do {
-                try client.addSecret(r.request.bytes)
-            } catch {
-                let done = i == 0 ? "nothing was added" : "\(i) request(s) before it were added"
-                var f = CommandFailure.from(error, context: r.path)
-                if f.callFailure?.isRetryable == true {
-                    f = CommandFailure(f.kind, f.message + " (retryable)", callFailure: f.callFailure)
-                }
-                throw CommandFailure(f.kind, "\(f.message); \(done)", callFailure: f.callFailure)
+            let error: UVError
+            switch RequestSubmitter.once.submit(r.request.bytes, to: client) {
+            case .added:
+                added(r)
+                continue
+            case let .refused(f, _), let .stillTransient(f, _): error = .ultravisor(f)
+            case let .driverFailed(e, _): error = e
             }
-            added(r)
+            let done = i == 0 ? "nothing was added" : "\(i) request(s) before it were added"
+            var f = CommandFailure.from(error, context: r.path)
+            if f.callFailure?.isRetryable == true {
+                f = CommandFailure(f.kind, f.message + " (retryable)", callFailure: f.callFailure)
+            }
+            throw CommandFailure(f.kind, "\(f.message); \(done)", callFailure: f.callFailure)
         }
     }
 }

@@ -120,5 +120,23 @@ public struct SecretList: Equatable, Sendable {
     /// Entries whose ID equals `id` (the store may hold duplicates).
     public func entries(withID id: [UInt8]) -> [SecretListEntry] { entries.filter { $0.id == id } }
 
+    /// How often a secret ID is in the list. The boot run adds each of the
+    /// policy's secrets once, so two entries with one ID mean someone else
+    /// added one: the verification and the actions both refuse to choose.
+    public enum Occurrence: Equatable, Sendable {
+        case absent
+        case once(SecretListEntry)
+        case repeated([SecretListEntry])
+    }
+
+    public func occurrence(ofID id: [UInt8]) -> Occurrence {
+        let found = entries(withID: id)
+        switch found.count {
+        case 0: return .absent
+        case 1: return .once(found[0])
+        default: return .repeated(found)
+        }
+    }
+
     public func entry(atIndex index: UInt16) -> SecretListEntry? { entries.first { $0.index == index } }
 }

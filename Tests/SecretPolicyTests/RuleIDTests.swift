@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SEVocabulary
+import SecretPolicy
 
 /// docs/policy.md's rule tables ("Rules reported by `se-secretd check`", up
 /// to the next section) list exactly the rules the code can report: no rule
@@ -29,5 +30,20 @@ import SEVocabulary
         #expect(Set(code).subtracting(documented).sorted() == [], "rules the code reports that docs/policy.md does not list")
         #expect(Set(documented).subtracting(code).sorted() == [], "rules docs/policy.md lists that the code cannot report")
         #expect(documented.count == Set(documented).count, "a rule listed twice")
+    }
+}
+
+/// HandoffPaths and Action.handoffFile: where each action hands a secret
+/// over, the list a failed boot wipes.
+@Suite struct HandoffFileTests {
+    @Test func keyFilesAndCredentialsAreHandOffFilesAndNothingElseIs() {
+        var paths = HandoffPaths()
+        paths.keyFileDirectory = "/k"
+        paths.credentialDirectory = "/c"
+        #expect(Action.keyFile(volume: "root").handoffFile(in: paths) == "/k/root.key")
+        #expect(Action.credential(name: "db").handoffFile(in: paths) == "/c/db")
+        #expect(Action.keyscript(volume: "root").handoffFile(in: paths) == nil)
+        #expect(Action.passwordHash(user: "root").handoffFile(in: paths) == nil)
+        #expect(Action.keyFile(volume: "root").summary == "keyfile /run/cryptsetup-keys.d/root.key")
     }
 }

@@ -234,3 +234,15 @@ func uvError(of body: () throws -> some Any, sourceLocation: SourceLocation = #_
     Issue.record("expected a UVError", sourceLocation: sourceLocation)
     throw UVError.invalidArgument("no error")
 }
+
+@Suite struct SecretListOccurrenceTests {
+    @Test func anIDIsAbsentOnceOrRepeated() {
+        let a = SecretListEntry(index: 0, typeCode: 3, length: 32, id: Array(repeating: 1, count: 32))
+        let b = SecretListEntry(index: 1, typeCode: 3, length: 32, id: Array(repeating: 2, count: 32))
+        let b2 = SecretListEntry(index: 2, typeCode: 3, length: 32, id: Array(repeating: 2, count: 32))
+        let list = SecretList(entries: [a, b, b2], totalCount: 3, nextIndex: 0)
+        #expect(list.occurrence(ofID: a.id) == .once(a))
+        #expect(list.occurrence(ofID: b.id) == .repeated([b, b2]))
+        #expect(list.occurrence(ofID: Array(repeating: 3, count: 32)) == .absent)
+    }
+}
