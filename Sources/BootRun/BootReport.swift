@@ -48,6 +48,7 @@ public enum BootReport {
         var store: [(String, JSON)] = [
             ("locked", r.store.locked.map { .bool($0) } ?? (r.hadDevice ? .bool(false) : .null)),
             ("locked_on_failure", .bool(r.store.lockedOnFailure)),
+            ("earlier_run_may_have_added", .bool(r.store.earlierRunMayHaveAdded)),
             ("added_by_this_run", .int(Int64(r.submission?.addedCount ?? 0))),
             ("verified", .bool(r.store.verification != nil)),
             ("secrets", r.store.listedSecrets.map { .int(Int64($0)) } ?? .null),

@@ -65,7 +65,8 @@ public final class BootRunner {
     let log: BootLog
     let started = MonotonicClock.nanoseconds()
     var record: BootRecord
-    var client: UVClient?
+    /// The device, once the probe opened it (the failure path locks through it).
+    var client: UVClient? { didSet { record.hadDevice = client != nil } }
 
     public init(configuration: BootConfiguration, log: BootLog) {
         self.config = configuration
@@ -74,7 +75,11 @@ public final class BootRunner {
     }
 
     var deadline: UInt64 { started + UInt64(config.timeout * 1e9) }
-    var remaining: Double { max(0, Double(Int64(deadline) - Int64(MonotonicClock.nanoseconds())) / 1e9) }
+    var remaining: Double { BootRunner.seconds(until: deadline) }
+
+    static func seconds(until deadline: UInt64) -> Double {
+        max(0, Double(Int64(deadline) - Int64(MonotonicClock.nanoseconds())) / 1e9)
+    }
 
     func timed<T>(_ step: String, _ body: () throws -> T) rethrows -> T {
         let t0 = MonotonicClock.nanoseconds()
@@ -100,8 +105,8 @@ public final class BootRunner {
             wipeHandoffs()
             timed("lock_on_failure") {
                 guard let client, let policy = record.policy else { return }
-                StoreLock.afterFailure(client, policy: policy, submission: record.submission,
-                                       runDirectory: config.runDirectory, &record.store, log: log)
+                record.store = StoreLock.afterFailure(client, policy: policy, submission: record.submission,
+                                                      runDirectory: config.runDirectory, record.store, log: log)
             }
         }
         let (report, reportPath) = writeReport()
@@ -115,25 +120,39 @@ public final class BootRunner {
     func steps() throws {
         let policy = try timed("policy") { try loadPolicy() }
         record.policy = policy
-        let client = try timed("probe") { try Probe.run(config, policy: policy, facts: &record.device, log: log) }
-        self.client = client
-        record.hadDevice = true
+        let client = try timed("probe") { () throws -> UVClient in
+            let client = try Probe.open(config, facts: &record.device, log: log)
+            self.client = client
+            try Probe.examine(client, config, policy: policy, facts: &record.device, log: log)
+            return client
+        }
         let fetched = try timed("fetch") { try fetch(policy) }
         record.fetched = fetched
         config.afterFetch?()
         let plan = try timed("check") { try check(policy, fetched) }
         record.plan = plan
+        let deadline = self.deadline
         let submission = timed("submit") {
             Submitter(client: client, runDirectory: config.runDirectory,
                       retry: RequestSubmitter(backoffInitial: config.backoffInitial, backoffCap: config.backoffCap,
-                                              remaining: { [unowned self] in self.remaining }),
+                                              remaining: { BootRunner.seconds(until: deadline) }),
                       deadlineSeconds: config.timeout, log: log).run(plan)
         }
         record.submission = submission
         if let f = submission.failure { throw f }
-        if policy.store.lock { try timed("lock") { try StoreLock.step(client, &record.store, log: log) } }
+        if policy.store.lock {
+            try timed("lock") {
+                record.store.locked = false
+                _ = try StoreLock.step(client, log: log)
+                record.store.locked = true
+            }
+        }
         record.store.verification = try timed("verify") {
-            try StoreVerifier.step(client, plan: plan, policy: policy, &record.store, log: log)
+            let list = try StoreVerifier.list(client)
+            record.store.listedSecrets = list.entries.count
+            let v = try StoreVerifier.verify(list, plan: plan, policy: policy, locked: record.store.locked ?? false)
+            log.info("store verified: \(list.entries.count) secrets, as the policy says")
+            return v
         }
     }
 
@@ -182,7 +201,11 @@ public final class BootRunner {
             for a in s.actions {
                 guard let path = a.handoffFile(in: config.handoff) else { continue }
                 do {
-                    if try FileIO.wipeAndRemove(path) { log.info("wiped \(path)") }
+                    switch try FileIO.wipeAndRemove(path, limit: Int.max) {
+                    case .absent: break
+                    case .overwritten: log.info("wiped \(path)")
+                    case .unlinked: log.info("removed \(path) (not a regular file: nothing to overwrite)")
+                    }
                 } catch {
                     log.error("cannot wipe \(path): \(error)")
                 }

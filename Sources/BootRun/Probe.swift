@@ -34,7 +34,10 @@ public struct DeviceFacts: Sendable {
 /// there, what are the limits, which host keys does this machine have.
 /// Returns a client for a device that can do what the policy needs.
 enum Probe {
-    static func run(_ config: BootConfiguration, policy: Policy, facts: inout DeviceFacts, log: BootLog) throws -> UVClient {
+    /// Opens the backend. The client exists from here on, so a probe that
+    /// then refuses the device still leaves the failure path a way to lock
+    /// the store (an earlier run of this boot may have added to it).
+    static func open(_ config: BootConfiguration, facts: inout DeviceFacts, log: BootLog) throws -> UVClient {
         let guest = try? config.sysfs.isSecureExecutionGuest()
         facts.secureGuest = .some(guest)
         switch config.backend {
@@ -50,6 +53,12 @@ enum Probe {
             // agent) is a usage error, not a broken device.
             throw BootFailure(f.failureClass == .usage ? .usage : .device, step: "probe", f.message)
         }
+        return client
+    }
+
+    /// Whether the device can do what the policy needs, and its limits.
+    static func examine(_ client: UVClient, _ config: BootConfiguration, policy: Policy, facts: inout DeviceFacts,
+                        log: BootLog) throws {
         let info: UVInfo
         do { info = try client.info() } catch {
             throw BootFailure(.device, step: "probe", "the ultravisor device does not answer INFO: \(error)")
@@ -88,6 +97,5 @@ enum Probe {
             facts.hostKeyHashes = keys.knownHashes
             log.debug("host-key hashes: \(facts.hostKeyHashes.map { String($0.hex.prefix(16)) }.joined(separator: ", "))")
         }
-        return client
     }
 }

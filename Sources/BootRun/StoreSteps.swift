@@ -14,6 +14,9 @@ public struct StoreState: Sendable {
     public var listedSecrets: Int?
     /// Set once the store holds exactly the plan's secrets.
     public var verification: Verification?
+    /// The failure path found an earlier run of this boot in the journal
+    /// that may have added requests (a reason to lock besides this run's).
+    public var earlierRunMayHaveAdded = false
 }
 
 /// Step 6's value: the store holds exactly the plan's secrets, and this is
@@ -23,83 +26,101 @@ public struct Verification: Sendable {
     public let storeHash: [UInt8]
 }
 
+/// What the failure path does about the lock.
+public enum FailureLock: Equatable, Sendable {
+    /// Nothing to do: the store is locked already, or nothing can have
+    /// reached it (a refused first request, a failed check): then a corrected
+    /// set can still be added in this boot.
+    case none
+    /// Something may be in the store but the policy keeps it open
+    /// (`store.lock: false`): said loudly.
+    case keepOpen
+    /// Lock it, so that the host cannot add requests of its own for the rest
+    /// of this boot next to the ones this boot added (fail closed).
+    case lock
+
+    /// "Reached" counts an earlier run of this boot too (its journal), e.g.
+    /// one that was killed before it could lock.
+    public static func decide(locked: Bool?, thisRunMayHaveAdded: Bool, earlierRunMayHaveAdded: Bool,
+                              policyLocks: Bool) -> FailureLock {
+        guard locked != true, thisRunMayHaveAdded || earlierRunMayHaveAdded else { return .none }
+        return policyLocks ? .lock : .keepOpen
+    }
+}
+
 enum StoreLock {
-    /// LOCK_SECRETS; "already locked" (rc 0x0102) counts as locked. Returns
-    /// whether this call locked it; other errors are thrown, and `locked`
-    /// records the outcome either way.
-    static func lock(_ client: UVClient, _ store: inout StoreState) throws(UVError) -> Bool {
+    enum Outcome { case lockedNow, alreadyLocked }
+
+    /// LOCK_SECRETS; "already locked" (rc 0x0102) counts as locked. Other
+    /// errors are thrown.
+    static func lock(_ client: UVClient) throws(UVError) -> Outcome {
         do {
             try client.lock()
-            store.locked = true
-            return true
+            return .lockedNow
         } catch {
-            guard let f = error.callFailure, f.rc == UVReturnCode.storeLocked else {
-                store.locked = false
-                throw error
-            }
-            store.locked = true
-            return false
+            guard let f = error.callFailure, f.rc == UVReturnCode.storeLocked else { throw error }
+            return .alreadyLocked
         }
     }
 
     /// Step 5.
-    static func step(_ client: UVClient, _ store: inout StoreState, log: BootLog) throws {
-        let lockedNow: Bool
-        do { lockedNow = try lock(client, &store) } catch {
+    static func step(_ client: UVClient, log: BootLog) throws -> Outcome {
+        let outcome: Outcome
+        do { outcome = try lock(client) } catch {
             throw BootFailure(error.callFailure == nil ? .device : .ultravisor, step: "lock", "cannot lock the secret store: \(error)")
         }
-        log.info(lockedNow ? "secret store locked" : "secret store was already locked (an earlier run of this boot)")
+        log.info(outcome == .lockedNow ? "secret store locked" : "secret store was already locked (an earlier run of this boot)")
+        return outcome
     }
 
-    /// On a failure after the store may have received a request: lock it,
-    /// so that the host cannot add requests of its own for the rest of this
-    /// boot next to the ones this run added (fail closed). Not when the
-    /// policy keeps the store open (`store.lock: false`), and not when
-    /// nothing reached the store (a refused first request, a failed check):
-    /// then a corrected set can still be added in this boot. "Reached" counts
-    /// an earlier run of this boot too (its journal), e.g. one that was
-    /// killed before it could lock.
+    /// The failure path's lock (FailureLock.decide); returns the store's state after it.
     static func afterFailure(_ client: UVClient, policy: Policy, submission: Submission?, runDirectory: String,
-                             _ store: inout StoreState, log: BootLog) {
-        guard store.locked != true else { return }
-        let earlierRun = Journal(runDirectory: runDirectory).entries.contains { $0.state != .notAdded }
-        guard submission?.storeMayHoldSecrets == true || earlierRun else { return }
-        guard policy.store.lock else {
+                             _ store: StoreState, log: BootLog) -> StoreState {
+        var store = store
+        store.earlierRunMayHaveAdded = Journal(runDirectory: runDirectory).entries.contains { $0.state != .notAdded }
+        switch FailureLock.decide(locked: store.locked, thisRunMayHaveAdded: submission?.storeMayHoldSecrets == true,
+                                  earlierRunMayHaveAdded: store.earlierRunMayHaveAdded, policyLocks: policy.store.lock) {
+        case .none:
+            break
+        case .keepOpen:
             log.warning("the secret store stays open after the failure (store.lock is false): more requests can be added until the next reboot")
             store.locked = false
-            return
-        }
-        do {
-            if try lock(client, &store) {
-                store.lockedOnFailure = true
-                log.info("secret store locked after the failure (\(submission?.addedCount ?? 0) request(s) added by this run\(BootReport.unknownOutcomes(submission)))")
-            } else {
-                log.info("secret store was already locked")
+        case .lock:
+            do {
+                switch try lock(client) {
+                case .lockedNow:
+                    store.locked = true
+                    store.lockedOnFailure = true
+                    log.info("secret store locked after the failure (\(submission?.addedCount ?? 0) request(s) added by this run\(BootReport.unknownOutcomes(submission)))")
+                case .alreadyLocked:
+                    store.locked = true
+                    log.info("secret store was already locked")
+                }
+            } catch {
+                store.locked = false
+                log.error("cannot lock the secret store after the failure: \(error); it stays open until the next reboot")
             }
-        } catch {
-            log.error("cannot lock the secret store after the failure: \(error); it stays open until the next reboot")
         }
+        return store
     }
 }
 
 public enum StoreVerifier {
-    /// Step 6: the store holds exactly the plan's secrets, with the
-    /// expected types and lengths, each once.
-    static func step(_ client: UVClient, plan: SubmissionPlan, policy: Policy, _ store: inout StoreState,
-                     log: BootLog) throws -> Verification {
-        let list: SecretList
-        do { list = try client.listAllSecrets() } catch {
+    /// Step 6's list of the store.
+    static func list(_ client: UVClient) throws -> SecretList {
+        do { return try client.listAllSecrets() } catch {
             throw BootFailure(.device, step: "verify", "cannot list the secret store: \(error)")
         }
-        store.listedSecrets = list.entries.count
-        let v = try verify(list, plan: plan, policy: policy, locked: store.locked ?? false)
-        log.info("store verified: \(list.entries.count) secrets, as the policy says")
-        return v
     }
 
+    /// Step 6: the store holds exactly the plan's secrets, with the
+    /// expected types and lengths, each once (checked in submission order,
+    /// so the first wrong one is named, the same on every run).
     public static func verify(_ list: SecretList, plan: SubmissionPlan, policy: Policy, locked: Bool) throws -> Verification {
         let expected = plan.expectedSecrets
-        for (id, r) in expected {
+        for item in plan.items {
+            let r = item.request
+            guard r.secretType.isListable, let id = r.secretID else { continue }
             let name = policy.secret(withID: id)?.name ?? id.hex
             let entry: SecretListEntry
             switch list.occurrence(ofID: id) {

@@ -283,44 +283,56 @@ public enum FileIO {
         _ = fsync(fd)
     }
 
+    /// What `wipeAndRemove` found and did.
+    public enum WipeOutcome: Sendable, Equatable {
+        /// There was no such file.
+        case absent
+        /// A regular file: overwritten with zeros (all of it, or its first
+        /// `limit` bytes: `truncated`), synced, removed.
+        case overwritten(truncated: Bool)
+        /// Not a regular file (a symlink, a FIFO, a device node): removed
+        /// without opening it.
+        case unlinked
+    }
+
     /// Removes a file that held a secret: a regular file is overwritten with
     /// zeros (up to `limit` bytes) and synced first (on tmpfs the overwrite
-    /// is what clears the pages), a symlink or other kind is only unlinked,
-    /// never followed. Returns false when there was no such file. The one
-    /// home of this rule: the action phases' hand-off directory and the boot
-    /// run's failure path call it.
-    @discardableResult
-    public static func wipeAndRemove(at dirfd: Int32, _ name: String, displayPath: String,
-                                     limit: Int = 1 << 20) throws(SystemError) -> Bool {
+    /// is what clears the pages); anything else is only unlinked, never
+    /// opened or followed. The one home of this rule: the action phases'
+    /// hand-off directory and the boot run's failure path call it. Errors
+    /// name the operation (stat, unlink) but not the path: callers do.
+    public static func wipeAndRemove(at dirfd: Int32, _ name: String,
+                                     limit: Int = 1 << 20) throws(SystemError) -> WipeOutcome {
         var st = stat()
         guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { return false }
-            throw SystemError.current("stat", path: displayPath)
+            if errno == ENOENT { return .absent }
+            throw SystemError.current("stat")
         }
+        var outcome = WipeOutcome.unlinked
         if FileKind(mode: st.st_mode) == .regular {
             let fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
             if fd >= 0 {
                 let h = FileHandle(fd: fd)
                 zeroFill(h.fd, limit: limit)
+                outcome = .overwritten(truncated: Int(st.st_size) > limit)
             }
         }
-        guard unlinkat(dirfd, name, 0) == 0 else { throw SystemError.current("unlink", path: displayPath) }
+        guard unlinkat(dirfd, name, 0) == 0 else { throw SystemError.current("unlink") }
         _ = fsync(dirfd)
-        return true
+        return outcome
     }
 
     /// `wipeAndRemove` by path; the directory is opened without following a
     /// symlink in its last component.
-    @discardableResult
-    public static func wipeAndRemove(_ path: String) throws(SystemError) -> Bool {
+    public static func wipeAndRemove(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> WipeOutcome {
         let (dir, name) = splitPath(path)
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { return false }
+            if errno == ENOENT { return .absent }
             throw SystemError.current("open", path: dir)
         }
         let h = FileHandle(fd: fd)
-        return try wipeAndRemove(at: h.fd, name, displayPath: path)
+        return try wipeAndRemove(at: h.fd, name, limit: limit)
     }
 
     /// Splits "a/b/c" into ("a/b", "c"); "c" into (".", "c"); "/c" into ("/", "c").

@@ -428,6 +428,51 @@ public enum Keyscript {
         return (rule, try store.retrieve(entry, name: rule.name))
     }
 
+    /// What one keyscript call did: the run report's record for it (always,
+    /// also on a failure) and the failure, if any.
+    public struct Served {
+        public let record: ActionRecord
+        public let failure: ActionFailure?
+        /// Where recording it in the run report failed (the key was served or
+        /// refused all the same).
+        public let recordError: ActionFailure?
+    }
+
+    /// cryptroot's keyscript: the key for `volume` written to `fd`, and the
+    /// record of it merged into the run directory's report (replacing an
+    /// earlier call's record for the volume; `tried` is CRYPTTAB_TRIED).
+    public static func serve(volume: String, keyField: String?, tried: Int, policy: Policy,
+                             store openStore: () throws(ActionFailure) -> SecretStore,
+                             to fd: Int32, runDirectory: String) -> Served {
+        let started = MonotonicClock.nanoseconds()
+        var record = ActionRecord(phase: Phase.keyscript.rawValue, secret: "", action: "keyscript",
+                                  target: "CRYPTTAB_NAME=\(volume)", result: .ok, message: "", milliseconds: 0)
+        var failure: ActionFailure? = nil
+        do throws(ActionFailure) {
+            let (rule, key) = try Keyscript.key(for: volume, keyField: keyField, policy: policy, store: try openStore())
+            defer { key.wipe() }
+            record.secret = rule.name
+            try write(key, to: fd)
+            record.message = "served \(key.count) bytes to cryptroot" + (tried > 0 ? " (try \(tried + 1))" : "")
+        } catch {
+            failure = error
+            record.result = .failed
+            record.message = error.message
+            record.failure = error.kind
+            if record.secret.isEmpty { record.secret = "-" }
+        }
+        record.milliseconds = Int((MonotonicClock.nanoseconds() - started) / 1_000_000)
+        var recordError: ActionFailure? = nil
+        do throws(ActionFailure) {
+            try RunReport.record([record], runDirectory: runDirectory) { [target = record.target] in
+                $0["phase"] == .string(Phase.keyscript.rawValue) && $0["target"] == .string(target)
+            }
+        } catch {
+            recordError = error
+        }
+        return Served(record: record, failure: failure, recordError: recordError)
+    }
+
     /// Writes a secret to a descriptor completely (no newline added).
     public static func write(_ secret: SecureBytes, to fd: Int32) throws(ActionFailure) {
         try secret.withUnsafeBytes { (raw) throws(ActionFailure) in

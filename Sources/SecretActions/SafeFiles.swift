@@ -284,8 +284,8 @@ public struct HandoffDirectory {
     /// false when there was no such file. A symlink is only unlinked.
     @discardableResult
     public func wipeAndRemove(_ name: String) throws(ActionFailure) -> Bool {
-        do { return try FileIO.wipeAndRemove(at: handle.fd, name, displayPath: path + "/" + name) } catch {
-            throw ActionFailure(.io, "cannot remove \(path)/\(name): \(error)")
+        do { return try FileIO.wipeAndRemove(at: handle.fd, name) != .absent } catch {
+            throw ActionFailure(.io, "cannot \(error.operation == "stat" ? "stat" : "remove") \(path)/\(name): \(error)")
         }
     }
 }

@@ -23,18 +23,10 @@ public enum ExitCode: Int32, Sendable, CaseIterable {
     /// A bug: an error no layer classified.
     case software = 70
 
+    /// The exit code of a failure class: FailureClass.exitCode is the one
+    /// map (ExitCodeTests: every class has its case here, and back).
     public init(_ c: FailureClass) {
-        switch c {
-        case .usage: self = .usage
-        case .policy: self = .policyViolation
-        case .input: self = .noInput
-        case .device: self = .device
-        case .io: self = .ioError
-        case .timeout: self = .timeout
-        case .ultravisor: self = .ultravisor
-        case .config: self = .config
-        case .internal: self = .software
-        }
+        self = ExitCode(rawValue: c.exitCode) ?? .software
     }
 
     public var failureClass: FailureClass? {

@@ -70,7 +70,8 @@ public struct RequestSubmitter {
             } catch {
                 guard let f = error.callFailure else { return .driverFailed(error, retries: retries) }
                 guard f.isRetryable else { return .refused(f, retries: retries) }
-                let wait = min(backoff, backoffCap)
+                // At least a millisecond: a zero backoff must not spin until the deadline.
+                let wait = max(min(backoff, backoffCap), 0.001)
                 guard remaining() > wait else { return .stillTransient(f, retries: retries) }
                 retries += 1
                 onRetry(retries, wait)

@@ -141,6 +141,41 @@ import RequestBuilding
         #expect(try g.report()["store"]?["added_by_this_run"] == .int(0))
     }
 
+    @Test func aProbeThatRefusesTheDeviceAfterAKilledRunOfThisBootLocksTheStore() throws {
+        // As above, but this run stops at the probe: the device is open, and
+        // sysfs says the ultravisor supports none of the policy's secret
+        // types. The earlier run's request is in the store: lock it.
+        let g = try Guest("lock-killed-probe")
+        let metaBytes = try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20)
+        let meta = try AddSecretRequest.parse(metaBytes)
+        try g.client().addSecret(metaBytes)
+        try FileIO.makeDirectories(g.runDir, mode: 0o700)
+        try FileIO.writeAtomically(g.runDir + "/journal", Array("+\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
+        let sysfs = g.dir + "/no-types-sysfs"
+        try FileIO.makeDirectories(sysfs + "/firmware/uv/query", mode: 0o755)
+        try FileIO.writeAtomically(sysfs + "/firmware/uv/query/supp_secret_types", Array("0000000000000000\n".utf8), mode: 0o644)
+        let (r, e) = g.boot(g.config(sysfs: sysfs))
+        #expect(r.failure?.step == "probe", "\(e)")
+        #expect(r.failure?.message.contains("does not support") == true)
+        #expect(try g.state().isLocked)
+        #expect(try g.report()["store"]?["locked_on_failure"] == .bool(true))
+        #expect(try g.report()["store"]?["earlier_run_may_have_added"] == .bool(true))
+        #expect(try g.report()["store"]?["added_by_this_run"] == .int(0))
+    }
+
+    @Test func theFailurePathLocksExactlyWhenSomethingMayBeInTheStore() {
+        func decide(_ locked: Bool?, this: Bool, earlier: Bool, policy: Bool) -> FailureLock {
+            FailureLock.decide(locked: locked, thisRunMayHaveAdded: this, earlierRunMayHaveAdded: earlier, policyLocks: policy)
+        }
+        #expect(decide(nil, this: false, earlier: false, policy: true) == FailureLock.none)
+        #expect(decide(nil, this: true, earlier: false, policy: true) == .lock)
+        #expect(decide(nil, this: false, earlier: true, policy: true) == .lock)
+        #expect(decide(false, this: true, earlier: true, policy: true) == .lock)
+        #expect(decide(true, this: true, earlier: true, policy: true) == FailureLock.none)
+        #expect(decide(nil, this: true, earlier: false, policy: false) == .keepOpen)
+        #expect(decide(nil, this: false, earlier: false, policy: false) == FailureLock.none)
+    }
+
     @Test func aRefusedFirstRequestLeavesTheStoreOpen() throws {
         // Nothing reached the store: no reason to lock it, and a corrected
         // set can still be added in this boot.

@@ -12,6 +12,8 @@ import ASRCodec
 import SEVocabulary
 import RequestBuilding
 
+#if DEBUG  // SecureBytes' observers exist in debug builds only (SE_TEST_HOOKS).
+
 /// Records the SecureBytes lifecycle events of one thread.
 final class LifecycleRecorder: @unchecked Sendable {
     struct Event { let kind: SecureBytes.Lifecycle; let address: UInt; let allZero: Bool }
@@ -104,3 +106,9 @@ final class LifecycleRecorder: @unchecked Sendable {
         #expect(recorder.events.allSatisfy { $0.kind == .created || $0.allZero })
     }
 }
+#else
+@Suite struct SecureBytesObserverTests {
+    @Test(.disabled("SecureBytes' wipe observers exist in debug builds only (SE_TEST_HOOKS, Package.swift); run swift test without -c release"))
+    func observersNeedADebugBuild() {}
+}
+#endif
