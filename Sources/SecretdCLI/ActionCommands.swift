@@ -17,41 +17,6 @@ import SEVocabulary
 enum ActionCommands {
     static let all: [Command] = [unlock, install, removeKeyFiles, keyscript]
 
-    static let policyOption = OptionSpec.value("policy", short: "p", "FILE", "The policy (default: rd.se_secretd.policy=, else \(BootCommands.defaultPolicy)), as for `se-secretd boot`.")
-    static let runDirOption = OptionSpec.value("run-dir", "DIR", "Where the boot run's report is (default \(RunDirectory.defaultPath)); the phase adds its records to DIR/report.json.")
-
-    /// --policy, else rd.se_secretd.policy= of the kernel command line, else
-    /// the boot run's default: every phase reads the policy the boot run read.
-    static func policyPath(_ args: Arguments) -> String {
-        args.value("policy") ?? args.switches.policy ?? BootCommands.defaultPolicy
-    }
-
-    static func runDirectory(_ args: Arguments) -> String { args.value("run-dir") ?? RunDirectory.defaultPath }
-    static let keyDirOption = OptionSpec.value("key-file-dir", "DIR", "Where key files for systemd-cryptsetup go (default /run/cryptsetup-keys.d).")
-    static let memoryFSOption = OptionSpec.flag("no-tmpfs-check", "Allow hand-off directories that are not on tmpfs/ramfs (tests only).")
-
-    static func environment(_ args: Arguments) throws -> PhaseEnvironment {
-        var env = PhaseEnvironment()
-        if let r = args.value("root") { env.root = r }
-        env.runDirectory = runDirectory(args)
-        if let d = args.value("key-file-dir") { env.keyFileDirectory = d }
-        if let d = args.value("credentials-dir") { env.credentialDirectory = d }
-        env.requireMemoryFileSystem = !args.flag("no-tmpfs-check")
-        env.checkOnly = args.flag("check-only")
-        if let t = try args.int("device-timeout", range: WaitLimit.seconds) { env.deviceTimeout = Double(t) }
-        for spec in args.values("device") {
-            guard let (key, path) = splitDeviceOption(spec) else {
-                throw CLIError(.usage, "--device takes SPEC=/PATH with SPEC as in the policy (LABEL=, UUID=, PARTLABEL=, PARTUUID= or a /dev path), e.g. LABEL=root=/tmp/root.img, not \"\(spec)\"")
-            }
-            env.deviceOverrides[key] = path
-        }
-        for (path, name) in [(env.root, "--root"), (env.keyFileDirectory, "--key-file-dir"), (env.credentialDirectory, "--credentials-dir")]
-            where !path.hasPrefix("/") {
-            throw CLIError(.usage, "\(name) takes an absolute path, not \"\(path)\"")
-        }
-        return env
-    }
-
     /// SPEC=/PATH, where SPEC itself may contain '=' (LABEL=root=/tmp/root.img):
     /// the first "=/" whose left side is a volume spec separates them.
     static func splitDeviceOption(_ text: String) -> (String, String)? {
@@ -68,9 +33,9 @@ enum ActionCommands {
     }
 
     /// Opens the ultravisor lazily (only when a phase needs a secret).
-    static func storeOpener(_ args: Arguments) -> () throws(ActionFailure) -> SecretStore {
+    static func storeOpener(_ backend: BackendOptions) -> () throws(ActionFailure) -> SecretStore {
         return { () throws(ActionFailure) -> SecretStore in
-            do { return SecretStore(client: try DeviceCommands.client(args)) } catch let e as CLIError {
+            do { return SecretStore(client: try backend.client()) } catch let e as CLIError {
                 throw ActionFailure(e.code == .ultravisor ? .ultravisor : e.code == .usage ? .usage : .device, e.message)
             } catch {
                 throw ActionFailure(.device, "\(error)")
@@ -80,21 +45,21 @@ enum ActionCommands {
 
     /// Runs a phase, prints its records, adds them to the report and picks
     /// the exit code of the first failure.
-    static func runPhase(_ phase: Phase, _ args: Arguments, _ out: Output) throws -> ExitCode {
-        let policy = try Inputs.policy(policyPath(args))
-        let env = try environment(args)
-        let records = PhaseRunner(policy: policy, environment: env, openStore: storeOpener(args)).run(phase)
+    static func runPhase(_ phase: Phase, _ o: PhaseOptions, _ args: Arguments, _ out: Output) throws -> ExitCode {
+        let policy = try Inputs.policy(o.policy.path(args.switches))
+        let env = o.environment
+        let records = PhaseRunner(policy: policy, environment: env, openStore: storeOpener(o.backend)).run(phase)
         var code = records.first { $0.result == .failed }.map { ExitCode(($0.failure ?? .io).failureClass) } ?? .ok
         var reportError: String? = nil
         do {
-            try RunReport.record(records, runDirectory: runDirectory(args)) {
+            try RunReport.record(records, runDirectory: env.runDirectory) {
                 $0["phase"] == .string(phase.rawValue)
             }
         } catch {
             reportError = "\(error)"
             if code == .ok { code = .ioError }
         }
-        if args.flag("json") {
+        if o.json {
             var members: [(String, JSON)] = [("phase", .string(phase.rawValue)),
                                              ("result", .string(code == .ok ? "ok" : "failed")),
                                              ("actions", .array(records.map(\.json)))]
@@ -104,7 +69,7 @@ enum ActionCommands {
             out.out(text(phase, records))
             if let reportError { out.error("se-secretd \(phase.rawValue): \(reportError)") }
         }
-        if code != .ok, !args.flag("json") {
+        if code != .ok, !o.json {
             let failed = records.filter { $0.result == .failed }.count
             out.error("se-secretd \(phase.rawValue): \(failed) action(s) failed")
         }
@@ -138,15 +103,7 @@ enum ActionCommands {
 
     static let unlock = Command(
         ["unlock"], summary: "Open the policy's LUKS volumes and hand keys to cryptsetup",
-        options: [policyOption] + DeviceCommands.backendOptions + [
-            runDirOption, keyDirOption,
-            .value("device", "SPEC=PATH", repeatable: true, "Use PATH (e.g. an image file) for the LUKS device the policy names SPEC."),
-            .value("device-timeout", "SECONDS", "How long to wait for each LUKS device to appear (default 30)."),
-            .flag("check-only", "Check each LUKS key against the volume's header; do not activate (no device-mapper needed)."),
-            .value("root", "DIR", "Accepted for symmetry with install; unlock writes nothing into the new root."),
-            memoryFSOption,
-            .flag("json", "Print the records as JSON."),
-        ],
+        options: UnlockOptions.self,
         discussion: """
         Runs after the boot run has filled and locked the secret store, before any
         cryptsetup: for every unlock action of the policy, in order, it finds the
@@ -174,24 +131,19 @@ enum ActionCommands {
 
         \(phaseHelp)
 
-        \(DeviceCommands.backendHelp)
+        \(BackendOptions.help)
         EXAMPLES:
           se-secretd unlock
           se-secretd unlock --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs -p policy.json \\
               --device LABEL=root=/tmp/root.img --check-only --run-dir /tmp/run
         """
-    ) { args, out in try runPhase(.unlock, args, out) }
+    ) { o, args, out in try runPhase(.unlock, o.phase, args, out) }
 
     // MARK: install
 
     static let install = Command(
         ["install"], summary: "Write the policy's files and credentials into the new root",
-        options: [policyOption] + DeviceCommands.backendOptions + [
-            .value("root", "DIR", "The mounted new root (default /sysroot; initramfs-tools: /root)."),
-            .value("credentials-dir", "DIR", "Where systemd credentials go (default /run/credentials/@initrd)."),
-            runDirOption, memoryFSOption,
-            .flag("json", "Print the records as JSON."),
-        ],
+        options: InstallOptions.self,
         discussion: """
         Runs once the new root is mounted, before the switch to it. First it checks that
         the root is the policy's ("root" in the policy; a record "root" in the report),
@@ -230,18 +182,18 @@ enum ActionCommands {
 
         \(phaseHelp)
 
-        \(DeviceCommands.backendHelp)
+        \(BackendOptions.help)
         EXAMPLES:
           se-secretd install
           se-secretd install --root /root          # initramfs-tools
         """
-    ) { args, out in try runPhase(.install, args, out) }
+    ) { o, args, out in try runPhase(.install, o.phase, args, out) }
 
     // MARK: remove-key-files
 
     static let removeKeyFiles = Command(
         ["remove-key-files"], summary: "Remove the key files unlock handed to systemd-cryptsetup",
-        options: [policyOption, runDirOption, keyDirOption, memoryFSOption, .flag("json", "Print the records as JSON.")],
+        options: RemoveKeyFilesOptions.self,
         discussion: """
         systemd-cryptsetup finds /run/cryptsetup-keys.d/VOLUME.key by itself when the
         crypttab line names no key file, but its keyfile-erase option only erases key
@@ -249,18 +201,14 @@ enum ActionCommands {
         cryptsetup.target): each keyfile action's file is overwritten with zeros and
         removed. Records go to the report as phase "cleanup". Needs no ultravisor.
         """
-    ) { args, out in try runPhase(.cleanup, args, out) }
+    ) { o, args, out in try runPhase(.cleanup, o.phase, args, out) }
 
     // MARK: keyscript
 
     static let keyscript = Command(
         ["keyscript"], summary: "Print a volume's key for Debian's crypttab keyscript=",
         arguments: "[KEY]", positionals: 0...1,
-        options: [policyOption] + DeviceCommands.backendOptions + [
-            runDirOption,
-            .value("volume", "NAME", "The crypttab volume (default: $CRYPTTAB_NAME)."),
-            .flag("force", "Write the key even if standard output is a terminal."),
-        ],
+        options: KeyscriptOptions.self,
         discussion: """
         For initramfs-tools: crypttab's keyscript= runs a program with the key field as
         its argument and CRYPTTAB_NAME, CRYPTTAB_KEY and CRYPTTAB_TRIED in the
@@ -274,23 +222,23 @@ enum ActionCommands {
 
           root  LABEL=cryptroot  none  luks,keyscript=/usr/lib/se-secretd/se-secretd-keyscript
 
-        \(DeviceCommands.backendHelp)
+        \(BackendOptions.help)
         """
-    ) { args, out in
-        guard args.flag("force") || !Console.isTerminal(1) else {
+    ) { o, args, out in
+        guard o.force || !Console.isTerminal(1) else {
             throw CLIError(.usage, "refusing to write a key to a terminal (cryptroot pipes it into cryptsetup); use --force")
         }
-        guard let volume = args.value("volume") ?? env("CRYPTTAB_NAME"), !volume.isEmpty else {
+        guard let volume = o.volume ?? env("CRYPTTAB_NAME"), !volume.isEmpty else {
             throw CLIError(.usage, "no volume: CRYPTTAB_NAME is not set and --volume was not given")
         }
         let keyField = args.positionals.first ?? env("CRYPTTAB_KEY")
-        let policy = try Inputs.policy(policyPath(args))
+        let policy = try Inputs.policy(o.policy.path(args.switches))
         let started = MonotonicClock.nanoseconds()
         var record = ActionRecord(phase: Phase.keyscript.rawValue, secret: "", action: "keyscript",
                                   target: "CRYPTTAB_NAME=\(volume)", result: .ok, message: "", milliseconds: 0)
         var failure: ActionFailure? = nil
         do {
-            let store = try storeOpener(args)()
+            let store = try storeOpener(o.backend)()
             let (rule, key) = try Keyscript.key(for: volume, keyField: keyField, policy: policy, store: store)
             defer { key.wipe() }
             record.secret = rule.name
@@ -306,7 +254,7 @@ enum ActionCommands {
         }
         record.milliseconds = Int((MonotonicClock.nanoseconds() - started) / 1_000_000)
         do {
-            try RunReport.record([record], runDirectory: runDirectory(args)) {
+            try RunReport.record([record], runDirectory: o.runDirectory) {
                 $0["phase"] == .string(Phase.keyscript.rawValue) && $0["target"] == .string(record.target)
             }
         } catch {
@@ -318,5 +266,120 @@ enum ActionCommands {
 
     static func env(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
+    }
+}
+
+/// The options of the phase commands (unlock, install, remove-key-files):
+/// --policy, the backend, --json and the phase's environment (where its
+/// hand-off files go, its devices), each phase with its own subset.
+struct PhaseOptions {
+    static let policy = PolicyOption.spec("The policy (default: rd.se_secretd.policy=, else \(BootCommands.defaultPolicy)), as for `se-secretd boot`.")
+    static let runDirectory = RunDirectoryOption.spec("Where the boot run's report is (default \(RunDirectory.defaultPath)); the phase adds its records to DIR/report.json.")
+    static let keyFileDirectory = OptionSpec.value("key-file-dir", "DIR", "Where key files for systemd-cryptsetup go (default /run/cryptsetup-keys.d).")
+    static let credentialDirectory = OptionSpec.value("credentials-dir", "DIR", "Where systemd credentials go (default /run/credentials/@initrd).")
+    static let noTmpfsCheck = OptionSpec.flag("no-tmpfs-check", "Allow hand-off directories that are not on tmpfs/ramfs (tests only).")
+    static let device = OptionSpec.value("device", "SPEC=PATH", repeatable: true, "Use PATH (e.g. an image file) for the LUKS device the policy names SPEC.")
+    static let deviceTimeout = OptionSpec.value("device-timeout", "SECONDS", "How long to wait for each LUKS device to appear (default 30).")
+    static let checkOnly = OptionSpec.flag("check-only", "Check each LUKS key against the volume's header; do not activate (no device-mapper needed).")
+    static let unlockRoot = OptionSpec.value("root", "DIR", "Accepted for symmetry with install; unlock writes nothing into the new root.")
+    static let installRoot = OptionSpec.value("root", "DIR", "The mounted new root (default /sysroot; initramfs-tools: /root).")
+    static let json = JSONOption.spec("Print the records as JSON.")
+
+    /// The phase's options, in help order.
+    static func options(_ phase: Phase) -> [OptionSpec] {
+        switch phase {
+        case .unlock:
+            return [policy] + BackendOptions.options + [runDirectory, keyFileDirectory, device, deviceTimeout, checkOnly,
+                                                         unlockRoot, noTmpfsCheck, json]
+        case .install:
+            return [policy] + BackendOptions.options + [installRoot, credentialDirectory, runDirectory, noTmpfsCheck, json]
+        case .cleanup:
+            return [policy, runDirectory, keyFileDirectory, noTmpfsCheck, json]
+        case .keyscript:
+            return []   // keyscript runs no phase; its options are KeyscriptOptions
+
+        }
+    }
+
+    let policy: PolicyOption
+    /// The backend options, or (remove-key-files, which has none) the
+    /// kernel command line's backend.
+    let backend: BackendOptions
+    let environment: PhaseEnvironment
+    let json: Bool
+
+    init(_ args: Arguments, phase: Phase) throws {
+        let declared = Set(Self.options(phase).map(\.long))
+        // The phase's own options; another phase's are not given here.
+        func value(_ o: OptionSpec) throws -> String? { declared.contains(o.long) ? try args.value(o.long) : nil }
+        func values(_ o: OptionSpec) throws -> [String] { declared.contains(o.long) ? try args.values(o.long) : [] }
+        func flag(_ o: OptionSpec) throws -> Bool { declared.contains(o.long) ? try args.flag(o.long) : false }
+
+        policy = try PolicyOption(args)
+        backend = BackendOptions.options.allSatisfy { declared.contains($0.long) }
+            ? try BackendOptions(args) : BackendOptions(kernelCommandLine: args)
+        json = try JSONOption.read(args)
+        var env = PhaseEnvironment()
+        let root = try value(Self.unlockRoot), keyFiles = try value(Self.keyFileDirectory)
+        let credentials = try value(Self.credentialDirectory)
+        let timeout = try declared.contains(Self.deviceTimeout.long) ? args.int(Self.deviceTimeout.long, range: WaitLimit.seconds) : nil
+        let devices = try values(Self.device)
+        env.runDirectory = try RunDirectoryOption(args).path
+        env.requireMemoryFileSystem = try !flag(Self.noTmpfsCheck)
+        env.checkOnly = try flag(Self.checkOnly)
+        if let root { env.root = root }
+        if let keyFiles { env.keyFileDirectory = keyFiles }
+        if let credentials { env.credentialDirectory = credentials }
+        if let timeout { env.deviceTimeout = Double(timeout) }
+        for spec in devices {
+            guard let (key, path) = ActionCommands.splitDeviceOption(spec) else {
+                throw CLIError(.usage, "--device takes SPEC=/PATH with SPEC as in the policy (LABEL=, UUID=, PARTLABEL=, PARTUUID= or a /dev path), e.g. LABEL=root=/tmp/root.img, not \"\(spec)\"")
+            }
+            env.deviceOverrides[key] = path
+        }
+        for (path, name) in [(env.root, "--root"), (env.keyFileDirectory, "--key-file-dir"), (env.credentialDirectory, "--credentials-dir")]
+            where !path.hasPrefix("/") {
+            throw CLIError(.usage, "\(name) takes an absolute path, not \"\(path)\"")
+        }
+        environment = env
+    }
+}
+
+struct UnlockOptions: OptionGroup {
+    static let options = PhaseOptions.options(.unlock)
+    let phase: PhaseOptions
+    init(_ args: Arguments) throws { phase = try PhaseOptions(args, phase: .unlock) }
+}
+
+struct InstallOptions: OptionGroup {
+    static let options = PhaseOptions.options(.install)
+    let phase: PhaseOptions
+    init(_ args: Arguments) throws { phase = try PhaseOptions(args, phase: .install) }
+}
+
+struct RemoveKeyFilesOptions: OptionGroup {
+    static let options = PhaseOptions.options(.cleanup)
+    let phase: PhaseOptions
+    init(_ args: Arguments) throws { phase = try PhaseOptions(args, phase: .cleanup) }
+}
+
+struct KeyscriptOptions: OptionGroup {
+    static let options = [PhaseOptions.policy] + BackendOptions.options + [
+        PhaseOptions.runDirectory,
+        .value("volume", "NAME", "The crypttab volume (default: $CRYPTTAB_NAME)."),
+        ForceOption.spec("Write the key even if standard output is a terminal."),
+    ]
+    let policy: PolicyOption
+    let backend: BackendOptions
+    let runDirectory: String
+    /// --volume (else $CRYPTTAB_NAME, read by the command).
+    let volume: String?
+    let force: Bool
+    init(_ args: Arguments) throws {
+        policy = try PolicyOption(args)
+        backend = try BackendOptions(args)
+        runDirectory = try RunDirectoryOption(args).path
+        volume = try args.value("volume")
+        force = try ForceOption.read(args)
     }
 }

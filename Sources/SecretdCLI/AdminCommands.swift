@@ -11,7 +11,7 @@ enum AdminCommands {
     static let inspect = Command(
         ["inspect"], summary: "Show what add-secret requests say (no key needed)",
         arguments: "FILE...", positionals: 1...4096,
-        options: [.flag("json", "Print JSON (one object for one file, an array for several).")],
+        options: InspectOptions.self,
         discussion: """
         Parses each file strictly (the same parser the guest uses at boot) and prints
         everything that is readable without a key: user-data type, lengths, keyslots
@@ -36,7 +36,7 @@ enum AdminCommands {
           se-secretd inspect luks-root.asr
           se-secretd inspect --json requests/*.asr | jq -r '.[] | [.file, .secret_type] | @tsv'
         """
-    ) { args, out in
+    ) { o, args, out in
         var objects: [JSON] = []
         var worst = ExitCode.ok
         for path in args.positionals {
@@ -45,7 +45,7 @@ enum AdminCommands {
                 bytes = try Inputs.file(path, limit: ASRLayout.maxSize, what: "request")
             } catch let e as CLIError {
                 worst = worst == .noInput ? worst : e.code
-                if args.flag("json") {
+                if o.json {
                     objects.append(.object([("file", .string(path)), ("error", .object([("rule", .string(e.code == .noInput ? "unreadable" : "oversize")), ("message", .string(e.message))]))]))
                 } else { out.error("\(path): \(e.message)") }
                 continue
@@ -53,18 +53,18 @@ enum AdminCommands {
             let sha = Digest.sha256(bytes)
             do throws(RequestFormatError) {
                 let r = try AddSecretRequest.parse(bytes)
-                if args.flag("json") { objects.append(r.inspectionJSON(sha256: sha, file: path)) }
+                if o.json { objects.append(r.inspectionJSON(sha256: sha, file: path)) }
                 else { out.out(describe(r, file: path, sha256: sha)) }
             } catch {
                 if worst == .ok { worst = .policyViolation }
-                if args.flag("json") {
+                if o.json {
                     objects.append(.object([("file", .string(path)), ("error", .object([("rule", .string(error.rule)), ("message", .string(error.description))]))]))
                 } else {
                     out.error("\(path): not a valid add-secret request: \(error) [\(error.rule)]")
                 }
             }
         }
-        if args.flag("json") {
+        if o.json {
             out.out((objects.count == 1 ? objects[0] : .array(objects)).serialized())
         }
         return worst
@@ -100,15 +100,7 @@ enum AdminCommands {
 
     static let check = Command(
         ["check"], summary: "Check a request directory against a policy, before deploying it",
-        options: [
-            .value("policy", short: "p", "FILE", "The policy (JSON) that will be embedded in the initrd."),
-            .value("requests", short: "r", "DIR", "Directory with the request files (as on the request volume)."),
-            .value("host-key-document", short: "k", "CERT", repeatable: true,
-                   "Host-key document (or P-521 public key) of a target machine; every request must have a keyslot for one of them."),
-            .value("host-key-hash", "HEX", repeatable: true, "A target machine's host-key hash, as in /sys/firmware/uv/keys."),
-            .flag("json", "Print the result as JSON."),
-            .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
-        ],
+        options: CheckOptions.self,
         discussion: """
         Runs exactly the checks the guest runs at boot, offline and on any machine,
         and says why a request list would not pass:
@@ -144,22 +136,56 @@ enum AdminCommands {
           se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt
           se-secretd check -p policy.json -r tenant-a/ --json | jq '.problems'
         """
-    ) { args, out in
-        let policyPath = try args.require("policy")
-        let dir = try args.require("requests")
+    ) { o, _, out in
+        let policyPath = o.policy, dir = o.requests
         let policy = try Inputs.policy(policyPath)
-        let hosts = try Inputs.hostKeyHashes(documents: args.values("host-key-document"), hashes: args.values("host-key-hash"))
+        let hosts = try Inputs.hostKeyHashes(documents: o.hostKeyDocuments, hashes: o.hostKeyHashes)
         let set = try Inputs.requestSet(dir, policy: policy)
         let started = MonotonicClock.nanoseconds()
         let eval = Evaluator(policy: policy, hostKeyHashes: hosts.isEmpty ? nil : hosts).evaluate(set)
         let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e6
-        if args.flag("quiet") { return eval.passed ? .ok : .policyViolation }
-        if args.flag("json") {
+        if o.quiet { return eval.passed ? .ok : .policyViolation }
+        if o.json {
             out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed).serialized())
         } else {
             out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed))
         }
         return eval.passed ? .ok : .policyViolation
+    }
+}
+
+struct InspectOptions: OptionGroup {
+    static let options = [JSONOption.spec("Print JSON (one object for one file, an array for several).")]
+    let json: Bool
+    init(_ args: Arguments) throws { json = try JSONOption.read(args) }
+}
+
+struct CheckOptions: OptionGroup {
+    static let options = [
+        PolicyOption.spec("The policy (JSON) that will be embedded in the initrd."),
+        RequestsOption.spec("Directory with the request files (as on the request volume)."),
+        .value("host-key-document", short: "k", "CERT", repeatable: true,
+               "Host-key document (or P-521 public key) of a target machine; every request must have a keyslot for one of them."),
+        .value("host-key-hash", "HEX", repeatable: true, "A target machine's host-key hash, as in /sys/firmware/uv/keys."),
+        JSONOption.spec("Print the result as JSON."),
+        .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
+    ]
+    let policy: String
+    let requests: String
+    /// Read (and the hashes checked) by the command, after the policy.
+    let hostKeyDocuments: [String]
+    let hostKeyHashes: [String]
+    let json: Bool
+    let quiet: Bool
+
+    init(_ args: Arguments) throws {
+        let policy = try PolicyOption(args), requests = try RequestsOption(args)
+        hostKeyDocuments = try args.values("host-key-document")
+        hostKeyHashes = try args.values("host-key-hash")
+        json = try JSONOption.read(args)
+        quiet = try args.flag("quiet")
+        self.policy = try policy.required()
+        self.requests = try requests.required()
     }
 }
 

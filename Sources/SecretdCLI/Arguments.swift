@@ -32,17 +32,47 @@ public struct Arguments: Sendable {
     /// --cmdline FILE where the command has it, else /proc/cmdline.
     public internal(set) var switches = BootSwitches()
 
-    public func flag(_ name: String) -> Bool { flags.contains(name) }
-    public func value(_ name: String) -> String? { values[name]?.last }
-    public func values(_ name: String) -> [String] { values[name] ?? [] }
+    /// The long names of the options the command declares. Reading any other
+    /// is a bug (a typo, or a group the command did not declare): it throws
+    /// an internal error rather than answering "not given".
+    public internal(set) var declared: Set<String> = []
+
+    /// Whether the command declares `--name`.
+    public func declares(_ name: String) -> Bool { declared.contains(name) }
+
+    func checkDeclared(_ name: String) throws {
+        guard declared.contains(name) else {
+            throw CLIError(.software, "option --\(name) is read but not declared by this command (a bug)")
+        }
+    }
+
+    public func flag(_ name: String) throws -> Bool {
+        try checkDeclared(name)
+        return flags.contains(name)
+    }
+
+    public func value(_ name: String) throws -> String? {
+        try checkDeclared(name)
+        return values[name]?.last
+    }
+
+    public func values(_ name: String) throws -> [String] {
+        try checkDeclared(name)
+        return values[name] ?? []
+    }
 
     public func require(_ name: String) throws -> String {
-        guard let v = value(name) else { throw CLIError(.usage, "missing required option --\(name)") }
+        guard let v = try value(name) else { throw Arguments.missing(name) }
         return v
     }
 
+    /// The error for a required option that was not given.
+    public static func missing(_ name: String) -> CLIError {
+        CLIError(.usage, "missing required option --\(name)")
+    }
+
     public func int(_ name: String, range: ClosedRange<Int>) throws -> Int? {
-        guard let text = value(name) else { return nil }
+        guard let text = try value(name) else { return nil }
         guard let v = Int(text), range.contains(v) else {
             throw CLIError(.usage, "--\(name) takes a number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
         }
@@ -53,6 +83,7 @@ public struct Arguments: Sendable {
     /// and `--` (end of options) are understood.
     static func parse(_ args: [String], options: [OptionSpec]) throws -> Arguments {
         var out = Arguments()
+        out.declared = Set(options.map(\.long))
         var i = 0
         var onlyPositionals = false
         func find(_ s: String) throws -> OptionSpec {

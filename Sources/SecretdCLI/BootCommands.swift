@@ -13,17 +13,7 @@ enum BootCommands {
 
     static let boot = Command(
         ["boot"], summary: "Turn the requests on the untrusted volume into a locked secret store (initramfs)",
-        options: [
-            .value("policy", short: "p", "FILE", "The policy embedded in the initrd (default: rd.se_secretd.policy=, else \(defaultPolicy))."),
-        ] + DeviceCommands.backendOptions + [
-            .value("run-dir", "DIR", "Run directory on tmpfs for the request copy, journal and report (default \(RunDirectory.defaultPath))."),
-            .value("requests", short: "r", "DIR", "Read the requests from this directory instead of the policy's volume."),
-            .value("timeout", "SECONDS", "Overall deadline for the volume wait and retries (default: rd.se_secretd.timeout=, else 120)."),
-            .value("cmdline", "FILE", "Kernel command line to read rd.se_secretd.* switches from (default /proc/cmdline)."),
-            .value("kmsg", "FILE", "Kernel log to write the summary to (default /dev/kmsg; \"none\" to disable)."),
-            .flag("json", "Print the report to standard output."),
-            .flag("debug", "More detail on standard error (never secrets); also rd.se_secretd.debug."),
-        ],
+        options: BootOptions.self,
         discussion: """
         At every boot of a generic Secure Execution guest (the ultravisor's store is
         empty after each reboot), before any encrypted volume is opened:
@@ -78,27 +68,63 @@ enum BootCommands {
           se-secretd boot -p policy.json --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs \\
               -r requests/ --run-dir /tmp/run --kmsg none
         """
-    ) { args, out in
+    ) { o, args, out in
         let switches = args.switches
-        var config = BootConfiguration(policyPath: args.value("policy") ?? switches.policy ?? defaultPolicy,
-                                       backend: try DeviceCommands.backend(args), sysfs: DeviceCommands.sysfs(args))
-        config.links = args.links
-        config.runDirectory = args.value("run-dir") ?? RunDirectory.defaultPath
-        config.requestsDirectory = args.value("requests") ?? switches.requests
-        if let t = args.value("timeout") {
+        var config = BootConfiguration(policyPath: o.policy.path(switches), backend: o.backend.backend, sysfs: o.backend.sysfs)
+        config.links = o.backend.links
+        config.runDirectory = o.runDirectory
+        config.requestsDirectory = o.requests ?? switches.requests
+        if let t = o.timeout ?? switches.timeout { config.timeout = t }
+        let log = BootLog(stderr: out.err, kmsgPath: o.kmsg, debug: o.debug || switches.debug)
+        let result = BootRunner(configuration: config, log: log).run()
+        if o.json { out.out(result.report.serialized()) }
+        guard let f = result.failure else { return .ok }
+        return ExitCode(f.failureClass)
+    }
+}
+
+struct BootOptions: OptionGroup {
+    static let options = [
+        PolicyOption.spec("The policy embedded in the initrd (default: rd.se_secretd.policy=, else \(BootCommands.defaultPolicy))."),
+    ] + BackendOptions.options + [
+        RunDirectoryOption.spec("Run directory on tmpfs for the request copy, journal and report (default \(RunDirectory.defaultPath))."),
+        RequestsOption.spec("Read the requests from this directory instead of the policy's volume."),
+        .value("timeout", "SECONDS", "Overall deadline for the volume wait and retries (default: rd.se_secretd.timeout=, else 120)."),
+        KernelCommandLineOption.spec,
+        .value("kmsg", "FILE", "Kernel log to write the summary to (default /dev/kmsg; \"none\" to disable)."),
+        JSONOption.spec("Print the report to standard output."),
+        .flag("debug", "More detail on standard error (never secrets); also rd.se_secretd.debug."),
+    ]
+
+    let policy: PolicyOption
+    let backend: BackendOptions
+    let runDirectory: String
+    /// --requests (else rd.se_secretd.requests=, else the policy's volume).
+    let requests: String?
+    /// --timeout (else rd.se_secretd.timeout=, else the default).
+    let timeout: Double?
+    /// The kernel log to write to, nil for none.
+    let kmsg: String?
+    let json: Bool
+    let debug: Bool
+
+    init(_ args: Arguments) throws {
+        policy = try PolicyOption(args)
+        runDirectory = try RunDirectoryOption(args).path
+        requests = try RequestsOption(args).given
+        let timeoutText = try args.value("timeout")
+        let kmsgPath = try args.value("kmsg") ?? "/dev/kmsg"
+        kmsg = kmsgPath == "none" ? nil : kmsgPath
+        json = try JSONOption.read(args)
+        debug = try args.flag("debug")
+        backend = try BackendOptions(args)
+        if let t = timeoutText {
             guard let v = Double(t), WaitLimit.accepts(v) else {
                 throw CLIError(.usage, "--timeout takes seconds from \(WaitLimit.seconds.lowerBound) to \(WaitLimit.seconds.upperBound)")
             }
-            config.timeout = v
-        } else if let t = switches.timeout {
-            config.timeout = t
+            timeout = v
+        } else {
+            timeout = nil
         }
-        let kmsg = args.value("kmsg") ?? "/dev/kmsg"
-        let log = BootLog(stderr: out.err, kmsgPath: kmsg == "none" ? nil : kmsg,
-                          debug: args.flag("debug") || switches.debug)
-        let result = BootRunner(configuration: config, log: log).run()
-        if args.flag("json") { out.out(result.report.serialized()) }
-        guard let f = result.failure else { return .ok }
-        return ExitCode(f.failureClass)
     }
 }

@@ -102,12 +102,7 @@ public enum CLI {
         do {
             var parsed = try Arguments.parse(rest, options: command.options)
             parsed.links = edition.links
-            if let path = parsed.value("cmdline") {
-                guard let switches = BootSwitches.read(path) else { throw CLIError(.noInput, "cannot read the kernel command line \(path)") }
-                parsed.switches = switches
-            } else {
-                parsed.switches = BootSwitches.current()
-            }
+            parsed.switches = try KernelCommandLineOption.switches(parsed)
             guard command.positionals.contains(parsed.positionals.count) else {
                 let expected = command.arguments.isEmpty ? "no arguments" : command.arguments
                 throw CLIError(.usage, "expected \(expected), got \(parsed.positionals.count) argument(s)")

@@ -16,6 +16,21 @@ public final class Output: @unchecked Sendable {
     public func error(_ s: String) { err(s + "\n") }
 }
 
+/// Options read together: declared once (`options`, in the order help lists
+/// them) and built once from a command's parsed arguments, with the checks
+/// across them (ranges, required values, options that exclude each other)
+/// failing as usage errors. Only a group's `init` reads options by name.
+public protocol OptionGroup: SendableMetatype {
+    static var options: [OptionSpec] { get }
+    init(_ args: Arguments) throws
+}
+
+/// A command without options of its own (only --help).
+public struct NoOptions: OptionGroup {
+    public static let options: [OptionSpec] = []
+    public init(_ args: Arguments) throws {}
+}
+
 /// A command of the se-secretd tool.
 public struct Command: Sendable {
     /// Words that select it, e.g. ["policy", "init"].
@@ -30,18 +45,25 @@ public struct Command: Sendable {
     /// Hidden from the command list (developer tools).
     public let hidden: Bool
     public let run: @Sendable (Arguments, Output) throws -> ExitCode
+    /// Builds the command's typed options from parsed arguments, without
+    /// running it (tests: every option a command reads is one it declares).
+    public let readOptions: @Sendable (Arguments) throws -> Void
 
-    public init(_ path: [String], summary: String, arguments: String = "", positionals: ClosedRange<Int> = 0...0,
-                options: [OptionSpec], hidden: Bool = false, discussion: String,
-                run: @escaping @Sendable (Arguments, Output) throws -> ExitCode) {
+    /// A command whose options are `O`: declared by `O.options` (in help
+    /// order), built once from the parsed arguments with `O`'s checks before
+    /// `run` sees them.
+    public init<O: OptionGroup>(_ path: [String], summary: String, arguments: String = "", positionals: ClosedRange<Int> = 0...0,
+                                options: O.Type, hidden: Bool = false, discussion: String,
+                                run: @escaping @Sendable (O, Arguments, Output) throws -> ExitCode) {
         self.path = path
         self.summary = summary
         self.arguments = arguments
         self.positionals = positionals
-        self.options = options + [.flag("help", short: "h", "Show this help.")]
+        self.options = O.options + [.flag("help", short: "h", "Show this help.")]
         self.hidden = hidden
         self.discussion = discussion
-        self.run = run
+        self.readOptions = { _ = try O($0) }
+        self.run = { args, out in try run(try O(args), args, out) }
     }
 
     public var name: String { path.joined(separator: " ") }

@@ -11,43 +11,9 @@ import BootRun
 public enum DeviceCommands {
     static let all: [Command] = [info, list, add, lock, retrieve]
 
-    static let backendOptions: [OptionSpec] = [
-        .value("uv", "DEVICE", "The ultravisor device (default /dev/uv)."),
-        .value("uv-sim", "DIR", "The simulated ultravisor in this state directory (`se-secretd-dev sim init`): se-secretd-dev and test builds only, refused in a real Secure Execution guest."),
-        .value("sysfs", "ROOT", "Read firmware/uv below ROOT instead of /sys (a simulator state has one in DIR/sysfs)."),
-    ]
-
-    static let backendHelp = """
-    BACKENDS:
-      --uv DEVICE      the kernel's uvdevice (default /dev/uv; `modprobe uvdevice`)
-      --uv-sim DIR     a simulated ultravisor made with `se-secretd-dev sim init`
-                       (se-secretd-dev and the boot tests' build only; this
-                       agent talks to /dev/uv)
-      --sysfs ROOT     where firmware/uv is (default /sys; DIR/sysfs for a simulator)
-    """
-
-    /// --sysfs, else (unless --uv or --uv-sim chose the backend) rd.se_secretd.sysfs=
-    /// or the rd.se_secretd.uv_sim= simulator's tree, else /sys.
-    static func sysfs(_ args: Arguments) -> UVSysfs {
-        let flags = args.value("uv") != nil || args.value("uv-sim") != nil
-        return UVSysfs(root: args.value("sysfs") ?? (flags ? nil : args.switches.effectiveSysfs) ?? UVSysfs.defaultRoot)
-    }
-
-    /// --uv / --uv-sim, else rd.se_secretd.uv_sim= from the kernel command line
-    /// (so the initramfs phases and crypttab's keyscript follow the boot tests'
-    /// simulator), else /dev/uv.
-    static func backend(_ args: Arguments) throws -> UVBackend {
-        let flags = args.value("uv") != nil || args.value("uv-sim") != nil
-        return try cli { try UVBackend.select(device: args.value("uv"), simulator: flags ? args.value("uv-sim") : args.switches.uvSimulator) }
-    }
-
-    static func client(_ args: Arguments) throws -> UVClient {
-        try cli { try backend(args).client(sysfs: sysfs(args), links: args.links) }
-    }
-
-    /// Secret names the policy knows, by ID.
-    static func policyNames(_ args: Arguments) throws -> [[UInt8]: String] {
-        guard let path = args.value("policy") else { return [:] }
+    /// Secret names the policy in `path` (--policy) knows, by ID.
+    static func policyNames(_ path: String?) throws -> [[UInt8]: String] {
+        guard let path else { return [:] }
         var names: [[UInt8]: String] = [:]
         for s in try Inputs.policy(path).secrets { names[s.id] = s.name }
         return names
@@ -66,7 +32,7 @@ public enum DeviceCommands {
 
     static let info = Command(
         ["info"], summary: "Show what the ultravisor device and firmware offer",
-        options: backendOptions + [.flag("json", "Print JSON.")],
+        options: InfoOptions.self,
         discussion: """
         Asks the device which ioctls it implements and which ultravisor calls it can
         reach (a driver older than Linux 6.5 only knows attestation), and reads
@@ -75,7 +41,7 @@ public enum DeviceCommands {
         request versions, and the host-key hashes (Linux 6.13+) that a request's
         keyslot must carry. Unreadable parts are reported, not fatal.
 
-        \(backendHelp)
+        \(BackendOptions.help)
         JSON keys: device, device_error, driver {kernel, legacy, ioctls,
         supp_uvio_cmds, supp_uv_cmds}, secure_execution_guest, query {facilities,
         max_secrets, max_assoc_secrets, max_retr_secrets, secret_types,
@@ -86,16 +52,16 @@ public enum DeviceCommands {
           se-secretd info
           se-secretd info --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs --json
         """
-    ) { args, out in
-        let sysfs = sysfs(args)
+    ) { o, args, out in
+        let sysfs = o.backend.sysfs
         var transport: UVTransport? = nil
         var deviceError: String? = nil
-        do { transport = try cli { try backend(args).open(sysfs: sysfs, links: args.links) } } catch let e as CLIError {
+        do { transport = try o.backend.open() } catch let e as CLIError {
             if e.code == .usage { throw e }
             deviceError = e.message
         }
         let report = InfoReport.gather(transport: transport, deviceError: deviceError, sysfs: sysfs)
-        out.out(args.flag("json") ? report.json.serialized() + "\n" : report.text)
+        out.out(o.json ? report.json.serialized() + "\n" : report.text)
         return transport == nil ? .device : .ok
     }
 
@@ -103,10 +69,7 @@ public enum DeviceCommands {
 
     static let list = Command(
         ["list"], summary: "List the secrets in the ultravisor's store",
-        options: backendOptions + [
-            .flag("json", "Print JSON."),
-            .value("policy", short: "p", "FILE", "Show the names this policy gives to secret IDs."),
-        ],
+        options: ListOptions.self,
         discussion: """
         Lists the secret store like `pvsecret list`: index, type and ID of every
         secret (never the secret). Names are shown for raw-name IDs and for IDs the
@@ -114,7 +77,7 @@ public enum DeviceCommands {
         a kernel older than 6.13 returns at most 85 secrets, and the list is then
         marked incomplete (exit code 69).
 
-        \(backendHelp)
+        \(BackendOptions.help)
         JSON keys: total, complete, secrets[] {index, type, type_code, length, id,
         name, retrievable}.
 
@@ -122,12 +85,12 @@ public enum DeviceCommands {
           se-secretd list
           se-secretd list --json --policy /etc/se-secretd/policy.json
         """
-    ) { args, out in
-        let names = try policyNames(args)
-        let client = try client(args)
+    ) { o, args, out in
+        let names = try policyNames(o.policy)
+        let client = try o.backend.client()
         let listing = try cli { try CommandFailure.checking { () throws(UVError) in try client.listSecrets() } }
         let report = ListReport(listing: listing, names: names)
-        out.out(args.flag("json") ? report.json.serialized() + "\n" : report.text)
+        out.out(o.json ? report.json.serialized() + "\n" : report.text)
         return listing.isComplete ? .ok : .device
     }
 
@@ -136,7 +99,7 @@ public enum DeviceCommands {
     static let add = Command(
         ["add"], summary: "Submit add-secret requests to the ultravisor",
         arguments: "FILE...", positionals: 1...4096,
-        options: backendOptions,
+        options: BackendOptions.self,
         discussion: """
         Reads every request once, checks it strictly (as `se-secretd inspect` does)
         and, when /sys/firmware/uv/keys lists this machine's host-key hashes, checks
@@ -148,16 +111,15 @@ public enum DeviceCommands {
         This command submits requests without a policy; the boot agent uses the
         policy to decide what to submit.
 
-        \(backendHelp)
+        \(BackendOptions.help)
         EXAMPLES:
           se-secretd add meta.asr luks-root.asr
           se-secretd add --uv-sim /tmp/sim --sysfs /tmp/sim/sysfs requests/*.asr
         """
-    ) { args, out in
-        let sysfs = sysfs(args)
-        let keys = try? sysfs.hostKeyHashes()
+    ) { backend, args, out in
+        let keys = try? backend.sysfs.hostKeyHashes()
         let loaded = try cli { try AddRequests.load(args.positionals, hostKeys: keys ?? nil) }
-        let client = try client(args)
+        let client = try backend.client()
         try cli {
             try AddRequests.submit(loaded, client: client) { r in
                 out.line("added \(r.path) (\(r.request.isMeta ? "meta" : r.request.secretType.name)\(r.request.secretID.map { ", id \($0.hex)" } ?? ""))")
@@ -170,18 +132,18 @@ public enum DeviceCommands {
 
     static let lock = Command(
         ["lock"], summary: "Lock the secret store for the rest of this boot",
-        options: backendOptions,
+        options: BackendOptions.self,
         discussion: """
         After the lock the ultravisor refuses every further add-secret request
         (0x0102) until the guest reboots. Locking an already locked store fails with
         the same code.
 
-        \(backendHelp)
+        \(BackendOptions.help)
         EXAMPLE:
           se-secretd lock
         """
-    ) { args, out in
-        let client = try client(args)
+    ) { backend, _, out in
+        let client = try backend.client()
         try cli { try CommandFailure.checking("lock") { () throws(UVError) in try client.lock() } }
         out.line("the secret store is locked")
         return .ok
@@ -192,11 +154,7 @@ public enum DeviceCommands {
     static let retrieve = Command(
         ["retrieve"], summary: "Retrieve a secret from the store",
         arguments: "[NAME|ID]", positionals: 0...1,
-        options: backendOptions + [
-            .value("index", "N", "Retrieve the secret at this list index instead of by name or ID."),
-            .value("output", short: "o", "FILE", "Write the secret to FILE (mode 0600) instead of standard output."),
-            .value("policy", short: "p", "FILE", "Also resolve names the policy gives to secret IDs."),
-        ],
+        options: RetrieveOptions.self,
         discussion: """
         Finds the secret in a fresh list — by the name given to `pvsecret create`
         (its --use-name form first, then the SHA-256 of the name), by its 64-hex-digit
@@ -209,24 +167,19 @@ public enum DeviceCommands {
         The secret is written to --output (created with mode 0600) or to standard
         output, which must not be a terminal. Nothing is logged.
 
-        \(backendHelp)
+        \(BackendOptions.help)
         EXAMPLES:
           se-secretd retrieve luks-passphrase -o /run/luks.key
           se-secretd retrieve --index 3 > key.blob
         """
-    ) { args, out in
-        let selector: SecretSelector
-        switch (args.positionals.first, try args.int("index", range: 0...0xFFFF)) {
-        case let (.some(text), nil): selector = SecretSelector.parse(text)
-        case let (nil, .some(i)): selector = .index(UInt16(i))
-        default: throw CLIError(.usage, "give either NAME|ID or --index N")
-        }
-        let outputPath = args.value("output")
+    ) { o, _, out in
+        let outputPath = o.output
         if outputPath == nil && Console.isTerminal(1) {
             throw CLIError(.usage, "refusing to write a secret to a terminal; use --output FILE or redirect standard output")
         }
-        let names = try policyNames(args)
-        let client = try client(args)
+        let names = try policyNames(o.policy)
+        let client = try o.backend.client()
+        let selector = o.selector
         let secret = try cli { try RetrieveSecret.retrieve(selector, client: client, names: names) }
         defer { secret.value.wipe() }
         for w in secret.warnings { out.error("warning: \(w)") }
@@ -241,5 +194,52 @@ public enum DeviceCommands {
             Console.writeAll(1, &bytes)
         }
         return .ok
+    }
+}
+
+struct InfoOptions: OptionGroup {
+    static let options = BackendOptions.options + [JSONOption.spec()]
+    let backend: BackendOptions
+    let json: Bool
+    init(_ args: Arguments) throws {
+        backend = try BackendOptions(args)
+        json = try JSONOption.read(args)
+    }
+}
+
+struct ListOptions: OptionGroup {
+    static let options = BackendOptions.options + [JSONOption.spec(), PolicyOption.spec("Show the names this policy gives to secret IDs.")]
+    let backend: BackendOptions
+    let json: Bool
+    /// The policy whose names to show.
+    let policy: String?
+    init(_ args: Arguments) throws {
+        backend = try BackendOptions(args)
+        json = try JSONOption.read(args)
+        policy = try PolicyOption(args).given
+    }
+}
+
+struct RetrieveOptions: OptionGroup {
+    static let options = BackendOptions.options + [
+        .value("index", "N", "Retrieve the secret at this list index instead of by name or ID."),
+        OutputFileOption.spec("Write the secret to FILE (mode 0600) instead of standard output."),
+        PolicyOption.spec("Also resolve names the policy gives to secret IDs."),
+    ]
+    let backend: BackendOptions
+    /// NAME|ID (the positional) or --index N: exactly one of them.
+    let selector: SecretSelector
+    let output: String?
+    let policy: String?
+    init(_ args: Arguments) throws {
+        let index = try args.int("index", range: 0...0xFFFF)
+        output = try OutputFileOption.read(args)
+        policy = try PolicyOption(args).given
+        backend = try BackendOptions(args)
+        switch (args.positionals.first, index) {
+        case let (.some(text), nil): selector = SecretSelector.parse(text)
+        case let (nil, .some(i)): selector = .index(UInt16(i))
+        default: throw CLIError(.usage, "give either NAME|ID or --index N")
+        }
     }
 }

@@ -8,14 +8,14 @@ enum HardeningCommands {
 
     static let process = Command(
         ["debug", "process"], summary: "Show this process's protections: dumpable flag, core limit, locked memory",
-        options: [], hidden: true,
+        options: NoOptions.self, hidden: true,
         discussion: """
         Every command starts by making the process non-dumpable, setting its core
         size limit to 0 and, where that is safe (CAP_IPC_LOCK or an unlimited
         RLIMIT_MEMLOCK), locking all of its memory against swapping. This prints
         what that achieved, as key: value lines.
         """
-    ) { _, out in
+    ) { _, _, out in
         let s = ProcessHardening.status()
         out.line("applied: \(ProcessHardening.applied.map { "\($0)" } ?? "no")")
         out.line("dumpable: \(s.dumpable)")

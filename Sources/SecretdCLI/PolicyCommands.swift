@@ -11,16 +11,16 @@ enum PolicyCommands {
     static let validate = Command(
         ["policy", "validate"], summary: "Validate a policy file and summarize it",
         arguments: "FILE", positionals: 1...1,
-        options: [.flag("json", "Print the summary as JSON.")],
+        options: ValidateOptions.self,
         discussion: """
         Reads a policy exactly as the guest will (strict JSON: no duplicate or unknown
         keys, every value checked) and prints what it requires. Exit code 78 names the
         first problem with its JSON path. Reference: docs/policy.md; schema:
         schema/policy.schema.json.
         """
-    ) { args, out in
+    ) { o, args, out in
         let p = try Inputs.policy(args.positionals[0])
-        if args.flag("json") {
+        if o.json {
             out.out(summaryJSON(p).serialized())
         } else {
             out.line("policy \(args.positionals[0]) is valid (version \(p.version), sha256 \(p.digest.hex))")
@@ -70,18 +70,7 @@ enum PolicyCommands {
 
     static let initCommand = Command(
         ["policy", "init"], summary: "Write a starting policy from a set of requests",
-        options: [
-            .value("requests", short: "r", "DIR", "Directory with the request files."),
-            .value("name", short: "n", "NAME", repeatable: true,
-                   "A secret name used with `pvsecret create ... NAME`; its SHA-256 ID is matched against the requests."),
-            .value("raw-name", "NAME", repeatable: true, "A name used with `pvsecret create --use-name` (raw ID)."),
-            .value("signer", short: "s", "NAME=FILE", repeatable: true,
-                   "Trust requests signed by this key (PEM public key or certificate) instead of pinning their digests."),
-            .value("volume", "SPEC", "Where the requests are at boot: LABEL=, UUID=, PARTLABEL=, PARTUUID= or /dev/... (default LABEL=SE-SECRETS)."),
-            .value("directory", "PATH", "Directory on that volume (default: its root)."),
-            .value("output", short: "o", "FILE", "Write the policy here instead of standard output."),
-            .flag("force", "Overwrite an existing output file."),
-        ],
+        options: InitOptions.self,
         discussion: """
         Reads the requests and writes a policy that accepts exactly this list: every
         secret present becomes a required secret of its type; meta and update-CCK
@@ -99,8 +88,8 @@ enum PolicyCommands {
           se-secretd policy init -r tenant-a/ -n luks-root -n ssh-host-key \\
               -s tenant=tenant-signing.pub.pem -o /etc/se-secretd/policy.json
         """
-    ) { args, out in
-        let dir = try args.require("requests")
+    ) { o, _, out in
+        let dir = o.requests
         let relaxed = Policy.RequestSource(volume: nil, directory: ".", suffix: ".asr", maxRequests: 4096,
                                            maxFileSize: ASRLayout.maxSize, waitSeconds: 30)
         let set: RequestSet
@@ -111,34 +100,27 @@ enum PolicyCommands {
         guard !set.requests.isEmpty else { throw CLIError(.noInput, "no *.asr files in \(dir)") }
 
         var signers: [PolicyDraft.Signer] = []
-        for spec in args.values("signer") {
-            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
-                throw CLIError(.usage, "--signer takes NAME=FILE, not \"\(spec)\"")
-            }
-            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+        for (name, path) in o.signers {
             let bytes = try Inputs.file(path, limit: 64 << 10, what: "signer key")
             let key: PublicKey
             do { key = try PublicKey.load(bytes) } catch { throw CLIError(.noInput, "\(path): \(error)") }
             signers.append(PolicyDraft.Signer(name: name, key: key))
         }
         var names: [[UInt8]: PolicyDraft.Name] = [:]
-        for n in args.values("name") { names[Digest.sha256(Array(n.utf8))] = PolicyDraft.Name(name: n, raw: false) }
-        for n in args.values("raw-name") {
-            guard let id = SecretID.rawName(n) else { throw CLIError(.usage, "--raw-name takes 1 to 31 bytes") }
-            names[id] = PolicyDraft.Name(name: n, raw: true)
-        }
+        for n in o.names { names[Digest.sha256(Array(n.utf8))] = PolicyDraft.Name(name: n, raw: false) }
+        for (id, n) in o.rawNames { names[id] = PolicyDraft.Name(name: n, raw: true) }
         let draft: PolicyDraft
         do {
             draft = try PolicyDraft(requests: set.requests, names: names, signers: signers,
-                                    volume: args.value("volume") ?? "LABEL=SE-SECRETS", directory: args.value("directory"))
+                                    volume: o.volume, directory: o.directory)
         } catch let e as PolicyDraft.Refused { throw CLIError(e) }
         let doc = draft.document
         let text = doc.serialized()
         do { _ = try Policy.parse(Array(text.utf8)) } catch {
             throw CLIError(.software, "the generated policy does not validate (a bug): \(error)")
         }
-        if let path = args.value("output") {
-            if !args.flag("force"), FileIO.kind(of: path) != nil {
+        if let path = o.output {
+            if !o.force, FileIO.kind(of: path) != nil {
                 throw CLIError(.usage, "\(path) exists; use --force to overwrite it")
             }
             do { try FileIO.writeAtomically(path, Array(text.utf8), mode: 0o644) } catch {
@@ -149,5 +131,57 @@ enum PolicyCommands {
             out.out(text)
         }
         return .ok
+    }
+}
+
+struct ValidateOptions: OptionGroup {
+    static let options = [JSONOption.spec("Print the summary as JSON.")]
+    let json: Bool
+    init(_ args: Arguments) throws { json = try JSONOption.read(args) }
+}
+
+struct InitOptions: OptionGroup {
+    static let options: [OptionSpec] = [
+        RequestsOption.spec("Directory with the request files."),
+        .value("name", short: "n", "NAME", repeatable: true,
+               "A secret name used with `pvsecret create ... NAME`; its SHA-256 ID is matched against the requests."),
+        .value("raw-name", "NAME", repeatable: true, "A name used with `pvsecret create --use-name` (raw ID)."),
+        .value("signer", short: "s", "NAME=FILE", repeatable: true,
+               "Trust requests signed by this key (PEM public key or certificate) instead of pinning their digests."),
+        .value("volume", "SPEC", "Where the requests are at boot: LABEL=, UUID=, PARTLABEL=, PARTUUID= or /dev/... (default LABEL=SE-SECRETS)."),
+        .value("directory", "PATH", "Directory on that volume (default: its root)."),
+        OutputFileOption.spec("Write the policy here instead of standard output."),
+        ForceOption.spec("Overwrite an existing output file."),
+    ]
+    let requests: String
+    let names: [String]
+    /// --raw-name, each with its raw ID.
+    let rawNames: [([UInt8], String)]
+    /// --signer NAME=FILE, in order.
+    let signers: [(name: String, path: String)]
+    let volume: String
+    let directory: String?
+    let output: String?
+    let force: Bool
+
+    init(_ args: Arguments) throws {
+        let requests = try RequestsOption(args)
+        names = try args.values("name")
+        let raw = try args.values("raw-name"), signerSpecs = try args.values("signer")
+        volume = try args.value("volume") ?? "LABEL=SE-SECRETS"
+        directory = try args.value("directory")
+        output = try OutputFileOption.read(args)
+        force = try ForceOption.read(args)
+        self.requests = try requests.required()
+        signers = try signerSpecs.map { spec in
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+                throw CLIError(.usage, "--signer takes NAME=FILE, not \"\(spec)\"")
+            }
+            return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+        }
+        rawNames = try raw.map { n in
+            guard let id = SecretID.rawName(n) else { throw CLIError(.usage, "--raw-name takes 1 to 31 bytes") }
+            return (id, n)
+        }
     }
 }

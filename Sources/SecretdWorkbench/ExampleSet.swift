@@ -161,15 +161,7 @@ enum ExampleCommands {
     static let example = Command(
         ["example"], summary: "Write a complete example deployment to try se-secretd on",
         arguments: "DIR", positionals: 1...1,
-        options: [
-            .value("extra", "N", "Add N more plain secrets (for load tests; default 0)."),
-            .value("signer-type", "TYPE", "Tenant signing key: ec-p521 (default), rsa-2048 or rsa-3072."),
-            .value("sim", "STATE", "Make the requests for this simulated ultravisor (its host key and image) instead of a new host key."),
-            .value("epoch", "N", "The epoch of the requests' signed freshness records (default 1)."),
-            .value("min-epoch", "N", "The policy's trust.min_epoch (default 1; \"none\" for no minimum)."),
-            .flag("force", "Write into DIR even if it exists."),
-            .flag("demo-unverified-root", "Demos and tests only: the policy says \"root\": {\"type\": \"any\"}, so install writes into any directory (default: the root must be the LUKS volume opened as \"root\")."),
-        ],
+        options: ExampleOptions.self,
         discussion: """
         Creates DIR with everything a tenant and an ISV would have:
           host-key.pem, host-key.crt   a (simulated) IBM Z host key and its host-key document
@@ -193,29 +185,18 @@ enum ExampleCommands {
           se-secretd-dev sim create-request -s STATE -t plain -n luks-root --value-file F \\
               --user-sign-key DIR/tenant-signer.pem --epoch 0 -o DIR/requests/luks-root.asr
         """
-    ) { args, out in
+    ) { o, args, out in
         let dir = args.positionals[0]
-        if FileIO.kind(of: dir) != nil, !args.flag("force") {
+        if FileIO.kind(of: dir) != nil, !o.force {
             throw CLIError(.usage, "\(dir) exists; use --force to write into it")
         }
         var ex = ExampleSet()
-        ex.unverifiedRoot = args.flag("demo-unverified-root")
-        ex.extraSecrets = try args.int("extra", range: 0...4000) ?? 0
-        if let t = args.value("signer-type") {
-            guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }
-            ex.signerType = st
-        }
-        if let e = args.value("epoch") {
-            guard let n = UInt64(e), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--epoch takes a number from 0 to 2^63-1") }
-            ex.epoch = n
-        }
-        if let m = args.value("min-epoch") {
-            if m == "none" { ex.minEpoch = nil } else {
-                guard let n = UInt64(m), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--min-epoch takes a number from 0 to 2^63-1, or none") }
-                ex.minEpoch = n
-            }
-        }
-        if let state = args.value("sim") {
+        ex.unverifiedRoot = o.demoUnverifiedRoot
+        ex.extraSecrets = o.extra
+        if let t = o.signerType { ex.signerType = t }
+        if let e = o.epoch { ex.epoch = e }
+        if let m = o.minEpoch { ex.minEpoch = m }
+        if let state = o.sim {
             do {
                 let target = try SimulatorStateDirectory(path: state).requestTarget()
                 ex.hostKey = target.hostKey
@@ -230,5 +211,47 @@ enum ExampleCommands {
         out.line("wrote an example deployment to \(dir): \(w.secretNames.count + 1) requests in \(w.requestDirectory)")
         out.line("check it with: se-secretd check -p \(w.policyPath) -r \(w.requestDirectory) -k \(w.hostKeyDocument)")
         return .ok
+    }
+}
+
+struct ExampleOptions: OptionGroup {
+    static let options: [OptionSpec] = [
+        .value("extra", "N", "Add N more plain secrets (for load tests; default 0)."),
+        .value("signer-type", "TYPE", "Tenant signing key: ec-p521 (default), rsa-2048 or rsa-3072."),
+        .value("sim", "STATE", "Make the requests for this simulated ultravisor (its host key and image) instead of a new host key."),
+        .value("epoch", "N", "The epoch of the requests' signed freshness records (default 1)."),
+        .value("min-epoch", "N", "The policy's trust.min_epoch (default 1; \"none\" for no minimum)."),
+        ForceOption.spec("Write into DIR even if it exists."),
+        .flag("demo-unverified-root", "Demos and tests only: the policy says \"root\": {\"type\": \"any\"}, so install writes into any directory (default: the root must be the LUKS volume opened as \"root\")."),
+    ]
+    let extra: Int
+    let signerType: ExampleSet.SignerType?
+    /// A simulator state directory to make the requests for.
+    let sim: String?
+    let epoch: UInt64?
+    /// nil: not given (the default); .some(nil): "none".
+    let minEpoch: UInt64??
+    let force: Bool
+    let demoUnverifiedRoot: Bool
+
+    init(_ args: Arguments) throws {
+        let signer = try args.value("signer-type"), epochText = try args.value("epoch"), minText = try args.value("min-epoch")
+        sim = try args.value("sim")
+        force = try ForceOption.read(args)
+        demoUnverifiedRoot = try args.flag("demo-unverified-root")
+        extra = try args.int("extra", range: 0...4000) ?? 0
+        signerType = try signer.map { t in
+            guard let st = ExampleSet.SignerType(rawValue: t) else { throw CLIError(.usage, "--signer-type is ec-p521, rsa-2048 or rsa-3072") }
+            return st
+        }
+        epoch = try epochText.map { e in
+            guard let n = UInt64(e), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--epoch takes a number from 0 to 2^63-1") }
+            return n
+        }
+        minEpoch = try minText.map { m -> UInt64? in
+            if m == "none" { return nil }
+            guard let n = UInt64(m), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--min-epoch takes a number from 0 to 2^63-1, or none") }
+            return n
+        }
     }
 }

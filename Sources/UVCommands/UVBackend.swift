@@ -16,20 +16,11 @@ public struct UVLinks: Sendable {
 }
 
 /// Which ultravisor the commands talk to: the kernel's device (default
-/// /dev/uv) or a simulator state directory.
+/// /dev/uv) or a simulator state directory. The command line's choice
+/// (--uv, --uv-sim, the kernel command line) is SecretdCLI's BackendOptions.
 public enum UVBackend: Sendable, Equatable {
     case device(String)
     case simulator(String)
-
-    /// From `--uv DEVICE` / `--uv-sim DIR` (at most one of them).
-    public static func select(device: String?, simulator: String?) throws -> UVBackend {
-        switch (device, simulator) {
-        case (.some, .some): throw CommandFailure(.usage, "--uv and --uv-sim exclude each other")
-        case let (_, .some(dir)): return .simulator(dir)
-        case let (.some(path), _): return .device(path)
-        default: return .device(KernelUVTransport.defaultPath)
-        }
-    }
 
     public func open(sysfs: UVSysfs, links: UVLinks) throws -> UVTransport {
         switch self {

@@ -190,7 +190,7 @@ let example: ExampleSet.Written = try! ExampleSet().write(to: exampleDirectory.a
     }
 
     @Test func anUnclassifiedErrorIsAnInternalError() {
-        let boom = Command(["boom"], summary: "fails", options: [], discussion: "") { _, _ in throw Unclassified() }
+        let boom = Command(["boom"], summary: "fails", options: NoOptions.self, discussion: "") { _, _, _ in throw Unclassified() }
         final class Box: @unchecked Sendable { var err = "" }
         let box = Box()
         let code = CLI.run(["boom"], output: Output(out: { _ in }, err: { box.err += $0 }),
