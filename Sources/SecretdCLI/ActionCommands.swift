@@ -233,34 +233,11 @@ enum ActionCommands {
         }
         let keyField = args.positionals.first ?? env("CRYPTTAB_KEY")
         let policy = try Inputs.policy(o.policy.path(args.switches))
-        let started = MonotonicClock.nanoseconds()
-        var record = ActionRecord(phase: Phase.keyscript.rawValue, secret: "", action: "keyscript",
-                                  target: "CRYPTTAB_NAME=\(volume)", result: .ok, message: "", milliseconds: 0)
-        var failure: ActionFailure? = nil
-        do {
-            let store = try storeOpener(o.backend)()
-            let (rule, key) = try Keyscript.key(for: volume, keyField: keyField, policy: policy, store: store)
-            defer { key.wipe() }
-            record.secret = rule.name
-            try Keyscript.write(key, to: 1)
-            let tried = env("CRYPTTAB_TRIED").flatMap { Int($0) } ?? 0
-            record.message = "served \(key.count) bytes to cryptroot" + (tried > 0 ? " (try \(tried + 1))" : "")
-        } catch let e as ActionFailure {
-            failure = e
-            record.result = .failed
-            record.message = e.message
-            record.failure = e.kind
-            if record.secret.isEmpty { record.secret = "-" }
-        }
-        record.milliseconds = Int((MonotonicClock.nanoseconds() - started) / 1_000_000)
-        do {
-            try RunReport.record([record], runDirectory: o.runDirectory) {
-                $0["phase"] == .string(Phase.keyscript.rawValue) && $0["target"] == .string(record.target)
-            }
-        } catch {
-            out.error("se-secretd keyscript: warning: \(error)")
-        }
-        if let failure { throw CLIError(failure) }
+        let served = Keyscript.serve(volume: volume, keyField: keyField,
+                                     tried: env("CRYPTTAB_TRIED").flatMap { Int($0) } ?? 0, policy: policy,
+                                     store: storeOpener(o.backend), to: 1, runDirectory: o.runDirectory)
+        if let e = served.recordError { out.error("se-secretd keyscript: warning: \(e)") }
+        if let failure = served.failure { throw CLIError(failure) }
         return .ok
     }
 
