@@ -123,15 +123,21 @@ import RequestBuilding
         #expect(e.contains("more requests can be added until the next reboot"))
     }
 
-    @Test func aFailedCheckAfterAKilledRunOfThisBootLocksTheStore() throws {
-        // An earlier run of this boot added the meta request and was killed
-        // before the lock; now the host offers a set that fails the check.
-        let g = try Guest("lock-killed")
+    /// An earlier run of this boot added the meta request (store and
+    /// journal say so) and was killed before the lock.
+    func earlierRunAddedMetaAndWasKilled(_ g: Guest) throws {
         let metaBytes = try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20)
         let meta = try AddSecretRequest.parse(metaBytes)
         try g.client().addSecret(metaBytes)
         try FileIO.makeDirectories(g.runDir, mode: 0o700)
         try FileIO.writeAtomically(g.runDir + "/journal", Array("+\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
+    }
+
+    @Test func aFailedCheckAfterAKilledRunOfThisBootLocksTheStore() throws {
+        // An earlier run of this boot added the meta request and was killed
+        // before the lock; now the host offers a set that fails the check.
+        let g = try Guest("lock-killed")
+        try earlierRunAddedMetaAndWasKilled(g)
         let reqs = try g.copyOfRequests()
         unlink(reqs + "/luks-root.asr")
         let (r, e) = g.boot(g.config(requests: reqs))
@@ -146,11 +152,7 @@ import RequestBuilding
         // sysfs says the ultravisor supports none of the policy's secret
         // types. The earlier run's request is in the store: lock it.
         let g = try Guest("lock-killed-probe")
-        let metaBytes = try FileIO.read(g.requests + "/00-meta.asr", limit: 1 << 20)
-        let meta = try AddSecretRequest.parse(metaBytes)
-        try g.client().addSecret(metaBytes)
-        try FileIO.makeDirectories(g.runDir, mode: 0o700)
-        try FileIO.writeAtomically(g.runDir + "/journal", Array("+\(meta.gcmTag.hex) 00-meta.asr\n".utf8), mode: 0o600)
+        try earlierRunAddedMetaAndWasKilled(g)
         let sysfs = g.dir + "/no-types-sysfs"
         try FileIO.makeDirectories(sysfs + "/firmware/uv/query", mode: 0o755)
         try FileIO.writeAtomically(sysfs + "/firmware/uv/query/supp_secret_types", Array("0000000000000000\n".utf8), mode: 0o644)
