@@ -55,6 +55,71 @@ public final class UVClient {
         return UVInfo(driverIoctls: info.supp_uvio_cmds, ultravisorCalls: info.supp_uv_cmds)
     }
 
+    // MARK: ATT
+
+    /// What the ultravisor answers to an attestation request.
+    public struct AttestationAnswer: Equatable, Sendable {
+        /// The measurement (HMAC-SHA512 under the request's measurement key).
+        public let measurement: [UInt8]
+        /// The additional data the request asked for (the buffer as the
+        /// ultravisor filled it; its layout is the request's, see
+        /// docs/attestation.md).
+        public let additionalData: [UInt8]
+        /// The guest's configuration UID.
+        public let configUID: [UInt8]
+    }
+
+    /// ATT: the ultravisor decrypts the attestation request (ARCB) with its
+    /// host key and measures this guest into buffers of the sizes the
+    /// request names. `userData` (at most 256 bytes) goes into the
+    /// measurement. The kernel's limits are checked here first, so a
+    /// request that cannot pass them is refused without an ioctl.
+    public func attest(request arcb: [UInt8], measurementLength: Int, additionalDataLength: Int,
+                       userData: [UInt8] = []) throws(UVError) -> AttestationAnswer {
+        guard (1...Int(SE_UVIO_ATT_ARCB_MAX_LEN)).contains(arcb.count) else {
+            throw .invalidArgument("an attestation request of \(arcb.count) bytes (the kernel takes 1 to \(SE_UVIO_ATT_ARCB_MAX_LEN))")
+        }
+        guard (1...Int(SE_UVIO_ATT_MEASUREMENT_MAX_LEN)).contains(measurementLength) else {
+            throw .invalidArgument("a measurement of \(measurementLength) bytes (the kernel takes 1 to \(SE_UVIO_ATT_MEASUREMENT_MAX_LEN))")
+        }
+        guard (0...Int(SE_UVIO_ATT_ADDITIONAL_MAX_LEN)).contains(additionalDataLength) else {
+            throw .invalidArgument("additional data of \(additionalDataLength) bytes (the kernel takes 0 to \(SE_UVIO_ATT_ADDITIONAL_MAX_LEN))")
+        }
+        let userMax = Int(SE_UVIO_ATT_USER_DATA_LEN)
+        guard userData.count <= userMax else {
+            throw .invalidArgument("\(userData.count) bytes of user data (at most \(userMax))")
+        }
+        var request = arcb
+        var measurement = [UInt8](repeating: 0, count: measurementLength)
+        // One byte even when no additional data is asked for: the address
+        // is then unused, as the kernel ignores it with a zero length.
+        var additional = [UInt8](repeating: 0, count: max(1, additionalDataLength))
+        var att = se_uvio_attest()
+        att.arcb_len = UInt32(arcb.count)
+        att.meas_len = UInt32(measurementLength)
+        att.add_data_len = UInt32(additionalDataLength)
+        att.user_data_len = UInt16(userData.count)
+        withUnsafeMutableBytes(of: &att.user_data) { raw in
+            for (i, b) in userData.enumerated() { raw[i] = b }
+        }
+        let result = try request.withUnsafeMutableBytes { r in
+            measurement.withUnsafeMutableBytes { m in
+                additional.withUnsafeMutableBytes { a in
+                    att.arcb_addr = UInt64(UInt(bitPattern: r.baseAddress))
+                    att.meas_addr = UInt64(UInt(bitPattern: m.baseAddress))
+                    att.add_data_addr = UInt64(UInt(bitPattern: a.baseAddress))
+                    return withUnsafeMutableBytes(of: &att) { raw in
+                        Result { () throws(UVError) in try transport.call(.attest, argument: raw.baseAddress, length: raw.count) }
+                    }
+                }
+            }
+        }.get()
+        try Self.requireSuccess(result, .attest)
+        let uid = withUnsafeBytes(of: att.config_uid) { Array($0) }
+        return AttestationAnswer(measurement: measurement, additionalData: Array(additional.prefix(additionalDataLength)),
+                                 configUID: uid)
+    }
+
     // MARK: ADD_SECRET
 
     /// Submits one add-secret request as it is (the ultravisor validates it).
