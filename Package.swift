@@ -45,10 +45,14 @@ let package = Package(
         .target(name: "UVDevice", dependencies: ["CUVDevice", "SEBase", "SEVocabulary"]),
         // copy_from_user/copy_to_user for the simulator: process_vm_readv/writev on itself.
         .target(name: "CProcessMemory"),
+        // Attestation as pure code: the ARCB (parse, decryption with the
+        // protection key), the measurement (HMAC-SHA512), additional data and
+        // pvattest's exchange format. No I/O; the agent may link it.
+        .target(name: "Attestation", dependencies: ["SEBase", "SECrypto", "ASRCodec"]),
         // A simulated uvdevice driver plus ultravisor behind the same transport.
-        // The other ends of a request: the tenant's builder (as `pvsecret create`)
-        // and the ultravisor's decryption. Workbench, simulator and tests only.
-        .target(name: "RequestBuilding", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
+        // The other ends of a request: the tenant's builder (as `pvsecret create`,
+        // `pvattest create`) and the ultravisor's decryption. Workbench, simulator and tests only.
+        .target(name: "RequestBuilding", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec", "Attestation"]),
         .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec",
                                                     "SEVocabulary", "RequestBuilding"]),
         // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve) and
@@ -99,6 +103,7 @@ let package = Package(
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase", "TestSupport"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
+        .testTarget(name: "AttestationTests", dependencies: ["TestSupport", "Attestation", "ASRCodec", "SECrypto", "SEBase", "CLibcrypto", "RequestBuilding"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVSimulatorTests", dependencies: ["TestSupport", "UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),

@@ -27,6 +27,8 @@ RULES = [
     ("UVCommands", WORKBENCH, "the /dev/uv commands do not link the simulator (a binary brings its UVLinks)"),
     ("SecretdCLI", WORKBENCH, "the agent's commands do not link the workbench"),
     ("BootRun", WORKBENCH, "the boot run does not link the simulator"),
+    ("Attestation", WORKBENCH | {"UVDevice", "SEDevices", "SecretPolicy"},
+     "the attestation codec is pure (no builder, simulator, device or policy) so that the agent may link it"),
     ("SecretActions", WORKBENCH, "the actions do not link the simulator"),
 ]
 

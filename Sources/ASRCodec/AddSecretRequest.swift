@@ -4,7 +4,7 @@ import SEVocabulary
 /// Layout constants of request version 0x0100 (see docs/formats.md).
 public enum ASRLayout {
     public static let magic: [UInt8] = Array("asrcbM".utf8)
-    public static let version: UInt32 = 0x0000_0100
+    public static let version: UInt32 = RequestHeader.version
     public static let maxSize = 0x10_0000            // the kernel's UVIO_ADD_SECRET_MAX_LEN
     public static let flagsOffset = 0x030
     public static let tagsOffset = 0x038
@@ -192,24 +192,8 @@ extension AddSecretRequest {
         guard let udt = UserDataType(rawValue: udtRaw) else {
             throw RequestFormatError("bad-user-data-type", "unknown user-data type \(udtRaw) (known: 0-4)", offset: 6)
         }
-        let version = try readBE(UInt32.self, "version")
-        guard version == ASRLayout.version else {
-            throw RequestFormatError("bad-version", "unsupported request version 0x\(String(version, radix: 16)) (supported: 0x100)", offset: 8)
-        }
-        let rql = Int(try readBE(UInt32.self, "request length"))
-        guard rql == bytes.count else {
-            if rql > bytes.count {
-                throw RequestFormatError("truncated", "file is truncated: the header declares \(rql) bytes, the file has \(bytes.count)", offset: 12)
-            }
-            throw RequestFormatError("trailing-bytes", "file has \(bytes.count - rql) bytes after the declared length of \(rql)", offset: rql)
-        }
-        let iv = try read(12, "IV")
-        try zeros(4, "reserved 0x1c")
-        try zeros(7, "reserved 0x20")
-        let nks = Int(try read(1, "number of keyslots")[0])
-        guard nks >= 1 else { throw RequestFormatError("no-keyslots", "request has no keyslot (no host key)", offset: 0x27) }
-        try zeros(4, "reserved 0x28")
-        let sea = Int(try readBE(UInt32.self, "encrypted size"))
+        let header = try RequestHeader.parseAfterMagic(&r)
+        let (version, rql, iv, nks, sea) = (header.version, header.length, header.iv, header.keyslotCount, header.encryptedSize)
         guard sea >= ASRLayout.extensionSecretSize, sea + ASRLayout.tagSize <= rql else {
             throw RequestFormatError("bad-encrypted-size", "encrypted size \(sea) does not fit a request of \(rql) bytes", offset: 0x2C)
         }
@@ -231,12 +215,7 @@ extension AddSecretRequest {
             : try parseUserData(area, type: udt, base: userDataStart)
         let cx = try read(80, "customer public key X")
         let cy = try read(80, "customer public key Y")
-        var slots: [Keyslot] = []
-        for i in 0..<nks {
-            slots.append(Keyslot(hostKeyHash: try read(32, "keyslot \(i) host-key hash"),
-                                 wrappedKey: try read(32, "keyslot \(i) wrapped key"),
-                                 tag: try read(16, "keyslot \(i) tag")))
-        }
+        let slots = try Keyslot.read(nks, from: &r)
         let shOffset = r.offset
         try zeros(2, "secret header reserved")
         let typeRaw = try readBE(UInt16.self, "secret type")
@@ -273,7 +252,7 @@ extension AddSecretRequest {
     }
 
     private static func truncation(_ e: ByteReader.Truncated, _ size: Int) -> RequestFormatError {
-        RequestFormatError("truncated", "file ends inside field '\(e.field)'", offset: e.offset)
+        RequestFormatError.truncation(e)
     }
 
     private static func parseUserData(_ area: [UInt8], type: UserDataType, base: Int) throws(RequestFormatError) -> UserDataArea {

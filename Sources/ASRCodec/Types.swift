@@ -89,6 +89,13 @@ public struct Keyslot: Equatable, Sendable {
     public var wrappedKey: [UInt8]
     public var tag: [UInt8]
 
+    public init(hostKeyHash: [UInt8], wrappedKey: [UInt8], tag: [UInt8]) {
+        precondition(hostKeyHash.count == 32 && wrappedKey.count == 32 && tag.count == 16)
+        self.hostKeyHash = hostKeyHash
+        self.wrappedKey = wrappedKey
+        self.tag = tag
+    }
+
     public var bytes: [UInt8] { hostKeyHash + wrappedKey + tag }
 }
 

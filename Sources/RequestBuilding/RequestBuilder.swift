@@ -153,23 +153,14 @@ public struct RequestBuilder {
 
         var slots: [UInt8] = []
         for host in hostKeys {
-            let z = try cust.sharedSecret(with: host)
-            let kek = RequestKeys.keyEncryptionKey(sharedSecret: z)
-            let (wrapped, slotTag) = try AESGCM.seal(key: kek, iv: [UInt8](repeating: 0, count: 12), aad: [], plaintext: protKey)
-            slots += try RequestKeys.hostKeyHash(host) + wrapped + slotTag
+            slots += try KeyslotCrypto.wrap(protectionKey: protKey, customerKey: cust, hostKey: host).bytes
         }
 
         let sea = value.count + ASRLayout.extensionSecretSize
         let rql = ASRLayout.size(keyslots: hostKeys.count, secretHeader: header.encodedSize, secretLength: value.count)
-        var aad: [UInt8] = ASRLayout.magic
-        aad.appendBE(udt.rawValue)
-        aad.appendBE(ASRLayout.version)
-        aad.appendBE(UInt32(rql))
-        aad += reqIV
-        aad += [UInt8](repeating: 0, count: 11)
-        aad.append(UInt8(hostKeys.count))
-        aad += [UInt8](repeating: 0, count: 4)
-        aad.appendBE(UInt32(sea))
+        var magic: [UInt8] = ASRLayout.magic
+        magic.appendBE(udt.rawValue)
+        var aad = RequestHeader.encode(magic: magic, length: rql, iv: reqIV, keyslotCount: hostKeys.count, encryptedSize: sea)
         aad.appendBE(flags.rawValue)
         aad += tags.bytes
         aad += configUID

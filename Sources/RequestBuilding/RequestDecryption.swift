@@ -30,16 +30,8 @@ public enum RequestDecryption {
 
     public static func decrypt(_ request: AddSecretRequest, hostKey: PrivateKey,
                                hostKeyHash: [UInt8]? = nil) throws -> Plaintext {
-        let phkh = try hostKeyHash ?? RequestKeys.hostKeyHash(hostKey.publicKey)
-        guard let slot = request.keyslots.first(where: { $0.hostKeyHash == phkh }) else { throw Failure.noKeyslotForHost }
-        let customer: PublicKey
-        do { customer = try PublicKey.p521(x: request.customerKeyX, y: request.customerKeyY) } catch { throw Failure.invalidCustomerKey }
-        let kek = RequestKeys.keyEncryptionKey(sharedSecret: try hostKey.sharedSecret(with: customer))
-        let protKey: SecureBytes
-        do {
-            protKey = try AESGCM.open(key: kek, iv: [UInt8](repeating: 0, count: 12), aad: [], ciphertext: slot.wrappedKey, tag: slot.tag)
-        } catch { throw Failure.keyslotUnwrapFailed }
-        guard protKey.count == 32 else { throw Failure.keyslotUnwrapFailed }
+        let protKey = try KeyslotCrypto.unwrap(keyslots: request.keyslots, customerKeyX: request.customerKeyX,
+                                               customerKeyY: request.customerKeyY, hostKey: hostKey, hostKeyHash: hostKeyHash)
         let plain: SecureBytes
         do {
             plain = try request.aad.withUnsafeBytes { aad in

@@ -137,3 +137,30 @@ import SEBase
         #expect(try f.rawPrivateKey().count == 57)
     }
 }
+
+@Suite struct HMACTests {
+    /// RFC 4868 §2.7.2.3, test case AUTH512-1 (the vector of s390-tools'
+    /// rust/pv/src/crypto.rs `hmac_sha512_rfc_4868`): 64-byte key.
+    @Test func rfc4868Auth512() throws {
+        let mac = try HMAC.sha512(key: SecureBytes(copying: [UInt8](repeating: 0x0b, count: 64)), message: Array("Hi There".utf8))
+        #expect(mac.hex == "637edc6e01dce7e6742a99451aae82df23da3e92439e590e43e761b33e910fb8ac2878ebd5803f6f0b61dbce5e251ff8789a4722c1be65aea45fd464e89f8f5b")
+    }
+
+    /// RFC 4231 test cases 1 (20-byte key, padded) and 6 (131-byte key,
+    /// hashed first): the key handling on both sides of the block size.
+    @Test func rfc4231ShortAndLongKeys() throws {
+        let short = try HMAC.sha512(key: SecureBytes(copying: [UInt8](repeating: 0x0b, count: 20)), message: Array("Hi There".utf8))
+        #expect(short.hex == "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854")
+        let long = try HMAC.sha512(key: SecureBytes(copying: [UInt8](repeating: 0xaa, count: 131)),
+                                   message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))
+        #expect(long.hex == "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f3526b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598")
+    }
+
+    @Test func emptyMessageAndKeyDiffer() throws {
+        let k = SecureBytes(copying: [UInt8](repeating: 0x41, count: 64))
+        let a = try HMAC.sha512(key: k, message: [])
+        let b = try HMAC.sha512(key: k, message: [0])
+        #expect(a.count == 64 && a != b)
+        #expect(try HMAC.sha512(key: SecureBytes(copying: [UInt8](repeating: 0x42, count: 64)), message: []) != a)
+    }
+}
