@@ -53,7 +53,7 @@ let package = Package(
         // The other ends of a request: the tenant's builder (as `pvsecret create`,
         // `pvattest create`) and the ultravisor's decryption. Workbench, simulator and tests only.
         .target(name: "RequestBuilding", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec", "Attestation"]),
-        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec",
+        .target(name: "UVSimulator", dependencies: ["CUVDevice", "CProcessMemory", "UVDevice", "SEBase", "SECrypto", "ASRCodec", "Attestation",
                                                     "SEVocabulary", "RequestBuilding"]),
         // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve) and
         // the backends a binary links (UVLinks: the simulator is the workbench's, not the agent's).
@@ -106,13 +106,13 @@ let package = Package(
         .testTarget(name: "AttestationTests", dependencies: ["TestSupport", "Attestation", "ASRCodec", "SECrypto", "SEBase", "CLibcrypto", "RequestBuilding"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
-        .testTarget(name: "UVSimulatorTests", dependencies: ["TestSupport", "UVSimulator", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
+        .testTarget(name: "UVSimulatorTests", dependencies: ["TestSupport", "UVSimulator", "Attestation", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVCommandsTests", dependencies: ["TestSupport", "UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["TestSupport", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
+        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "Attestation", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["TestSupport", "SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary"]),

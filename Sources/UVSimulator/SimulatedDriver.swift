@@ -84,15 +84,23 @@ struct SimulatedDriver {
               att.reserved136 == 0 else { return EINVAL }
         guard let arcb = UserMemory.copyFromUser(att.arcb_addr, count: Int(att.arcb_len)) else { return EFAULT }
 
-        let (result, configUID) = uv.attest(arcb: arcb, userDataLength: att.user_data_len)
-        cb.uv_rc = result.rc
-        cb.uv_rrc = result.rrc
+        // The kernel passes the whole 256-byte array and the length as given.
+        let userData = withUnsafeBytes(of: att.user_data) { Array($0) }
+        let answer = uv.attest(arcb: arcb, userDataArea: userData, userDataLength: att.user_data_len,
+                               measurementLength: Int(att.meas_len), additionalDataLength: Int(att.add_data_len))
+        cb.uv_rc = answer.result.rc
+        cb.uv_rrc = answer.result.rrc
+        let configUID = answer.configUID
 
-        // Copied out whatever the ultravisor said (zeros unless it wrote).
-        let measurement = [UInt8](repeating: 0, count: Int(att.meas_len))
+        // The kernel copies its (zeroed) buffers out whatever the ultravisor
+        // said; the ultravisor wrote its answer at their start.
+        var measurement = [UInt8](repeating: 0, count: Int(att.meas_len))
+        measurement.replaceSubrange(0..<min(answer.measurement.count, measurement.count), with: answer.measurement.prefix(measurement.count))
         guard UserMemory.copyToUser(att.meas_addr, measurement) else { return EFAULT }
         if att.add_data_len != 0 {
-            let additional = [UInt8](repeating: 0, count: Int(att.add_data_len))
+            var additional = [UInt8](repeating: 0, count: Int(att.add_data_len))
+            additional.replaceSubrange(0..<min(answer.additionalData.count, additional.count),
+                                       with: answer.additionalData.prefix(additional.count))
             guard UserMemory.copyToUser(att.add_data_addr, additional) else { return EFAULT }
         }
         if generation.writesBackAddDataLength {

@@ -25,7 +25,7 @@ enum SimulatedSysfs {
         try put("query/supp_se_hdr_ver", hex(0x30000))
         try put("query/supp_se_hdr_pcf", hex(0x300050e3))
         try put("query/supp_att_req_hdr_ver", hex(1 << 63))
-        try put("query/supp_att_pflags", hex(0xf000000000000000))
+        try put("query/supp_att_pflags", hex(SimulatedUltravisor.supportedAttestationFlags.rawValue))
         if c.kernel != .linux5_19 {
             try put("query/supp_add_secret_req_ver", hex(c.supportedAddSecretVersions))
             try put("query/supp_add_secret_pcf", hex(c.supportedAddSecretFlags))

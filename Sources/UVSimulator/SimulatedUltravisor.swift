@@ -3,6 +3,7 @@ import SEBase
 import SECrypto
 import UVDevice
 import RequestBuilding
+import Attestation
 
 /// The ultravisor side of the simulator: the calls behind the ioctls,
 /// working on a `SimulatorState`. Where the real ultravisor's behaviour is
@@ -183,14 +184,89 @@ struct SimulatedUltravisor {
 
     // MARK: Retrieve Attestation Measurement (0x1020)
 
-    /// Attestation is not simulated: requests are checked as far as their
-    /// header and then refused as undecryptable. Returns the config UID
-    /// the call reports (zero unless successful).
-    func attest(arcb: [UInt8], userDataLength: UInt16) -> (UVCallResult, [UInt8]) {
-        let noUID = [UInt8](repeating: 0, count: 16)
-        guard installed(.retrieveAttestation) else { return (Self.fail(UVReturnCode.invalidCommand), noUID) }
-        if userDataLength > 256 { return (Self.fail(0x0102), noUID) }
-        guard arcb.count >= 16, arcb.readBE(UInt32.self, at: 8) == 0x0100 else { return (Self.fail(0x0106), noUID) }
-        return (Self.fail(0x010C), noUID)
+    /// What ATT gives back: the measurement and additional data as the
+    /// ultravisor writes them into the caller's buffers, and the config UID.
+    struct Attestation {
+        var result: UVCallResult
+        var measurement: [UInt8] = []
+        var additionalData: [UInt8] = []
+        var configUID = [UInt8](repeating: 0, count: 16)
+    }
+
+    /// The attestation flags this ultravisor accepts (sysfs's
+    /// supp_att_pflags): the nonce and all four kinds of additional data.
+    static let supportedAttestationFlags = AttestationFlags([.nonce, .additionalData])
+
+    /// The firmware state this simulated machine reports (320 opaque bytes
+    /// for an IBM service; here derived from the host key, so that it is
+    /// the same on every call of one simulated machine).
+    var firmwareState: [UInt8] {
+        var out: [UInt8] = []
+        var block = Digest.sha512(Array("se-secretd simulated firmware state".utf8) + state.hostKeyHash)
+        while out.count < AdditionalData.Field.firmwareState.size {
+            out += block
+            block = Digest.sha512(block)
+        }
+        return Array(out.prefix(AdditionalData.Field.firmwareState.size))
+    }
+
+    /// ATT as the ultravisor does it (docs/attestation.md; the order of the
+    /// checks is [inference], the reference's §3.5): the request's header,
+    /// lengths, keyslot count, encrypted size, flags and measurement
+    /// algorithm, then decryption with the host key (any failure 0x010C),
+    /// then the buffer sizes; then the measurement over this guest's image
+    /// tags, config UID, the user data, the nonce and the additional data,
+    /// which carries the secret-store hash and lock state the store holds
+    /// now.
+    func attest(arcb: [UInt8], userDataArea: [UInt8], userDataLength: UInt16, measurementLength: Int,
+                additionalDataLength: Int) -> Attestation {
+        guard installed(.retrieveAttestation) else { return Attestation(result: Self.fail(UVReturnCode.invalidCommand)) }
+        guard Int(userDataLength) <= min(Measurement.maxUserData, userDataArea.count) else { return Attestation(result: Self.fail(0x0102)) }
+        let userData = Array(userDataArea.prefix(Int(userDataLength)))
+        let request: AttestationRequest
+        do { request = try AttestationRequest.parse(arcb) } catch {
+            return Attestation(result: Self.fail(Self.rc(for: error.rule)))
+        }
+        guard request.flags.isSubset(of: Self.supportedAttestationFlags) else { return Attestation(result: Self.fail(0x010A)) }
+        let confidential: AttestationConfidential
+        do {
+            confidential = try AttestationRequestDecryption.decrypt(request, hostKey: state.hostKey, hostKeyHash: state.hostKeyHash)
+        } catch {
+            return Attestation(result: Self.fail(0x010C))
+        }
+        guard measurementLength >= request.measurementSize else { return Attestation(result: Self.fail(0x010D)) }
+        guard additionalDataLength >= request.additionalDataSize else { return Attestation(result: Self.fail(0x010E)) }
+        let additional = AdditionalData(
+            imagePHKH: request.flags.contains(.imagePHKH) ? state.hostKeyHash : nil,
+            attestationPHKH: request.flags.contains(.attestationPHKH) ? state.hostKeyHash : nil,
+            secretStoreHash: request.flags.contains(.secretStoreHash) ? state.secretStoreHash : nil,
+            firmwareState: request.flags.contains(.firmwareState) ? firmwareState : nil)
+        let additionalBytes: [UInt8]
+        let measurement: [UInt8]
+        do {
+            additionalBytes = try additional.bytes(for: request.flags)
+            measurement = try Measurement.compute(
+                key: confidential.measurementKey,
+                items: MeasuredItems(tags: state.config.imageTags, configUID: state.config.configUID, userData: userData,
+                                     nonce: confidential.nonce, additionalData: additionalBytes),
+                algorithm: request.measurementAlgorithm)
+        } catch {
+            return Attestation(result: Self.fail(0x0003))
+        }
+        return Attestation(result: Self.ok, measurement: measurement, additionalData: additionalBytes,
+                           configUID: state.config.configUID)
+    }
+
+    /// The return code for a request the parser refuses (the reference's
+    /// rc list; [inference] where a rule has no code of its own: 0x0107).
+    static func rc(for rule: ARCBFormatError.Rule) -> UInt16 {
+        switch rule {
+        case .badVersion, .notARCB: return 0x0106
+        case .noKeyslots: return 0x0108
+        case .badEncryptedSize: return 0x0109
+        case .unknownFlags: return 0x010A
+        case .badMeasurementAlgorithm: return 0x010B
+        case .empty, .oversize, .truncated, .trailingBytes, .badLength, .reservedNotZero: return 0x0107
+        }
     }
 }

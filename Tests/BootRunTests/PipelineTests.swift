@@ -8,6 +8,8 @@ import UVDevice
 import BootRun
 import SEVocabulary
 import TestSupport
+import Attestation
+import RequestBuilding
 
 /// The boot run's steps as values, each tested without the others: the
 /// plan a checked set becomes, the store's verification against a list,
@@ -106,6 +108,19 @@ import TestSupport
         let stranger = SecretListEntry(index: 201, typeCode: SecretType.plain.rawValue, length: 32, id: Array(repeating: 0xA5, count: 32))
         #expect(refused(list.entries + [stranger])
                 == "the store holds a secret the policy does not name (ID \(stranger.id.hex), plain); refusing to go on")
+    }
+
+    /// The ultravisor vouches for what the report and `check` say: after a
+    /// boot run, the secret-store hash in the simulated ultravisor's
+    /// attestation equals the report's and the check's prediction.
+    @Test func theAttestedStoreHashIsTheReportedAndThePredictedOne() throws {
+        let (g, plan, _, _, report) = try Self.booted("attest-hash")
+        let built = try AttestationRequestBuilder(hostKeys: [try g.sim.requestTarget().hostKey],
+                                                  additionalData: [.secretStoreHash]).build()
+        let answer = try g.client().attest(request: built.arcb, measurementLength: 64, additionalDataLength: 64)
+        let attested = try AdditionalData.parse(answer.additionalData, flags: try AttestationRequest.parse(built.arcb).flags).secretStoreHash
+        #expect(attested == plan.evaluation.secretStoreHash)
+        #expect(report["store"]?["secret_store_hash"] == .string(try #require(attested).hex))
     }
 
     // MARK: report
