@@ -57,7 +57,7 @@ let package = Package(
                                                     "SEVocabulary", "RequestBuilding"]),
         // The logic of the guest-side /dev/uv commands (info, list, add, lock, retrieve) and
         // the backends a binary links (UVLinks: the simulator is the workbench's, not the agent's).
-        .target(name: "UVCommands", dependencies: ["UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary"]),
+        .target(name: "UVCommands", dependencies: ["UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary", "Attestation"]),
         // The policy embedded in the initrd and its evaluation.
         .target(name: "SecretPolicy", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
         // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "CDeviceMapper", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
                                                       "SecretPolicy", "UVDevice", "SEVocabulary"]),
         // Commands, argument parsing, output formatting.
-        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy",
+        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "Attestation",
                                                    "UVDevice", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // The workbench's commands: sim ..., example; the simulator backend.
@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVSimulatorTests", dependencies: ["TestSupport", "UVSimulator", "Attestation", "UVDevice", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),
-        .testTarget(name: "UVCommandsTests", dependencies: ["TestSupport", "UVCommands", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
+        .testTarget(name: "UVCommandsTests", dependencies: ["TestSupport", "UVCommands", "Attestation", "SecretdCLI", "UVSimulator", "UVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         // Fixtures/policies is shared with scripts/check-policy-schema.py; the
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["TestSupport", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],

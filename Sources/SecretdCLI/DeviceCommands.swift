@@ -3,13 +3,14 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 import UVCommands
+import Attestation
 import BootRun
 
 /// The guest-side commands on the ultravisor: info, list, add, lock,
 /// retrieve. Each works on the kernel device (--uv, default /dev/uv) or on a
 /// simulator state (--uv-sim DIR); sysfs is read from --sysfs (default /sys).
 public enum DeviceCommands {
-    static let all: [Command] = [info, list, add, lock, retrieve]
+    static let all: [Command] = [info, list, add, lock, retrieve, attest]
 
     /// Secret names the policy in `path` (--policy) knows, by ID.
     static func policyNames(_ path: String?) throws -> [[UInt8]: String] {
@@ -194,6 +195,71 @@ public enum DeviceCommands {
             Console.writeAll(1, &bytes)
         }
         return .ok
+    }
+}
+
+extension DeviceCommands {
+    // MARK: attest
+
+    static let attest = Command(
+        ["attest"], summary: "Attest this guest for a tenant's attestation request (as pvattest perform)",
+        arguments: "REQUEST RESPONSE", positionals: 2...2,
+        options: AttestOptions.self,
+        discussion: """
+        Reads REQUEST, an attestation request in pvattest's exchange format (what
+        `pvattest create` writes), checks it strictly, and asks the ultravisor to
+        attest this guest for it: the ultravisor decrypts the request with its host
+        key and measures the image, the config UID, the user data and the additional
+        data the request asks for (host-key hashes, the secret-store hash with the
+        lock state, the firmware state). Writes RESPONSE in the same exchange format,
+        which `pvattest verify` and `pvattest check` read as they read pvattest
+        perform's; nothing in it is secret.
+
+        Only the tenant, who holds the request's protection key (`pvattest create
+        --arpk`), can check the response.
+
+        \(BackendOptions.help)
+        EXAMPLES:
+          se-secretd attest attreq.bin attresp.bin
+          se-secretd attest --user-data nonce.bin attreq.bin attresp.bin
+        """
+    ) { o, args, out in
+        let (requestPath, responsePath) = (args.positionals[0], args.positionals[1])
+        let bytes: [UInt8]
+        do { bytes = try FileIO.read(requestPath, limit: ExchangeFile.maxSize, followSymlinks: true) } catch let e as FileIO.TooLarge {
+            throw CLIError(.policyViolation, "\(requestPath): \(e)")
+        } catch {
+            throw CLIError(.noInput, "cannot read \(requestPath): \(error)")
+        }
+        var userData: [UInt8] = []
+        if let path = o.userData {
+            do { userData = try FileIO.read(path, limit: Measurement.maxUserData, followSymlinks: true) } catch let e as FileIO.TooLarge {
+                throw CLIError(.policyViolation, "\(path): \(e) (user data is at most \(Measurement.maxUserData) bytes)")
+            } catch {
+                throw CLIError(.noInput, "cannot read \(path): \(error)")
+            }
+        }
+        let request = try cli { try PerformAttestation.parse(bytes, file: requestPath) }
+        let client = try o.backend.client()
+        let response = try cli { try PerformAttestation.perform(request, userData: userData, client: client) }
+        do { try FileIO.writeAtomically(responsePath, response.bytes, mode: 0o644) } catch {
+            throw CLIError(.ioError, "cannot write \(responsePath): \(error)")
+        }
+        let asked = request.arcb.flags.additionalDataNames
+        out.error("wrote the attestation response to \(responsePath) (measurement \(response.measurement.count) bytes, additional data: \(asked.isEmpty ? "none" : asked.joined(separator: ", ")), user data \(userData.count) bytes)")
+        return .ok
+    }
+}
+
+struct AttestOptions: OptionGroup {
+    static let options = BackendOptions.options + [
+        .value("user-data", short: "u", "FILE", "Up to 256 bytes the measurement covers (as pvattest perform -u)."),
+    ]
+    let backend: BackendOptions
+    let userData: String?
+    init(_ args: Arguments) throws {
+        backend = try BackendOptions(args)
+        userData = try args.value("user-data")
     }
 }
 

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import SEBase
+import SECrypto
+import ASRCodec
+import UVDevice
+import UVSimulator
+import Attestation
+import RequestBuilding
+import TestSupport
+import SecretdCLI
+
+/// `se-secretd attest REQUEST RESPONSE`: pvattest perform's job, checked the
+/// way the tenant checks it (the measurement under the request's key).
+@Suite struct AttestCommandTests {
+    struct Setup {
+        let sim: SimDir
+        let built: AttestationRequestBuilder.Built
+        let requestPath: String
+        let state: SimulatorState
+
+        init(_ flags: AttestationFlags = [.imagePHKH, .secretStoreHash], hostKey: PublicKey? = nil) throws {
+            sim = try SimDir()
+            let dir = try SimulatorStateDirectory(path: sim.state)
+            state = try dir.loadState()
+            built = try AttestationRequestBuilder(hostKeys: [hostKey ?? state.hostPublicKey], additionalData: flags).build()
+            let exchange = try AttestationExchangeRequest(try AttestationRequest.parse(built.arcb))
+            requestPath = try sim.file("attreq.bin", exchange.bytes)
+        }
+    }
+
+    @Test func theResponseVerifiesUnderTheTenantsKeyWithTheStoreHashAndUserData() throws {
+        let s = try Setup()
+        let user = try s.sim.file("user.bin", Array("boot 42".utf8))
+        let out = s.sim.root + "/attresp.bin"
+        let r = cli(["attest"] + s.sim.backend + ["--user-data", user, s.requestPath, out])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.err.contains("wrote the attestation response to \(out)"))
+        #expect(r.err.contains("additional data: phkh-img, secret-store-hash"))
+        let response = try AttestationExchangeResponse.parse(try FileIO.read(out, limit: 1 << 20))
+        #expect(response.arcb == s.built.arcb)
+        #expect(response.userData == Array("boot 42".utf8))
+        #expect(response.configUID == s.state.config.configUID)
+        let items = MeasuredItems(tags: s.state.config.imageTags, configUID: response.configUID, userData: Array("boot 42".utf8),
+                                  nonce: s.built.nonce, additionalData: response.additionalData ?? [])
+        #expect(try Measurement.verify(response.measurement, key: s.built.measurementKey, items: items))
+        let add = try AdditionalData.parse(response.additionalData ?? [], flags: try AttestationRequest.parse(s.built.arcb).flags)
+        #expect(add.secretStoreHash == SecretStoreHash.compute(tags: [], locked: false, sha512: Digest.sha512))
+        #expect(add.imagePHKH == s.state.hostKeyHash)
+    }
+
+    @Test func aRequestForAnotherHostIsRefusedByTheUltravisor() throws {
+        let s = try Setup(hostKey: Keys.otherHost.publicKey)
+        let r = cli(["attest"] + s.sim.backend + [s.requestPath, s.sim.root + "/attresp.bin"])
+        #expect(r.code == 76, "\(r.err)")
+        #expect(r.err.contains("0x010c"))
+        #expect(FileManager.default.fileExists(atPath: s.sim.root + "/attresp.bin") == false)
+    }
+
+    @Test func aMalformedRequestIsNamedWithItsRule() throws {
+        let s = try Setup()
+        var bytes = try FileIO.read(s.requestPath, limit: 1 << 20)
+        bytes[0] ^= 0x20
+        let bad = try s.sim.file("bad.bin", bytes)
+        let r = cli(["attest"] + s.sim.backend + [bad, s.sim.root + "/attresp.bin"])
+        #expect(r.code == 65, "\(r.err)")
+        #expect(r.err.contains("\(bad): not an attestation request in pvattest's exchange format"))
+        let big = try s.sim.file("big-user", Array(repeating: 1, count: 257))
+        let r2 = cli(["attest"] + s.sim.backend + ["-u", big, s.requestPath, s.sim.root + "/attresp.bin"])
+        #expect(r2.code == 65, "\(r2.err)")
+        #expect(r2.err.contains("user data is at most 256 bytes"))
+    }
+
+    @Test func theReleaseAgentRefusesTheSimulator() throws {
+        let s = try Setup()
+        let r = cli(["attest"] + s.sim.backend + [s.requestPath, s.sim.root + "/attresp.bin"], edition: .agent)
+        #expect(r.code == 64, "\(r.err)")
+    }
+}
