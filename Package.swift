@@ -69,6 +69,9 @@ let package = Package(
         .target(name: "CDeviceMapper"),
         // Block devices by LABEL=/UUID=/PARTLABEL=/PARTUUID=/path (libblkid), with a bounded wait.
         .target(name: "SEDevices", dependencies: ["CBlkid", "SEBase", "SEVocabulary"]),
+        // The record a boot run hands out of the guest (report, attestation response): raw on a
+        // results device, in numbered base64 lines on the console. Pure; nothing secret in it.
+        .target(name: "ResultsRecord", dependencies: ["SEBase", "SECrypto"]),
         // The boot run: from the request volume to a locked, verified store and a report.
         .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
                                                 "UVDevice", "UVCommands", "SEVocabulary"]),
@@ -102,6 +105,7 @@ let package = Package(
 
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase", "TestSupport"]),
+        .testTarget(name: "ResultsRecordTests", dependencies: ["ResultsRecord", "SEBase", "SECrypto", "TestSupport"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
         .testTarget(name: "AttestationTests", dependencies: ["TestSupport", "Attestation", "ASRCodec", "SECrypto", "SEBase", "CLibcrypto", "RequestBuilding"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),

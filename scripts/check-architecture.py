@@ -30,6 +30,8 @@ RULES = [
     ("Attestation", WORKBENCH | {"UVDevice", "SEDevices", "SecretPolicy"},
      "the attestation codec is pure (no builder, simulator, device or policy) so that the agent may link it"),
     ("SecretActions", WORKBENCH, "the actions do not link the simulator"),
+    ("ResultsRecord", WORKBENCH | {"UVDevice", "SEDevices", "SecretPolicy", "ASRCodec", "Attestation"},
+     "the results record is a container: it knows no request, policy, device or attestation format"),
 ]
 
 
