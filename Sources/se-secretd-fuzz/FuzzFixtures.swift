@@ -4,6 +4,7 @@ import ASRCodec
 import SecretPolicy
 import SEVocabulary
 import RequestBuilding
+import Attestation
 
 /// The image and instance the seed requests are bound to, and a request
 /// set that exercises every trust method of the fixed policies.
@@ -109,5 +110,76 @@ enum FuzzFixtures {
             else { set.ignored.append(f.name) }
         }
         return set
+    }
+}
+
+/// Attestation requests (ARCBs) and pvattest exchange files, made with
+/// RequestBuilding's AttestationRequestBuilder from fixed keys: the same
+/// customer key, protection key (ARPK), IV, measurement key and nonce in
+/// every process, so that seeds written by one decrypt in another.
+enum AttestationFixtures {
+    /// The ARPK of every seed ARCB: the `arcb` and `exchange` targets decrypt with it.
+    static let protectionKey: [UInt8] = .repeating(0x17, 32)
+    static let measurementKey: [UInt8] = .repeating(0x77, 64)
+    static let nonce: [UInt8] = .repeating(0xAB, 16)
+
+    static func arcb(flags: AttestationFlags, nonce: Bool = true, hosts: [PrivateKey] = [FuzzKeys.host], seed: UInt8) throws -> [UInt8] {
+        var b = AttestationRequestBuilder(hostKeys: hosts.map(\.publicKey), additionalData: flags)
+        b.includeNonce = nonce
+        b.customerKey = FuzzKeys.customer
+        b.protectionKey = SecureBytes(copying: protectionKey)
+        b.iv = .repeating(seed, 12)
+        b.measurementKey = SecureBytes(copying: measurementKey)
+        b.nonce = nonce ? SecureBytes(copying: AttestationFixtures.nonce) : nil
+        return try b.build().arcb
+    }
+
+    /// ARCBs: IBM's flags (image + attestation PHKH), every additional-data
+    /// flag for two hosts, none without a nonce, the secret-store hash for three hosts.
+    static func requests() throws -> [[UInt8]] {
+        [try arcb(flags: [.imagePHKH, .attestationPHKH], seed: 0x55),
+         try arcb(flags: .additionalData, hosts: [FuzzKeys.host, FuzzKeys.otherHost], seed: 2),
+         try arcb(flags: [], nonce: false, seed: 3),
+         try arcb(flags: [.secretStoreHash], hosts: [FuzzKeys.otherHost, FuzzKeys.host, FuzzKeys.customer], seed: 4),
+         try arcb(flags: [.firmwareState], nonce: false, seed: 5)]
+    }
+
+    /// The additional data the ultravisor would give for `flags` (fixed bytes).
+    static func additionalData(_ flags: AttestationFlags) throws -> [UInt8] {
+        var add = AdditionalData()
+        for f in AdditionalData.Field.allCases where flags.contains(f.flag) {
+            add[f] = .repeating(UInt8(0xA0 + f.rawValue), f.size)
+        }
+        return try add.bytes(for: flags)
+    }
+
+    /// A response the tenant's verification accepts: the measurement over
+    /// FuzzFixtures' tags and config UID under the fixed measurement key.
+    static func response(_ arcb: [UInt8], userData: [UInt8]) throws -> [UInt8] {
+        let request = try AttestationRequest.parse(arcb)
+        let add = try additionalData(request.flags)
+        let items = MeasuredItems(tags: FuzzFixtures.tags, configUID: FuzzFixtures.configUID, userData: userData,
+                                  nonce: request.hasNonce ? SecureBytes(copying: nonce) : nil, additionalData: add)
+        let m = try Measurement.compute(key: SecureBytes(copying: measurementKey), items: items)
+        return try AttestationExchangeResponse(arcb: arcb, measurement: m, additionalData: add, userData: userData,
+                                               configUID: FuzzFixtures.configUID).bytes
+    }
+
+    /// Exchange files: a request and a response for each ARCB (user data
+    /// empty, some and the 256-byte maximum), IBM's `user_req` shape (a
+    /// request with a user-data entry) and a file of expected sizes only.
+    static func exchangeFiles() throws -> [[UInt8]] {
+        let arcbs = try requests()
+        var files: [[UInt8]] = []
+        for (i, a) in arcbs.enumerated() {
+            files.append(try AttestationExchangeRequest(AttestationRequest.parse(a)).bytes)
+            files.append(try response(a, userData: [[], Array("fuzz".utf8), .repeating(0x13, 256)][i % 3]))
+        }
+        files.append(ExchangeFile(arcb: .data(arcbs[0]), measurement: .expected(size: 64), additionalData: .expected(size: 64),
+                                  userData: .data(.repeating(0x15, 256))).bytes)
+        files.append(ExchangeFile(arcb: .expected(size: arcbs[2].count), measurement: .expected(size: 64),
+                                  additionalData: .expected(size: 0x8000), userData: .expected(size: 256),
+                                  configUID: .expected(size: 16)).bytes)
+        return files
     }
 }
