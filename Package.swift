@@ -83,7 +83,7 @@ let package = Package(
                                                    "UVDevice", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // The workbench's commands: sim ..., example; the simulator backend.
-        .target(name: "SecretdWorkbench", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator", "RequestBuilding", "UVDevice",
+        .target(name: "SecretdWorkbench", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator", "RequestBuilding", "UVDevice", "Attestation",
                                                          "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary"]),
         .executableTarget(name: "se-secretd-dev", dependencies: ["SecretdWorkbench"]),
         .executableTarget(name: "se-secretd-test", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator"]),

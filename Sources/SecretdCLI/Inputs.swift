@@ -21,10 +21,9 @@ public enum Inputs {
         }
     }
 
-    /// Host-key hashes from host-key documents (X.509, PEM or DER) or PEM public keys.
-    static func hostKeyHashes(documents: [String], hashes: [String]) throws -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        for path in documents {
+    /// Host keys from host-key documents (X.509, PEM or DER) or PEM public keys.
+    public static func hostKeys(documents: [String]) throws -> [PublicKey] {
+        try documents.map { path in
             let bytes = try file(path, limit: 1 << 20, what: "host-key document")
             let key: PublicKey
             do { key = try PublicKey.load(bytes) } catch {
@@ -33,8 +32,13 @@ public enum Inputs {
             guard key.keyType == .ec(.p521) else {
                 throw CLIError(.noInput, "\(path): a host key is an EC P-521 key, this is \(key.keyType)")
             }
-            out.append(try RequestKeys.hostKeyHash(key))
+            return key
         }
+    }
+
+    /// Host-key hashes from host-key documents (X.509, PEM or DER) or PEM public keys.
+    static func hostKeyHashes(documents: [String], hashes: [String]) throws -> [[UInt8]] {
+        var out: [[UInt8]] = try hostKeys(documents: documents).map { try RequestKeys.hostKeyHash($0) }
         for h in hashes {
             guard h.utf8.count == 64, let v = [UInt8](hex: h) else {
                 throw CLIError(.usage, "--host-key-hash takes 64 hex digits, not \"\(h)\"")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Glibc
 import SEBase
 import SECrypto
 import ASRCodec
@@ -69,6 +70,35 @@ import SecretdCLI
         let r2 = cli(["attest"] + s.sim.backend + ["-u", big, s.requestPath, s.sim.root + "/attresp.bin"])
         #expect(r2.code == 65, "\(r2.err)")
         #expect(r2.err.contains("user data is at most 256 bytes"))
+    }
+
+    /// The tenant's whole round trip through the commands: `attestation
+    /// create` → the guest's `attest` → the tenant opens the request in the
+    /// response with its protection key and checks the measurement.
+    @Test func createAttestAndCheckThroughTheCommands() throws {
+        let sim = try SimDir()
+        let state = try SimulatorStateDirectory(path: sim.state).loadState()
+        let (req, arpk, resp) = (sim.root + "/attreq.bin", sim.root + "/arp.key", sim.root + "/attresp.bin")
+        let c = cli(["attestation", "create", "-k", sim.state + "/host-key.crt", "--arpk", arpk, "-o", req,
+                     "--add-data", "phkh-img,secret-store-hash"])
+        #expect(c.code == 0, "\(c.err)")
+        #expect(c.out.contains("additional data: phkh-img, secret-store-hash"))
+        var st = stat()
+        #expect(stat(arpk, &st) == 0 && st.st_mode & 0o777 == 0o600 && st.st_size == 32)
+        let a = cli(["attest"] + sim.backend + [req, resp])
+        #expect(a.code == 0, "\(a.err)")
+        let response = try AttestationExchangeResponse.parse(try FileIO.read(resp, limit: 1 << 20))
+        let arcb = try AttestationRequest.parse(response.arcb)
+        let key = SecureBytes(copying: try FileIO.read(arpk, limit: 64))
+        let confidential = try arcb.decrypt(protectionKey: key)
+        let items = MeasuredItems(tags: state.config.imageTags, configUID: response.configUID, userData: [],
+                                  nonce: confidential.nonce, additionalData: response.additionalData ?? [])
+        #expect(try Measurement.verify(response.measurement, key: confidential.measurementKey, items: items))
+        #expect(try AdditionalData.parse(response.additionalData ?? [], flags: arcb.flags).imagePHKH == state.hostKeyHash)
+        // Another protection key does not open it.
+        #expect(throws: (any Error).self) { try arcb.decrypt(protectionKey: Random.secureBytes(32)) }
+        // An unknown --add-data name is a usage error.
+        #expect(cli(["attestation", "create", "-k", sim.state + "/host-key.crt", "--arpk", arpk, "-o", req, "--add-data", "nope"]).code == 64)
     }
 
     @Test func theReleaseAgentRefusesTheSimulator() throws {
