@@ -73,6 +73,7 @@ struct CreateAttestationOptions: OptionGroup {
         guard !hostKeyDocuments.isEmpty else { throw Arguments.missing("host-key-document") }
         guard let arpk else { throw Arguments.missing("arpk") }
         guard let output else { throw Arguments.missing("output") }
+        guard arpk != output else { throw CLIError(.usage, "--arpk and --output must be two files (the key would be overwritten by the request)") }
         var flags: AttestationFlags = []
         for name in (list ?? "").split(separator: ",", omittingEmptySubsequences: true) {
             guard let field = AdditionalData.Field.allCases.first(where: { $0.name == String(name) }) else {

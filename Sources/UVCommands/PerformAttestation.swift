@@ -13,9 +13,11 @@ public enum PerformAttestation {
         public let arcb: AttestationRequest
     }
 
-    /// Parses an exchange-format request and the ARCB in it. The buffer
-    /// sizes are the file's (pvattest writes what the flags need; a size
-    /// below that is refused here rather than by the ultravisor).
+    /// Parses an exchange-format request and the ARCB in it. The file's
+    /// buffer sizes must be exactly what the ARCB's algorithm and flags give
+    /// (what pvattest writes): the file's header is not authenticated, the
+    /// ARCB is, and a bigger buffer would put padding into the response that
+    /// the measurement does not cover.
     public static func parse(_ bytes: [UInt8], file: String) throws(CommandFailure) -> Request {
         let exchange: AttestationExchangeRequest
         do { exchange = try AttestationExchangeRequest.parse(bytes) } catch {
@@ -25,23 +27,23 @@ public enum PerformAttestation {
         do { arcb = try AttestationRequest.parse(exchange.arcb) } catch {
             throw CommandFailure(.invalidInput, "\(file): the attestation request control block is invalid: \(error) [\(error.rule.rawValue)]")
         }
-        guard exchange.measurementSize >= arcb.measurementSize else {
+        guard exchange.measurementSize == arcb.measurementSize else {
             throw CommandFailure(.invalidInput, "\(file): the file expects a measurement of \(exchange.measurementSize) bytes, the request's algorithm gives \(arcb.measurementSize)")
         }
-        guard exchange.additionalDataSize >= arcb.additionalDataSize else {
+        guard exchange.additionalDataSize == arcb.additionalDataSize else {
             throw CommandFailure(.invalidInput, "\(file): the file expects \(exchange.additionalDataSize) bytes of additional data, the request's flags ask for \(arcb.additionalDataSize)")
         }
         return Request(exchange: exchange, arcb: arcb)
     }
 
-    /// ATT with the request's buffers and `userData` (at most 256 bytes).
+    /// ATT with the buffers the ARCB needs and `userData` (at most 256 bytes).
     public static func perform(_ request: Request, userData: [UInt8], client: UVClient) throws(CommandFailure) -> AttestationExchangeResponse {
         guard userData.count <= Measurement.maxUserData else {
             throw CommandFailure(.invalidInput, "user data has \(userData.count) bytes, at most \(Measurement.maxUserData) fit")
         }
         let answer = try CommandFailure.checking("attest") { () throws(UVError) in
-            try client.attest(request: request.exchange.arcb, measurementLength: request.exchange.measurementSize,
-                              additionalDataLength: request.exchange.additionalDataSize, userData: userData)
+            try client.attest(request: request.exchange.arcb, measurementLength: request.arcb.measurementSize,
+                              additionalDataLength: request.arcb.additionalDataSize, userData: userData)
         }
         do {
             return try AttestationExchangeResponse(arcb: request.exchange.arcb, measurement: answer.measurement,

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SEBase
 import SECrypto
@@ -59,6 +60,48 @@ import ResultsRecord
         #expect(rule(c) == .badChecksum)
     }
 
+    /// A record changed and its checksum made right again: what a host that
+    /// rewrites the device can produce. Each inner rule must then hold on its own.
+    func resealed(_ change: (inout [UInt8]) -> Void) throws -> ResultsRecordError.Rule? {
+        var b = try record().bytes
+        change(&b)
+        let total = Int(b.readBE(UInt64.self, at: 0x18))
+        let sum = Digest.sha256(Array(b[0..<(total - 32)]))
+        b.replaceSubrange((total - 32)..<total, with: sum)
+        do { _ = try ResultsRecord.parse(b); return nil } catch { return error.rule }
+    }
+
+    /// Rewrites the entry table's digest of entry `i` from its payload.
+    func redigest(_ b: inout [UInt8], _ i: Int) {
+        let at = 0x20 + 56 * i
+        let off = Int(b.readBE(UInt64.self, at: at + 8)), len = Int(b.readBE(UInt64.self, at: at + 16))
+        b.replaceSubrange((at + 24)..<(at + 56), with: Digest.sha256(Array(b[off..<(off + len)])))
+    }
+
+    @Test func eachInnerRuleHoldsUnderAValidChecksum() throws {
+        #expect(try resealed { _ in } == nil)
+        #expect(try resealed { $0[0x20 + 3] = 7 } == .unknownKind)
+        #expect(try resealed { $0[0x20 + 7] = 1 } == .reservedNotZero)
+        // The second entry's offset one byte later: not where the first ended.
+        #expect(try resealed { $0[0x20 + 56 + 15] &+= 1 } == .badEntry)
+        // A payload byte changed, its table digest not.
+        #expect(try resealed { $0[0x20 + 2 * 56] ^= 1 } == .badEntryDigest)
+        // Both entries of kind 1, digests right: a duplicate.
+        #expect(try resealed { $0[0x20 + 56 + 3] = 1 } == .duplicateKind)
+        // The first payload one byte shorter (digest redone): a gap before the checksum.
+        #expect(try resealed { b in
+            b[0x20 + 16 + 7] &-= 1
+            b[0x20 + 56 + 15] &-= 1
+            redigest(&b, 0)
+            // The second entry now starts one byte earlier and keeps its length: it ends one byte early.
+            redigest(&b, 1)
+        } == .badLength)
+        // A total that leaves no room for the table (checked before the checksum).
+        var short = try record().bytes
+        short.replaceSubrange(0x18..<0x20, with: [0, 0, 0, 0, 0, 0, 0, 0x30])
+        do { _ = try ResultsRecord.parse(short); Issue.record("a short total was taken") } catch { #expect(error.rule == .badLength) }
+    }
+
     @Test func theBoundsHold() throws {
         #expect(throws: ResultsRecordError.self) { try ResultsRecord([]) }
         #expect(throws: ResultsRecordError.self) { try ResultsRecord([.init(.report, []), .init(.report, [])]) }
@@ -78,7 +121,7 @@ import ResultsRecord
 
     @Test func linesReadBack() throws {
         let r = try record()
-        let lines = ConsoleFrame.lines(r)
+        let lines = try ConsoleFrame.lines(r)
         #expect(lines.count > 10)
         #expect(lines.allSatisfy { $0.hasPrefix("SESD-RESULT ") && $0.utf8.count <= 120 })
         #expect(try ConsoleFrame.extract(from: log(lines)) == r)
@@ -87,7 +130,7 @@ import ResultsRecord
     @Test func aConsoleLogWithPrefixesInterleavingAndGarbledCopiesStillGivesTheRecord() throws {
         let r = try record()
         var out: [String] = ["[    1.234] systemd[1]: Starting something..."]
-        for (i, l) in ConsoleFrame.lines(r).enumerated() {
+        for (i, l) in try ConsoleFrame.lines(r).enumerated() {
             // The console copy: garbled on every third line (a kernel message cut into it).
             if i % 3 == 0 {
                 let cut = l.utf8.count / 2
@@ -98,24 +141,62 @@ import ResultsRecord
             out.append("[    3.0] random kernel line \(i)")
         }
         // The kernel log's copy, later, intact.
-        for l in ConsoleFrame.lines(r) { out.append("<10>se-secretd: " + l) }
+        for l in try ConsoleFrame.lines(r) { out.append("<10>se-secretd: " + l) }
         #expect(try ConsoleFrame.extract(from: log(out)) == r)
     }
 
     @Test func aMissingLineIsAnIncompleteFrameAndTheLastCompleteRunWins() throws {
         let first = try record("first"), second = try record("second")
-        var lines = ConsoleFrame.lines(first)
+        var lines = try ConsoleFrame.lines(first)
         lines.remove(at: 3)
-        #expect(throws: ResultsRecordError.self) { try ConsoleFrame.extract(from: log(lines)) }
-        do { _ = try ConsoleFrame.extract(from: log(lines)) } catch { #expect(error.rule == .incompleteFrame) }
-        #expect(try ConsoleFrame.extract(from: log(ConsoleFrame.lines(first) + ConsoleFrame.lines(second))) == second)
-        #expect(try ConsoleFrame.extract(from: log(ConsoleFrame.lines(second) + lines)) == second)
-        do { _ = try ConsoleFrame.extract(from: log(["nothing here"])) } catch { #expect(error.rule == .noFrame) }
+        do { _ = try ConsoleFrame.extract(from: log(lines)); Issue.record("an incomplete frame was taken") } catch {
+            #expect(error.rule == .incompleteFrame)
+        }
+        #expect(try ConsoleFrame.extract(from: log((try ConsoleFrame.lines(first)) + (try ConsoleFrame.lines(second)))) == second)
+        #expect(try ConsoleFrame.extract(from: log(try ConsoleFrame.lines(second) + lines)) == second)
+        do { _ = try ConsoleFrame.extract(from: log(["nothing here"])); Issue.record("a frame out of nothing") } catch {
+            #expect(error.rule == .noFrame)
+        }
+    }
+
+    @Test func aChangedPositionDigitIsCaughtAndTheIntactCopyIsUsed() throws {
+        let r = try record()
+        let lines = try ConsoleFrame.lines(r)
+        // "12/N" → "2/N" on the console copy: its check covers the position, so it is ignored,
+        // and the kernel log's intact copy completes the record.
+        var garbled = lines
+        garbled[11] = garbled[11].replacingFirst(" 12/", with: " 2/")
+        #expect(garbled[11] != lines[11])
+        #expect(try ConsoleFrame.extract(from: log(garbled + lines)) == r)
+        // A forged first line with another total does not lock the record out either.
+        let forged = "SESD-RESULT " + lines[0].split(separator: " ")[1] + " 1/3 00000000 AAAA"
+        #expect(try ConsoleFrame.extract(from: log([forged] + lines)) == r)
+    }
+
+    @Test func everyCompleteRecordIsOfferedTheLastFirst() throws {
+        let first = try record("first"), second = try record("second")
+        let all = try ConsoleFrame.records(in: log(try ConsoleFrame.lines(first) + (try ConsoleFrame.lines(second))))
+        #expect(all == [second, first])
+    }
+
+    @Test func linesOfTheWrongLengthAreIgnored() throws {
+        let r = try record()
+        var lines = try ConsoleFrame.lines(r)
+        // A middle line cut short keeps its check only if the check were of the cut text: it is not.
+        lines[1] = String(lines[1].dropLast(4))
+        do { _ = try ConsoleFrame.extract(from: log(lines)); Issue.record("a short line was taken") } catch {
+            #expect(error.rule == .incompleteFrame)
+        }
+    }
+
+    @Test func aRecordTooLongForTheConsoleIsRefused() throws {
+        let big = try ResultsRecord([.init(.report, Array(repeating: 0x20, count: ConsoleFrame.maxRecordSize))])
+        #expect(throws: ResultsRecordError.self) { try ConsoleFrame.lines(big) }
     }
 
     @Test func aLineWhoseCheckDoesNotHoldIsIgnored() throws {
         let r = try record()
-        var lines = ConsoleFrame.lines(r)
+        var lines = try ConsoleFrame.lines(r)
         // Same length, one base64 character changed: its check no longer holds.
         var bytes = Array(lines[2].utf8)
         bytes[bytes.count - 5] = bytes[bytes.count - 5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
@@ -123,5 +204,12 @@ import ResultsRecord
         do { _ = try ConsoleFrame.extract(from: log(lines)); Issue.record("a changed line was taken") } catch {
             #expect(error.rule == .incompleteFrame)
         }
+    }
+}
+
+extension String {
+    func replacingFirst(_ a: String, with b: String) -> String {
+        guard let r = range(of: a) else { return self }
+        return replacingCharacters(in: r, with: b)
     }
 }

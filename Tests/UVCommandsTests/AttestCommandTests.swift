@@ -101,6 +101,34 @@ import SecretdCLI
         #expect(cli(["attestation", "create", "-k", sim.state + "/host-key.crt", "--arpk", arpk, "-o", req, "--add-data", "nope"]).code == 64)
     }
 
+    @Test func aBrokenARCBOrAFileWithOtherSizesIsRefusedWithItsRule() throws {
+        let s = try Setup()
+        let arcb = try AttestationRequest.parse(s.built.arcb)
+        // The ARCB's version changed inside a well-formed exchange file.
+        var broken = s.built.arcb
+        broken[0x0B] ^= 1
+        let bad = try s.sim.file("bad-arcb.bin",
+                                 try AttestationExchangeRequest(arcb: broken, measurementSize: 64, additionalDataSize: arcb.additionalDataSize).bytes)
+        let r = cli(["attest"] + s.sim.backend + [bad, s.sim.root + "/attresp.bin"])
+        #expect(r.code == 65, "\(r.err)")
+        #expect(r.err.contains("the attestation request control block is invalid") && r.err.contains("[bad-version]"))
+        // The same ARCB with a bigger additional-data size in the (unauthenticated) file header.
+        let inflated = try s.sim.file("inflated.bin",
+                                      try AttestationExchangeRequest(arcb: s.built.arcb, measurementSize: 64,
+                                                                     additionalDataSize: arcb.additionalDataSize + 16).bytes)
+        let r2 = cli(["attest"] + s.sim.backend + [inflated, s.sim.root + "/attresp.bin"])
+        #expect(r2.code == 65, "\(r2.err)")
+        #expect(r2.err.contains("the request's flags ask for \(arcb.additionalDataSize)"))
+    }
+
+    @Test func theProtectionKeyAndTheRequestNeedTwoFiles() throws {
+        let sim = try SimDir()
+        let same = sim.root + "/both"
+        let r = cli(["attestation", "create", "-k", sim.state + "/host-key.crt", "--arpk", same, "-o", same])
+        #expect(r.code == 64, "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: same) == false)
+    }
+
     @Test func theReleaseAgentRefusesTheSimulator() throws {
         let s = try Setup()
         let r = cli(["attest"] + s.sim.backend + [s.requestPath, s.sim.root + "/attresp.bin"], edition: .agent)

@@ -111,12 +111,40 @@ import TestSupport
         #expect(rc { try attest(sim, arcb: version) } == 0x0106)
     }
 
+    /// Each return code of the ATT path, from a request broken in one way.
+    @Test func eachRefusalHasItsReturnCode() throws {
+        let sim = try Sim()
+        let good = try AttestationRequestBuilder(hostKeys: [sim.state.hostPublicKey], additionalData: Self.flags).build()
+        func rcOf(_ change: (inout [UInt8]) -> Void) -> UInt16? {
+            var b = good.arcb
+            change(&b)
+            return rc { try attest(sim, arcb: b) }
+        }
+        #expect(rcOf { _ in } == nil)
+        #expect(rcOf { $0.append(0) } == 0x0107)                                  // trailing byte
+        #expect(rcOf { $0[ARCBLayout.reserved3C] = 1 } == 0x0107)                 // reserved byte
+        #expect(rcOf { $0[ARCBLayout.flagsOffset] |= 0x80 } == 0x010A)            // bit 0, reserved
+        #expect(rcOf { $0[ARCBLayout.flagsOffset + 7] |= 0x01 } == 0x010A)        // bit 63
+        #expect(rcOf { $0[ARCBLayout.measurementAlgorithmOffset + 3] ^= 0x03 } == 0x010B)
+        // User data longer than 256 bytes reaches the ultravisor only through a raw call.
+        let uv = SimulatedUltravisor(state: sim.state)
+        let long = uv.attest(arcb: good.arcb, userDataArea: [UInt8](repeating: 0, count: 256), userDataLength: 257,
+                             measurementLength: 64, additionalDataLength: Self.flags.additionalDataSize)
+        #expect(long.result.rc == 0x0102)
+        // The parser's rules without a request of their own map as the reference lists them.
+        #expect(SimulatedUltravisor.rc(for: .noKeyslots) == 0x0108)
+        #expect(SimulatedUltravisor.rc(for: .badEncryptedSize) == 0x0109)
+        #expect(SimulatedUltravisor.rc(for: .badVersion) == 0x0106)
+        #expect(SimulatedUltravisor.rc(for: .badLength) == 0x0107)
+    }
+
     @Test func buffersTooSmallForTheAnswerAreRefused() throws {
         let sim = try Sim()
         let built = try AttestationRequestBuilder(hostKeys: [sim.state.hostPublicKey], additionalData: Self.flags).build()
         #expect(rc { try attest(sim, built, measurementLength: 63) } == 0x010D)
         #expect(rc { try attest(sim, built, additionalDataLength: Self.flags.additionalDataSize - 1) } == 0x010E)
-        // Bigger buffers are fine: the answer sits at their start, the rest stays zero.
+        // Bigger buffers (the driver's rule, as the kernel allows them): the answer sits at their
+        // start, the rest stays zero. se-secretd attest never asks for them (PerformAttestation).
         let a = try attest(sim, built, measurementLength: 80, additionalDataLength: Self.flags.additionalDataSize + 8)
         #expect(a.measurement.suffix(16).allSatisfy { $0 == 0 })
         #expect(a.additionalData.suffix(8).allSatisfy { $0 == 0 })
