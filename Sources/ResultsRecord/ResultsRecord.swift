@@ -21,11 +21,15 @@ public struct ResultsRecord: Equatable, Sendable {
         case report = 1
         /// The attestation response in pvattest's exchange format.
         case attestationResponse = 2
+        /// The run's facts document (Attestation's `RunFacts`), whose SHA-256
+        /// the attestation's user data binds.
+        case facts = 3
 
         public var description: String {
             switch self {
             case .report: return "report"
             case .attestationResponse: return "attestation-response"
+            case .facts: return "facts"
             }
         }
     }
