@@ -59,7 +59,7 @@ let package = Package(
         // the backends a binary links (UVLinks: the simulator is the workbench's, not the agent's).
         .target(name: "UVCommands", dependencies: ["UVDevice", "SEBase", "SECrypto", "ASRCodec", "SEVocabulary", "Attestation"]),
         // The policy embedded in the initrd and its evaluation.
-        .target(name: "SecretPolicy", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec"]),
+        .target(name: "SecretPolicy", dependencies: ["SEBase", "SEVocabulary", "SECrypto", "ASRCodec", "Attestation"]),
         // Thin imports of libblkid (libblkid-dev) and libcryptsetup (libcryptsetup-dev).
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CCryptsetup", pkgConfig: "libcryptsetup", providers: [.apt(["libcryptsetup-dev"])]),

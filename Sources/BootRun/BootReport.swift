@@ -18,6 +18,8 @@ public struct BootRecord: Sendable {
     public var plan: SubmissionPlan?
     public var submission: Submission?
     public var store = StoreState()
+    /// The attestation, when the policy asked for it and it was made.
+    public var attestation: AttestationOutcome?
     public var timings: [(String, Double)] = []
     public var failure: BootFailure?
 
@@ -79,8 +81,18 @@ public enum BootReport {
             ("requests", .array(requests)),
             ("problems", .array((r.evaluation?.allProblems ?? []).map(\.json))),
             ("store", .object(store)),
+            ("attestation", attestationJSON(r)),
             ("timings_ms", .object(r.timings.map { ($0.0, ms($0.1)) } + [("total", ms(total))])),
         ])
+    }
+
+    static func attestationJSON(_ r: BootRecord) -> JSON {
+        guard let policy = r.policy else { return .null }
+        var m: [(String, JSON)] = [("mode", .string(policy.attestation.mode.rawValue)),
+                                   ("performed", .bool(r.attestation != nil))]
+        if let a = r.attestation, case let .object(more) = a.json { m += more }
+        else if policy.attestation.enabled { m.append(("request", .string(policy.attestation.requestFile))) }
+        return .object(m)
     }
 
     /// The one line the console shows at the end of a run (also to the
@@ -94,7 +106,8 @@ public enum BootReport {
         }
         let n = r.evaluation?.verdicts.count ?? 0
         let hash = r.store.verification.map { String($0.storeHash.hex.prefix(16)) } ?? ""
-        return (.notice, "ok: \(n) requests checked and in the store, store \(locked), secret-store hash \(hash)…; report \(reportPath ?? "none")")
+        let attested = r.attestation == nil ? "" : ", attested"
+        return (.notice, "ok: \(n) requests checked and in the store, store \(locked)\(attested), secret-store hash \(hash)…; report \(reportPath ?? "none")")
     }
 
     static func unknownOutcomes(_ s: Submission?) -> String {

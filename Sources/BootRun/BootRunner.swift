@@ -94,6 +94,8 @@ public final class BootRunner {
             record.failure = BootFailure(.io, step: "prepare", "cannot prepare the run directory \(config.runDirectory): \(error)")
         }
         if record.failure == nil {
+            // What an earlier run of this boot attested does not describe this one.
+            for stale in ["attestation-response.bin", "facts.json"] { unlink(config.runDirectory + "/" + stale) }
             do { try steps() } catch let f as BootFailure {
                 record.failure = f
             } catch {
@@ -153,6 +155,20 @@ public final class BootRunner {
             let v = try StoreVerifier.verify(list, plan: plan, policy: policy, locked: record.store.locked ?? false)
             log.info("store verified: \(list.entries.count) secrets, as the policy says")
             return v
+        }
+        if policy.attestation.enabled {
+            guard let request = plan.evaluation.attestation, let verification = record.store.verification else {
+                // optional, and no request: the check reported the missing required one
+                log.info("attestation is optional and there is no attestation request \(policy.attestation.requestFile): not attesting")
+                return
+            }
+            let facts = AttestStep.facts(policy: policy, plan: plan, submission: submission, store: record.store,
+                                         verification: verification, hostKeyHashes: record.device.hostKeyHashes,
+                                         requestSHA256: request.sha256)
+            record.attestation = try timed("attest") {
+                try AttestStep.run(client, request: request, facts: facts, policy: policy,
+                                   runDirectory: config.runDirectory, log: log)
+            }
         }
     }
 

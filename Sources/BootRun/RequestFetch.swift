@@ -128,7 +128,7 @@ public enum RequestFetch {
         let set: RequestSet
         do {
             set = try RequestSet.load(directory: dir, displayPath: displayPath, rules: policy.requests,
-                                      includeEBC: policy.trust.ebc != nil, beforeRead: beforeRead)
+                                      includeEBC: policy.trust.ebc != nil, attestation: policy.attestation, beforeRead: beforeRead)
         } catch {
             throw BootFailure(.input, step: "fetch", "cannot read the request directory \(displayPath): \(error)")
         }

@@ -2,6 +2,7 @@ import SEBase
 import SECrypto
 import ASRCodec
 import SEVocabulary
+import Attestation
 
 /// The verdict on one request file.
 public struct RequestVerdict: Sendable {
@@ -68,6 +69,27 @@ public struct RequestVerdict: Sendable {
     }
 }
 
+/// The verdict on the tenant's attestation request.
+public struct AttestationVerdict: Sendable {
+    public let file: String
+    public let sha256: [UInt8]
+    /// The parsed request (nil when it is malformed).
+    public var request: AttestationRequestFile?
+    public var problems: [Problem] = []
+    public var passed: Bool { problems.isEmpty }
+
+    public var json: JSON {
+        .object([
+            ("file", .string(file)),
+            ("sha256", .string(sha256.hex)),
+            ("additional_data", request.map { .array($0.arcb.flags.additionalDataNames.map { .string($0) }) } ?? .null),
+            ("keyslots", request.map { .array($0.arcb.keyslots.map { .string($0.hostKeyHash.hex) }) } ?? .null),
+            ("verdict", .string(passed ? "ok" : "fail")),
+            ("problems", .array(problems.map(\.json))),
+        ])
+    }
+}
+
 /// The result of checking a request set against the policy.
 public struct Evaluation: Sendable {
     public var policyDigest: [UInt8]
@@ -83,8 +105,11 @@ public struct Evaluation: Sendable {
     /// The distinct epochs of the vouched-for freshness records, ascending
     /// (one, when `trust.same_epoch` holds and the set passes).
     public var epochs: [UInt64] = []
+    /// The tenant's attestation request, when the policy attests and the
+    /// file is there (nil otherwise; a missing required one is a problem).
+    public var attestation: AttestationVerdict? = nil
 
-    public var allProblems: [Problem] { problems + verdicts.flatMap(\.problems) }
+    public var allProblems: [Problem] { problems + verdicts.flatMap(\.problems) + (attestation?.problems ?? []) }
     public var passed: Bool { allProblems.isEmpty }
 
     public func verdict(for file: String) -> RequestVerdict? { verdicts.first { $0.file == file } }
@@ -194,8 +219,49 @@ public struct Evaluator {
         let tags = order.compactMap { tagByFile[$0] }
         let hash = SecretStoreHash.compute(tags: tags, locked: policy.store.lock, sha512: Digest.sha512)
         set.problems.forEach { global.append($0) }
+        let attestation = evaluateAttestation(set.attestationRequest, problems: &global)
         return Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
-                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock, epochs: epochs)
+                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock, epochs: epochs,
+                          attestation: attestation)
+    }
+
+    // MARK: - The attestation request
+
+    /// The policy's rules for the tenant's attestation request: there when
+    /// required, well-formed, for this machine, pinned when the policy pins,
+    /// and asking for the secret-store hash.
+    func evaluateAttestation(_ file: RequestFile?, problems: inout [Problem]) -> AttestationVerdict? {
+        let rules = policy.attestation
+        guard rules.enabled else { return nil }
+        guard let file else {
+            if rules.mode == .required {
+                problems.append(Problem(.attestationMissing, file: rules.requestFile,
+                    "the policy requires attestation, and the request directory has no attestation request \(rules.requestFile)"))
+            }
+            return nil
+        }
+        var v = AttestationVerdict(file: file.name, sha256: file.sha256, request: nil)
+        if rules.trust == .pinned, !rules.pinned.contains(file.sha256) {
+            v.problems.append(Problem(.attestationNotPinned, file: file.name,
+                "SHA-256 \(file.sha256.hex) is not in attestation.sha256"))
+        }
+        do {
+            let request = try AttestationRequestFile.parse(file.bytes)
+            v.request = request
+            if !request.arcb.flags.contains(.secretStoreHash) {
+                let asked = request.arcb.flags.additionalDataNames
+                v.problems.append(Problem(.attestationNoStoreHash, file: file.name,
+                    "the attestation request does not ask for the secret-store hash (it asks for \(asked.isEmpty ? "no additional data" : asked.joined(separator: ", "))); make it with --add-data secret-store-hash"))
+            }
+            if let hosts = hostKeyHashes, !request.arcb.hasKeyslot(forAnyOf: hosts) {
+                let slots = request.arcb.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) + "…" }.joined(separator: ", ")
+                v.problems.append(Problem(.attestationForeignHost, file: file.name,
+                    "no keyslot of the attestation request is for this machine (its keyslots: \(slots); this machine: \(hosts.map { String($0.hex.prefix(16)) + "…" }.joined(separator: ", ")))"))
+            }
+        } catch {
+            v.problems.append(Problem(.attestationMalformed, file: file.name, "\(error)"))
+        }
+        return v
     }
 
     // MARK: - Per-request rules

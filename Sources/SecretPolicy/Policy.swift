@@ -22,6 +22,65 @@ public struct Policy: Sendable {
     /// What the new root that `install` writes into must be (nil: the
     /// policy has no install actions). See `RootBinding`.
     public var root: RootBinding? = nil
+    /// Whether the boot run attests, and how it trusts the tenant's
+    /// attestation request (`"attestation"`; default off).
+    public var attestation = AttestationRules()
+    /// Where the run's results record goes besides /run (`"results"`).
+    public var results = ResultsRules()
+
+    /// `"attestation"`: after the store is locked and verified, the run
+    /// performs attestation with the tenant's request (pvattest's exchange
+    /// format, read from the request directory with the requests) and binds
+    /// itself into the user data (docs/attestation.md).
+    public struct AttestationRules: Sendable, Equatable {
+        public enum Mode: String, Sendable, CaseIterable {
+            /// No attestation; an attestation request file is not read.
+            case off
+            /// Attest when the request file is there; a file that is there
+            /// must pass every rule (a broken one fails the boot).
+            case optional
+            /// No boot without the request and a successful attestation.
+            case required
+        }
+
+        public enum TrustMode: String, Sendable, CaseIterable {
+            /// The request is bounded and strictly parsed, nothing more: only
+            /// the tenant's protection key can check the answer, so a request
+            /// the host substituted yields a response the tenant refuses.
+            case measurementKey = "measurement-key"
+            /// The request file's SHA-256 must be one of `sha256` (a request
+            /// fixed in the image: its nonce is then the same on every boot,
+            /// so a response can be replayed; see docs/attestation.md).
+            case pinned
+        }
+
+        public static let defaultRequestFile = "attestation-request.bin"
+        public static let defaultMaxSize = 64 << 10
+
+        public var mode: Mode = .off
+        /// The request's file name in the request directory.
+        public var requestFile: String = AttestationRules.defaultRequestFile
+        public var trust: TrustMode = .measurementKey
+        public var pinned: [[UInt8]] = []
+        public var maxSize: Int = AttestationRules.defaultMaxSize
+
+        public init() {}
+        public var enabled: Bool { mode != .off }
+    }
+
+    /// `"results"`: the run's results record (report, attestation response,
+    /// facts) also goes to a raw results device and/or the console
+    /// (docs/results.md). /run always has the files.
+    public struct ResultsRules: Sendable, Equatable {
+        /// A blank disk the host attaches (LABEL= cannot name a raw disk:
+        /// PARTLABEL=, PARTUUID= or a /dev path such as /dev/disk/by-id/…).
+        public var device: VolumeSpec?
+        /// Framed base64 lines on /dev/console (and the kernel log when it
+        /// takes bursts).
+        public var console: Bool = false
+
+        public init() {}
+    }
 
     /// The new root's binding to the policy (`"root"` in the policy). A
     /// policy with install actions always has one: without the key, the

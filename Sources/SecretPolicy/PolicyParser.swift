@@ -78,6 +78,8 @@ struct PolicyParser {
             throw fail("$.on_failure", "unknown failure action \"\(failureText)\" (poweroff, reboot, emergency-shell, continue)")
         }
         let rootBinding = try root.object("root")
+        let attestation = try parseAttestation(try root.object("attestation"), path: root.childPath("attestation"), requests: requests)
+        let results = try parseResults(try root.object("results"), path: root.childPath("results"))
         try root.finish()
 
         // Cross checks.
@@ -87,6 +89,9 @@ struct PolicyParser {
                 throw fail("$.secrets[\(i)]", "secret \"\(s.name)\" has the same ID as \"\(other)\"")
             }
             ids[s.id] = s.name
+        }
+        if let d = results.device, d == requests.volume {
+            throw fail("$.results.device", "the results device is the request volume (\(d)); se-secretd writes the results device raw")
         }
         if !store.allowUpdateCCK, secrets.contains(where: { $0.type == .updateCCK }) {
             throw fail("$.secrets", "an update-cck secret needs store.allow_update_cck")
@@ -110,7 +115,67 @@ struct PolicyParser {
         var policy = Policy(version: version, description: description, requests: requests, trust: trust, store: store,
                             secrets: secrets, onFailure: onFailure, digest: [])
         policy.root = try parseRoot(rootBinding, path: "$.root", policy: policy)
+        policy.attestation = attestation
+        policy.results = results
         return policy
+    }
+
+    /// `"attestation"`: mode, the request's file name, its trust, its bound.
+    func parseAttestation(_ reader: JSONObjectReader?, path: String, requests: Policy.RequestSource) throws -> Policy.AttestationRules {
+        var rules = Policy.AttestationRules()
+        guard var r = reader else { return rules }
+        let modeText = try r.string("mode") ?? "off"
+        guard let mode = Policy.AttestationRules.Mode(rawValue: modeText) else {
+            throw fail(r.childPath("mode"), "\"\(modeText)\" is not off, optional or required")
+        }
+        rules.mode = mode
+        let file = try r.string("request") ?? Policy.AttestationRules.defaultRequestFile
+        guard PathRules.isPlainFileName(file) else {
+            throw fail(r.childPath("request"), "must be a plain file name in the request directory")
+        }
+        guard !file.hasSuffix(requests.suffix), !file.hasSuffix(".pol") else {
+            throw fail(r.childPath("request"), "\"\(file)\" ends like a request file (\(requests.suffix)) or an EBC policy (.pol); give the attestation request a name of its own")
+        }
+        rules.requestFile = file
+        let trustText = try r.string("trust") ?? Policy.AttestationRules.TrustMode.measurementKey.rawValue
+        guard let trust = Policy.AttestationRules.TrustMode(rawValue: trustText) else {
+            throw fail(r.childPath("trust"), "\"\(trustText)\" is not measurement-key or pinned")
+        }
+        rules.trust = trust
+        for (i, text) in (try r.stringArray("sha256") ?? []).enumerated() {
+            let h = try parseHash(text, path: "\(r.childPath("sha256"))[\(i)]")
+            guard !rules.pinned.contains(h) else { throw fail("\(r.childPath("sha256"))[\(i)]", "duplicate pin") }
+            rules.pinned.append(h)
+        }
+        switch (trust, rules.pinned.isEmpty) {
+        case (.pinned, true): throw fail(r.childPath("sha256"), "trust \"pinned\" needs at least one SHA-256 of the request file")
+        case (.measurementKey, false): throw fail(r.childPath("sha256"), "pins need trust \"pinned\"")
+        default: break
+        }
+        let minSize = 0x40 + 0xE0 + 80 + 80 + 16   // exchange header + the smallest ARCB with a nonce
+        rules.maxSize = Int(try r.int("max_size", range: Int64(minSize)...Int64(1 << 20)) ?? Int64(Policy.AttestationRules.defaultMaxSize))
+        try r.finish()
+        return rules
+    }
+
+    /// `"results"`: a raw results device and/or the console.
+    func parseResults(_ reader: JSONObjectReader?, path: String) throws -> Policy.ResultsRules {
+        var rules = Policy.ResultsRules()
+        guard var r = reader else { return rules }
+        if let text = try r.string("device") {
+            guard let v = VolumeSpec(text) else {
+                throw fail(r.childPath("device"), "\"\(text)\" is not PARTLABEL=, PARTUUID= or an absolute /dev path")
+            }
+            switch v {
+            case .label, .uuid:
+                throw fail(r.childPath("device"), "a raw results device has no file system, so no LABEL= or UUID=: name it by PARTLABEL=, PARTUUID= or a /dev path (e.g. /dev/disk/by-id/virtio-SERIAL)")
+            default: break
+            }
+            rules.device = v
+        }
+        rules.console = try r.bool("console") ?? false
+        try r.finish()
+        return rules
     }
 
     /// `"root"`: what the new root must be, the one `install` writes into

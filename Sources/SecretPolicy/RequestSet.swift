@@ -27,6 +27,10 @@ public struct RequestSet: Sendable {
     /// Names of entries that were not looked at (other suffixes), escaped
     /// for display (`Printable.escape`).
     public var ignored: [String] = []
+    /// The tenant's attestation request (`attestation.request`), when the
+    /// policy attests and the file is there; read in the same pass, with
+    /// the same rules (regular file, no symlink, bounded).
+    public var attestationRequest: RequestFile?
 
     public init(requests: [RequestFile] = [], policyFiles: [RequestFile] = [], problems: [Problem] = []) {
         self.requests = requests
@@ -44,14 +48,22 @@ public struct RequestSet: Sendable {
     /// `maxEntries` entries are looked at, and no more request files than the
     /// policy allows are read (memory stays bounded by max_requests ×
     /// max_file_size).
-    public static func load(directory: String, rules: Policy.RequestSource, includeEBC: Bool) throws -> RequestSet {
-        try load(directory: try FileIO.openDirectory(directory), displayPath: directory, rules: rules, includeEBC: includeEBC)
+    public static func load(directory: String, rules: Policy.RequestSource, includeEBC: Bool,
+                            attestation: Policy.AttestationRules = .init()) throws -> RequestSet {
+        try load(directory: try FileIO.openDirectory(directory), displayPath: directory, rules: rules, includeEBC: includeEBC,
+                 attestation: attestation)
+    }
+
+    /// The request directory as `policy` reads it (requests, EBC files, the attestation request).
+    public static func load(directory: String, policy: Policy) throws -> RequestSet {
+        try load(directory: directory, rules: policy.requests, includeEBC: policy.trust.ebc != nil, attestation: policy.attestation)
     }
 
     /// The same on an open directory; `beforeRead` is called with each file's
     /// display path right before it is read (a test makes the volume vanish there).
     public static func load(directory dir: FileHandle, displayPath directory: String, rules: Policy.RequestSource,
-                            includeEBC: Bool, beforeRead: (String) -> Void = { _ in }) throws -> RequestSet {
+                            includeEBC: Bool, attestation: Policy.AttestationRules = .init(),
+                            beforeRead: (String) -> Void = { _ in }) throws -> RequestSet {
         let entries = try FileIO.list(dir, displayPath: directory, limit: maxEntries)
         var set = RequestSet()
         var requestFiles = 0
@@ -68,7 +80,8 @@ public struct RequestSet: Sendable {
             }
             let isRequest = entry.name.hasSuffix(rules.suffix)
             let isPolicyFile = includeEBC && entry.name.hasSuffix(".pol")
-            guard isRequest || isPolicyFile else {
+            let isAttestation = attestation.enabled && entry.name == attestation.requestFile
+            guard isRequest || isPolicyFile || isAttestation else {
                 set.ignored.append(shown)
                 continue
             }
@@ -82,19 +95,22 @@ public struct RequestSet: Sendable {
                     "is a \(entry.kind.rawValue); only regular files are accepted (no symlinks, devices or directories)"))
                 continue
             }
-            if isRequest {
+            if isAttestation {
+                // one name, so at most one such file
+            } else if isRequest {
                 requestFiles += 1
                 if requestFiles > rules.maxRequests { continue }  // counted, not read
             } else {
                 policyFiles += 1
                 if policyFiles > maxPolicyFiles { continue }
             }
-            let limit = isRequest ? rules.maxFileSize : maxPolicyFileSize
+            let limit = isAttestation ? attestation.maxSize : isRequest ? rules.maxFileSize : maxPolicyFileSize
             beforeRead(directory + "/" + entry.name)
             do {
                 let bytes = try FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: limit)
                 let file = RequestFile(name: entry.name, bytes: bytes)
-                if isRequest { set.requests.append(file) } else { set.policyFiles.append(file) }
+                if isAttestation { set.attestationRequest = file }
+                else if isRequest { set.requests.append(file) } else { set.policyFiles.append(file) }
             } catch let e as FileIO.TooLarge {
                 set.problems.append(Problem(.fileTooLarge, file: shown, "larger than the limit of \(e.limit) bytes"))
             } catch let e as FileIO.NotRegular {

@@ -202,6 +202,7 @@ enum CheckReport {
             ("lock", .bool(e.lockStore)),
             ("secret_store_hash", .string(e.secretStoreHash.hex)),
             ("epochs", .array(e.epochs.map { .int(Int64($0)) })),
+            ("attestation", e.attestation?.json ?? .null),
             ("ignored_files", .array(set.ignored.map { .string($0) })),
             ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
         ])
@@ -220,6 +221,10 @@ enum CheckReport {
         s += t.render()
         if !e.epochs.isEmpty {
             s += "\nepoch\(e.epochs.count == 1 ? "" : "s") (freshness records under a signature or pin): \(e.epochs.map(String.init).joined(separator: ", "))\n"
+        }
+        if let a = e.attestation {
+            let asked = a.request.map { $0.arcb.flags.additionalDataNames.joined(separator: ", ") } ?? "-"
+            s += "\nattestation request \(RequestSet.displayName(a.file)) (additional data: \(asked.isEmpty ? "none" : asked)): \(a.passed ? "ok" : "FAIL")\n"
         }
         let problems = e.allProblems
         if !problems.isEmpty {

@@ -50,7 +50,7 @@ public enum Inputs {
 
     static func requestSet(_ dir: String, policy: Policy) throws -> RequestSet {
         do {
-            return try RequestSet.load(directory: dir, rules: policy.requests, includeEBC: policy.trust.ebc != nil)
+            return try RequestSet.load(directory: dir, policy: policy)
         } catch {
             throw CLIError(.noInput, "cannot read the request directory \(dir): \(error)")
         }

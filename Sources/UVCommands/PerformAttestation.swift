@@ -6,34 +6,15 @@ import Attestation
 /// tenant's exchange-format request in, the ATT call, the exchange-format
 /// response out. The boot run attests through the same function.
 public enum PerformAttestation {
-    /// The request as read: the exchange file and its ARCB, both parsed
-    /// strictly (the file comes from the host's volume).
-    public struct Request: Sendable {
-        public let exchange: AttestationExchangeRequest
-        public let arcb: AttestationRequest
-    }
+    /// The request as read (`AttestationRequestFile`: exchange format and
+    /// ARCB parsed strictly, buffer sizes exactly the ARCB's).
+    public typealias Request = AttestationRequestFile
 
-    /// Parses an exchange-format request and the ARCB in it. The file's
-    /// buffer sizes must be exactly what the ARCB's algorithm and flags give
-    /// (what pvattest writes): the file's header is not authenticated, the
-    /// ARCB is, and a bigger buffer would put padding into the response that
-    /// the measurement does not cover.
+    /// Parses a request file; a malformed one is invalid input naming its rule.
     public static func parse(_ bytes: [UInt8], file: String) throws(CommandFailure) -> Request {
-        let exchange: AttestationExchangeRequest
-        do { exchange = try AttestationExchangeRequest.parse(bytes) } catch {
-            throw CommandFailure(.invalidInput, "\(file): not an attestation request in pvattest's exchange format: \(error) [\(error.rule.rawValue)]")
+        do { return try AttestationRequestFile.parse(bytes) } catch {
+            throw CommandFailure(.invalidInput, "\(file): \(error)")
         }
-        let arcb: AttestationRequest
-        do { arcb = try AttestationRequest.parse(exchange.arcb) } catch {
-            throw CommandFailure(.invalidInput, "\(file): the attestation request control block is invalid: \(error) [\(error.rule.rawValue)]")
-        }
-        guard exchange.measurementSize == arcb.measurementSize else {
-            throw CommandFailure(.invalidInput, "\(file): the file expects a measurement of \(exchange.measurementSize) bytes, the request's algorithm gives \(arcb.measurementSize)")
-        }
-        guard exchange.additionalDataSize == arcb.additionalDataSize else {
-            throw CommandFailure(.invalidInput, "\(file): the file expects \(exchange.additionalDataSize) bytes of additional data, the request's flags ask for \(arcb.additionalDataSize)")
-        }
-        return Request(exchange: exchange, arcb: arcb)
     }
 
     /// ATT with the buffers the ARCB needs and `userData` (at most 256 bytes).

@@ -1,0 +1,193 @@
+import Testing
+import Glibc
+import SEBase
+import SECrypto
+import ASRCodec
+import SecretPolicy
+import UVDevice
+import BootRun
+import SEVocabulary
+import TestSupport
+import Attestation
+import RequestBuilding
+
+/// Attestation in the boot run (policy `attestation`): the tenant's request
+/// is checked with the requests, the run attests after the store is locked
+/// and verified, and the response binds the run (RunBinding, RunFacts).
+/// The tenant's side here is the tenant's own code: decrypt with the
+/// protection key, recompute the measurement.
+@Suite struct AttestationBootTests {
+    struct Tenant {
+        let built: AttestationRequestBuilder.Built
+        let file: [UInt8]
+    }
+
+    /// A request for the guest's host key, as `pvattest create` makes it.
+    static func tenantRequest(_ g: Guest, flags: AttestationFlags = [.secretStoreHash, .imagePHKH],
+                              hostKey: PublicKey? = nil) throws -> Tenant {
+        let key = try hostKey ?? g.sim.requestTarget().hostKey
+        let built = try AttestationRequestBuilder(hostKeys: [key], additionalData: flags).build()
+        let exchange = try AttestationExchangeRequest(try AttestationRequest.parse(built.arcb))
+        return Tenant(built: built, file: exchange.bytes)
+    }
+
+    /// The example's requests plus `attestation` (nil: none) in a new directory.
+    static func requests(_ g: Guest, _ name: String, attestation: [UInt8]?, file: String = Policy.AttestationRules.defaultRequestFile) throws -> String {
+        let dir = try g.copyOfRequests(name)
+        if let attestation { try FileIO.writeAtomically(dir + "/" + file, attestation, mode: 0o644) }
+        return dir
+    }
+
+    static func policy(_ g: Guest, _ name: String, _ attestation: [(String, JSON)]) throws -> String {
+        try g.policyVariant(name) { replacing(&$0, "attestation", .object(attestation)) }
+    }
+
+    static func problems(_ report: JSON) -> [String] {
+        (report["problems"]?.array ?? []).compactMap { $0["rule"]?.string }
+    }
+
+    @Test func aRequiredAttestationBindsTheRunAndTheTenantVerifiesIt() throws {
+        let g = try Guest("attest-required")
+        let t = try Self.tenantRequest(g)
+        let policyPath = try Self.policy(g, "p.json", [("mode", .string("required"))])
+        let (result, stderr) = g.boot(g.config(policy: policyPath, requests: try Self.requests(g, "rq", attestation: t.file)))
+        #expect(result.succeeded, "\(stderr)")
+        let report = try g.report()
+        #expect(report["attestation"]?["performed"] == .bool(true))
+        #expect(report["attestation"]?["mode"] == .string("required"))
+
+        // What leaves the guest: the response and the facts it binds.
+        let response = try AttestationExchangeResponse.parse(try FileIO.read(g.runDir + "/attestation-response.bin", limit: 1 << 20))
+        let facts = try FileIO.read(g.runDir + "/facts.json", limit: 1 << 20)
+        #expect(response.arcb == t.built.arcb)
+
+        // The tenant: decrypt with the protection key, recompute the measurement.
+        let arcb = try AttestationRequest.parse(response.arcb)
+        let secret = try arcb.decrypt(protectionKey: t.built.protectionKey)
+        let state = try g.state()
+        let items = MeasuredItems(tags: state.config.imageTags, configUID: response.configUID, userData: response.userData ?? [],
+                                  nonce: secret.nonce, additionalData: response.additionalData ?? [])
+        #expect(try Measurement.verify(response.measurement, key: secret.measurementKey, items: items))
+        var otherTags = state.config.imageTags
+        otherTags.tag[0] ^= 1
+        #expect(!(try Measurement.verify(response.measurement, key: secret.measurementKey,
+                                         items: MeasuredItems(tags: otherTags, configUID: response.configUID, userData: response.userData ?? [],
+                                                              nonce: secret.nonce, additionalData: response.additionalData ?? []))))
+
+        // The binding: this policy, these facts.
+        let policy = try Policy.load(path: policyPath)
+        let binding = try RunBinding.parse(try #require(response.userData))
+        #expect(binding.policySHA256 == policy.digest)
+        #expect(binding.factsSHA256 == Digest.sha256(facts))
+        let f = try RunFacts.parse(facts)
+        #expect(f.policySHA256 == policy.digest)
+        #expect(f.attestationRequestSHA256 == Digest.sha256(t.file))
+        #expect(f.storeLocked)
+        let check = Evaluator(policy: policy).evaluate(try RequestSet.load(directory: g.requests, policy: policy))
+        #expect(f.requests.map(\.file) == check.submissionOrder)
+        #expect(f.requests.allSatisfy { $0.result == "added" })
+        // The attested secret-store hash is the locked store's, as predicted and as in the facts.
+        let additional = try AdditionalData.parse(try #require(response.additionalData), flags: arcb.flags)
+        #expect(additional.secretStoreHash == check.secretStoreHash)
+        #expect(f.secretStoreHash == check.secretStoreHash)
+        #expect(report["store"]?["secret_store_hash"] == .string(check.secretStoreHash.hex))
+        #expect(report["attestation"]?["facts_sha256"] == .string(Digest.sha256(facts).hex))
+
+        // Nothing secret in what leaves the guest.
+        let response0 = try FileIO.read(g.runDir + "/attestation-response.bin", limit: 1 << 20)
+        for value in try g.secretValues() {
+            #expect(!contains(facts, value) && !contains(response0, value))
+        }
+        #expect(!contains(facts, t.built.protectionKey.unsafeCopyToArray()) && !contains(response0, t.built.protectionKey.unsafeCopyToArray()))
+    }
+
+    @Test func aMissingRequiredRequestStopsTheRunBeforeAnythingIsAdded() throws {
+        let g = try Guest("attest-missing")
+        let policyPath = try Self.policy(g, "p.json", [("mode", .string("required"))])
+        let (result, _) = g.boot(g.config(policy: policyPath, requests: try Self.requests(g, "rq", attestation: nil)))
+        #expect(!result.succeeded)
+        #expect(result.failure?.step == "check")
+        let report = try g.report()
+        #expect(Self.problems(report).contains("attestation-missing"))
+        #expect(try g.state().acceptedRequestTags.isEmpty)
+        #expect(report["attestation"]?["performed"] == .bool(false))
+    }
+
+    @Test func anOptionalAttestationWithoutARequestBootsWithoutAttesting() throws {
+        let g = try Guest("attest-optional")
+        let policyPath = try Self.policy(g, "p.json", [("mode", .string("optional"))])
+        let (result, stderr) = g.boot(g.config(policy: policyPath, requests: try Self.requests(g, "rq", attestation: nil)))
+        #expect(result.succeeded, "\(stderr)")
+        #expect(try g.report()["attestation"]?["performed"] == .bool(false))
+        #expect(FileIO.kind(of: g.runDir + "/attestation-response.bin") == nil)
+        #expect(stderr.contains("not attesting"))
+    }
+
+    @Test func aRequestFileIsNotReadWhenThePolicyDoesNotAttest() throws {
+        let g = try Guest("attest-off")
+        let (result, _) = g.boot(g.config(requests: try Self.requests(g, "rq", attestation: Array(repeating: 0xEE, count: 100))))
+        #expect(result.succeeded)
+        let report = try g.report()
+        #expect(report["attestation"]?["mode"] == .string("off"))
+        #expect(report["requests_source"]?["ignored_files"]?.array.contains(.string(Policy.AttestationRules.defaultRequestFile)) == true)
+    }
+
+    @Test func eachRuleOfTheAttestationRequestRefusesTheSet() throws {
+        let g = try Guest("attest-rules")
+        let policyPath = try Self.policy(g, "p.json", [("mode", .string("optional"))])
+        func refused(_ name: String, _ file: [UInt8], policy: String? = nil) throws -> [String] {
+            let (result, _) = g.boot(g.config(policy: policy ?? policyPath, requests: try Self.requests(g, name, attestation: file)))
+            #expect(!result.succeeded)
+            #expect(try g.state().acceptedRequestTags.isEmpty)
+            return Self.problems(try g.report())
+        }
+        // Not the exchange format.
+        #expect(try refused("rq-garbage", Array(repeating: 0x41, count: 200)) == ["attestation-malformed"])
+        // A buffer size the ARCB does not need (the file's header is not authenticated).
+        let t = try Self.tenantRequest(g)
+        #expect(try refused("rq-inflated", ExchangeFileTweak.set(t.file, additionalSize: 72)) == ["attestation-malformed"])
+        // No secret-store hash asked for.
+        let noHash = try Self.tenantRequest(g, flags: [.imagePHKH])
+        #expect(try refused("rq-nohash", noHash.file) == ["attestation-no-store-hash"])
+        // For another machine.
+        let other = try PrivateKey.generate(.ec(.p521)).publicKey
+        let foreign = try Self.tenantRequest(g, hostKey: other)
+        #expect(try refused("rq-foreign", foreign.file) == ["attestation-foreign-host"])
+        // Pinned, and another file.
+        let pinned = try Self.policy(g, "pinned.json", [("mode", .string("required")), ("trust", .string("pinned")),
+                                                        ("sha256", .array([.string(Digest.sha256(t.file).hex)]))])
+        #expect(try refused("rq-unpinned", Self.tenantRequest(g).file, policy: pinned) == ["attestation-not-pinned"])
+        let (ok, stderr) = g.boot(g.config(policy: pinned, requests: try Self.requests(g, "rq-pinned", attestation: t.file)))
+        #expect(ok.succeeded, "\(stderr)")
+    }
+
+    @Test func aRequestTheUltravisorCannotOpenFailsTheBootAfterTheLock() throws {
+        let g = try Guest("attest-tampered")
+        let t = try Self.tenantRequest(g)
+        // One byte of the encrypted area: the format holds, the GCM tag does not.
+        var arcb = t.built.arcb
+        arcb[arcb.count - 20] ^= 1
+        let tampered = try AttestationExchangeRequest(try AttestationRequest.parse(arcb)).bytes
+        let policyPath = try Self.policy(g, "p.json", [("mode", .string("required"))])
+        let (result, _) = g.boot(g.config(policy: policyPath, requests: try Self.requests(g, "rq", attestation: tampered)))
+        #expect(!result.succeeded)
+        #expect(result.failure?.step == "attest")
+        #expect(result.failure?.failureClass == .ultravisor)
+        #expect(result.failure?.message.contains("0x010c") == true)
+        let report = try g.report()
+        #expect(report["store"]?["locked"] == .bool(true))
+        #expect(report["attestation"]?["performed"] == .bool(false))
+        #expect(FileIO.kind(of: g.runDir + "/attestation-response.bin") == nil)
+    }
+}
+
+/// Changes the buffer sizes in an exchange file's header.
+enum ExchangeFileTweak {
+    static func set(_ file: [UInt8], additionalSize: UInt32) -> [UInt8] {
+        var f = file
+        let at = 0x28   // additional data entry: size (u32), offset (u32)
+        f[at] = UInt8(additionalSize >> 24); f[at + 1] = UInt8((additionalSize >> 16) & 0xff)
+        f[at + 2] = UInt8((additionalSize >> 8) & 0xff); f[at + 3] = UInt8(additionalSize & 0xff)
+        return f
+    }
+}
