@@ -73,7 +73,7 @@ let package = Package(
         // results device, in numbered base64 lines on the console. Pure; nothing secret in it.
         .target(name: "ResultsRecord", dependencies: ["SEBase", "SECrypto"]),
         // The boot run: from the request volume to a locked, verified store and a report.
-        .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices",
+        .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices", "ResultsRecord", "Attestation",
                                                 "UVDevice", "UVCommands", "SEVocabulary"]),
         // Using the secrets: LUKS (libcryptsetup), key hand-off, files, credentials, report records.
         .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "CDeviceMapper", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
@@ -116,10 +116,10 @@ let package = Package(
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["TestSupport", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "Attestation", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
+        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "Attestation", "ResultsRecord", "SEDevices", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["TestSupport", "SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
-        .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary"]),
+        .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary", "ResultsRecord"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["TestSupport", "SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
                                                                "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),

@@ -6,7 +6,10 @@
 # runs (a directory stands in for the request volume) and show the report,
 # then use the secrets: unlock a LUKS2 image with the retrieved passphrase and
 # install the host keys, TLS key and credentials into a directory standing in
-# for the new root. Finally, show that a planted request stops the boot before anything is
+# for the new root. The tenant then verifies the boot from outside: the
+# attestation the run made (bound to the policy and the run's facts) against
+# its own attestation request and protection key, and refuses a tampered
+# response. Finally, show that a planted request stops the boot before anything is
 # added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +34,7 @@ echo "==> se-secretd-dev example: the tenant's signed requests and the ISV's pol
 # --demo-unverified-root: the demo's new root is a plain directory, so its policy
 # says "root": {"type": "any"}. FOR THE DEMO ONLY: a real policy binds the root to
 # its LUKS volume (the example's default, "root": {"type": "luks", "volume": "root"}).
-"$bin" example "$work/deploy" --sim "$work/sim" --demo-unverified-root
+"$bin" example "$work/deploy" --sim "$work/sim" --demo-unverified-root --attest
 echo
 echo "==> se-secretd check: what an administrator runs before deploying"
 "$bin" check -p "$work/deploy/policy.json" -r "$work/deploy/requests" -k "$work/deploy/host-key.crt"
@@ -39,7 +42,7 @@ echo "==> se-secretd check: what an administrator runs before deploying"
 echo
 echo "==> se-secretd boot: what the initramfs runs at every boot"
 "$bin" boot -p "$work/deploy/policy.json" "${sim[@]}" -r "$work/deploy/requests" \
-    --run-dir "$work/run" --kmsg "$work/kmsg"
+    --run-dir "$work/run" --kmsg "$work/kmsg" --console "$work/console.log"
 echo
 echo "==> the report ($work/run/report.json, mode 0600, no secrets), abridged"
 python3 - "$work/run/report.json" <<'PY'
@@ -51,8 +54,12 @@ for q in sorted(r["requests"], key=lambda q: q["order"]):
 s = r["store"]
 print(f"store locked {s['locked']}, verified {s['verified']}, {s['secrets']} secrets")
 print(f"secret-store hash (what attestation reports): {s['secret_store_hash'][:32]}…")
+a = r["attestation"]
+print(f"attested: {a['performed']} (additional data: {', '.join(a['additional_data'])}; user data = run binding {a['user_data'][:24]}…)")
 print("timings ms: " + ", ".join(f"{k} {v}" for k, v in r["timings_ms"].items()))
 PY
+echo "(the console got the results record as $(grep -c '^SESD-RESULT ' "$work/console.log") SESD-RESULT lines)"
+
 echo
 echo "==> the ultravisor's store now"
 "$bin" list "${sim[@]}"
@@ -90,6 +97,27 @@ import json, sys
 for a in json.load(open(sys.argv[1]))["actions"]:
     print(f"  {a['phase']:<8} {a['secret']:<22} {a['action']:<11} {a['result']:<7} {a['target']}")
 PY
+
+echo
+echo "==> se-secretd verify: the tenant, outside the guest, with its attestation request and protection key"
+echo "    (from the console log the host hands over; the same works on the results device's image)"
+verify=(--request "$work/deploy/attestation-request.bin" --arpk "$work/deploy/attestation.arpk"
+        --se-header "$work/sim/se-header.bin" --policy "$work/deploy/policy.json" --requests "$work/deploy/requests")
+"$bin" verify --console-log "$work/console.log" "${verify[@]}"
+echo
+echo "==> the same with one byte of the response changed (the host edits the record it hands over)"
+python3 - "$work/run/attestation-response.bin" "$work/tampered.bin" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[-20] ^= 1          # a byte of the config UID / additional data the measurement covers
+open(sys.argv[2], "wb").write(b)
+PY
+set +e
+"$bin" verify --response "$work/tampered.bin" "${verify[@]}"
+code=$?
+set -e
+echo "exit code $code: refused"
+[ "$code" -ne 0 ]
 
 echo
 echo "==> a fresh boot where the host planted a request of its own next to the tenant's"

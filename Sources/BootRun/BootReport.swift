@@ -82,6 +82,10 @@ public enum BootReport {
             ("problems", .array((r.evaluation?.allProblems ?? []).map(\.json))),
             ("store", .object(store)),
             ("attestation", attestationJSON(r)),
+            ("results", r.policy.map { p in
+                .object([("device", p.results.device.map { .string($0.description) } ?? .null),
+                         ("console", .bool(p.results.console)), ("record", .string(ResultsOutput.recordFile))])
+            } ?? .null),
             ("timings_ms", .object(r.timings.map { ($0.0, ms($0.1)) } + [("total", ms(total))])),
         ])
     }

@@ -8,6 +8,7 @@ import SecretPolicy
 import UVDevice
 import UVCommands
 import SEVocabulary
+import SEDevices
 
 
 public struct BootConfiguration: Sendable {
@@ -33,6 +34,10 @@ public struct BootConfiguration: Sendable {
     public var beforeRequestRead: (@Sendable (String) -> Void)? = nil
     /// How the request volume is found and mounted (tests replace it).
     public var volumeAccess = VolumeAccess.system
+    /// Where the results' console lines go (policy `results.console`).
+    public var consolePath = "/dev/console"
+    /// How the results device and the console are reached (tests replace it).
+    public var resultsAccess = ResultsAccess.system
 
     public init(policyPath: String, backend: UVBackend, sysfs: UVSysfs) {
         self.policyPath = policyPath
@@ -67,6 +72,10 @@ public final class BootRunner {
     var record: BootRecord
     /// The device, once the probe opened it (the failure path locks through it).
     var client: UVClient? { didSet { record.hadDevice = client != nil } }
+    /// The results device, checked and cleared at the start of the run.
+    var resultsDevice: ResultsDevice?
+    /// report.json's bytes as last written (the results record carries them).
+    var reportBytes: [UInt8] = []
 
     public init(configuration: BootConfiguration, log: BootLog) {
         self.config = configuration
@@ -95,33 +104,77 @@ public final class BootRunner {
         }
         if record.failure == nil {
             // What an earlier run of this boot attested does not describe this one.
-            for stale in ["attestation-response.bin", "facts.json"] { unlink(config.runDirectory + "/" + stale) }
+            for stale in ["attestation-response.bin", "facts.json", ResultsOutput.recordFile] { unlink(config.runDirectory + "/" + stale) }
             do { try steps() } catch let f as BootFailure {
                 record.failure = f
             } catch {
                 record.failure = BootFailure(.io, step: "boot", "\(error)")
             }
         }
-        if let f = record.failure {
-            log.error("\(f.step): \(f.message)")
-            wipeHandoffs()
-            timed("lock_on_failure") {
-                guard let client, let policy = record.policy else { return }
-                record.store = StoreLock.afterFailure(client, policy: policy, submission: record.submission,
-                                                      runDirectory: config.runDirectory, record.store, log: log)
-            }
+        if record.failure != nil { failurePath() }
+        var (report, reportPath) = writeReport()
+        // The results device: a run that cannot hand its results out as the
+        // policy says fails (and says so in /run and on the console).
+        if let f = writeResults(device: resultsDevice), record.failure == nil {
+            record.failure = f
+            failurePath()
+            (report, reportPath) = writeReport()
+            _ = writeResults(device: nil)
         }
-        let (report, reportPath) = writeReport()
+        consoleResults()
         let (level, line) = BootReport.summary(record, reportPath: reportPath)
         log.log(level, line, kmsg: true)
         return BootResult(failure: record.failure, report: report, reportPath: reportPath,
                           failureAction: record.failureAction)
     }
 
+    /// After a failure: wipe the hand-off files, lock when something may be in the store.
+    func failurePath() {
+        guard let f = record.failure else { return }
+        log.error("\(f.step): \(f.message)")
+        wipeHandoffs()
+        timed("lock_on_failure") {
+            guard let client, let policy = record.policy else { return }
+            record.store = StoreLock.afterFailure(client, policy: policy, submission: record.submission,
+                                                  runDirectory: config.runDirectory, record.store, log: log)
+        }
+    }
+
+    /// RUN-DIR/results.bin and the results device (nil: the file only).
+    func writeResults(device: ResultsDevice?) -> BootFailure? {
+        var delivery = ResultsDelivery()
+        do {
+            let r = try ResultsOutput.record(report: reportBytes, attestation: record.attestation)
+            try ResultsOutput.writeRecord(r, runDirectory: config.runDirectory, device: device, delivery: &delivery, log: log)
+            return nil
+        } catch let f as BootFailure {
+            log.error("\(f.step): \(f.message)")
+            return f
+        } catch {
+            log.error("cannot make the results record: \(error)")
+            return BootFailure(.internal, step: "results", "cannot make the results record: \(error)")
+        }
+    }
+
+    /// The record on the console, when the policy says so.
+    func consoleResults() {
+        guard record.policy?.results.console == true,
+              let r = try? ResultsOutput.record(report: reportBytes, attestation: record.attestation) else { return }
+        var delivery = ResultsDelivery()
+        ResultsOutput.toConsole(r, path: config.consolePath, kmsgPath: log.kmsgPath, access: config.resultsAccess,
+                                delivery: &delivery, log: log)
+    }
+
     /// The steps, each a value the next one takes.
     func steps() throws {
         let policy = try timed("policy") { try loadPolicy() }
         record.policy = policy
+        if let spec = policy.results.device {
+            resultsDevice = try timed("results_device") {
+                try ResultsOutput.prepareDevice(spec, wait: min(Double(policy.requests.waitSeconds), remaining),
+                                                access: config.resultsAccess, log: log)
+            }
+        }
         let client = try timed("probe") { () throws -> UVClient in
             let client = try Probe.open(config, facts: &record.device, log: log)
             self.client = client
@@ -244,7 +297,9 @@ public final class BootRunner {
             // power off, whatever the policy says (fail closed).
             try FileIO.writeAtomically(config.runDirectory + "/failure-action",
                                        Array((record.failureAction.rawValue + "\n").utf8), mode: 0o600)
-            try FileIO.writeAtomically(reportPath, Array(report.serialized().utf8), mode: 0o600)
+            let bytes = Array(report.serialized().utf8)
+            try FileIO.writeAtomically(reportPath, bytes, mode: 0o600)
+            reportBytes = bytes
             return (report, reportPath)
         } catch {
             // No report is no evidence: a run that cannot write one fails,
@@ -254,7 +309,9 @@ public final class BootRunner {
             guard record.failure == nil else { return (report, nil) }
             record.failure = BootFailure(.io, step: "report", "cannot write the report to \(config.runDirectory): \(error)")
             wipeHandoffs()
-            return (renderReport(), nil)
+            let failed = renderReport()
+            reportBytes = Array(failed.serialized().utf8)
+            return (failed, nil)
         }
     }
 }

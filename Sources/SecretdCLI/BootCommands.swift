@@ -36,11 +36,19 @@ enum BootCommands {
                     until the deadline; any other refusal stops the run
           5 lock    the secret store, unless the policy says not to
           6 verify  LIST: exactly the policy's secrets, with their types and lengths
-          7 report  RUN-DIR/report.json (0600): policy digest, each request (file,
+          7 attest  with policy attestation: ATT with the tenant's request (read and
+                    checked with the requests) and user data that binds the policy
+                    and the run's facts (RUN-DIR/facts.json); the response goes to
+                    RUN-DIR/attestation-response.bin (pvattest's exchange format)
+          8 report  RUN-DIR/report.json (0600): policy digest, each request (file,
                     SHA-256, ID, name, type, signer, epoch, result, uv rc), lock state, the
                     secret-store hash attestation will show, timings, verdict. It
                     never contains a secret. A summary goes to stderr and /dev/kmsg.
                     A run that cannot write its report fails (74) and leaves none.
+          9 results RUN-DIR/results.bin: report, facts and response in one record;
+                    with policy results, also raw on the results device (found,
+                    checked blank-or-ours and cleared before step 1) and as
+                    SESD-RESULT lines on the console (--console), failed runs too
         It never decrypts anything: the secrets stay in the ultravisor until `unlock`
         and `install` retrieve them.
 
@@ -75,6 +83,7 @@ enum BootCommands {
         config.runDirectory = o.runDirectory
         config.requestsDirectory = o.requests ?? switches.requests
         if let t = o.timeout ?? switches.timeout { config.timeout = t }
+        config.consolePath = o.console
         let log = BootLog(stderr: out.err, kmsgPath: o.kmsg, debug: o.debug || switches.debug)
         let result = BootRunner(configuration: config, log: log).run()
         if o.json { out.out(result.report.serialized()) }
@@ -92,6 +101,7 @@ struct BootOptions: OptionGroup {
         .value("timeout", "SECONDS", "Overall deadline for the volume wait and retries (default: rd.se_secretd.timeout=, else 120)."),
         KernelCommandLineOption.spec,
         .value("kmsg", "FILE", "Kernel log to write the summary to (default /dev/kmsg; \"none\" to disable)."),
+        .value("console", "FILE", "Where the results record's lines go when the policy says results.console (default /dev/console)."),
         JSONOption.spec("Print the report to standard output."),
         .flag("debug", "More detail on standard error (never secrets); also rd.se_secretd.debug."),
     ]
@@ -105,6 +115,7 @@ struct BootOptions: OptionGroup {
     let timeout: Double?
     /// The kernel log to write to, nil for none.
     let kmsg: String?
+    let console: String
     let json: Bool
     let debug: Bool
 
@@ -115,6 +126,7 @@ struct BootOptions: OptionGroup {
         let timeoutText = try args.value("timeout")
         let kmsgPath = try args.value("kmsg") ?? "/dev/kmsg"
         kmsg = kmsgPath == "none" ? nil : kmsgPath
+        console = try args.value("console") ?? "/dev/console"
         json = try JSONOption.read(args)
         debug = try args.flag("debug")
         backend = try BackendOptions(args)

@@ -9,6 +9,7 @@ import UVSimulator
 import SEVocabulary
 import UVCommands
 import RequestBuilding
+import Attestation
 import SecretdCLI
 
 /// A complete, self-contained example deployment: a (simulated) host key
@@ -36,6 +37,10 @@ public struct ExampleSet {
     /// writes into a plain directory standing in for the new root. A real
     /// policy binds the root to its LUKS volume (the default here).
     public var unverifiedRoot = false
+    /// The policy requires attestation and writes results to the console;
+    /// the tenant's attestation request goes into requests/ (and its copy
+    /// and protection key beside the policy, as `pvattest create` leaves them).
+    public var attest = false
 
     public init() {}
 
@@ -128,6 +133,16 @@ public struct ExampleSet {
             try FileIO.writeAtomically(dir + "/values/\(item.name)", item.clear.unsafeCopyToArray(), mode: 0o600)
         }
 
+        if attest {
+            let built = try AttestationRequestBuilder(hostKeys: [host], additionalData: [.secretStoreHash, .imagePHKH]).build()
+            let request = try AttestationExchangeRequest(try AttestationRequest.parse(built.arcb)).bytes
+            try FileIO.writeAtomically(dir + "/attestation-request.bin", request, mode: 0o644)
+            try FileIO.writeAtomically(dir + "/requests/" + Policy.AttestationRules.defaultRequestFile, request, mode: 0o644)
+            var arpk = built.protectionKey.unsafeCopyToArray()
+            defer { arpk.wipe() }
+            try FileIO.writeAtomically(dir + "/attestation.arpk", arpk, mode: 0o600)
+        }
+
         var store: [(String, JSON)] = [("lock", .bool(true)), ("allow_meta", .bool(true)),
                                        ("required_flags", .array([.string("disable-dump")]))]
         if !cuid.isAllZero { store.append(("config_uid", .string(cuid.hex))) }
@@ -148,7 +163,8 @@ public struct ExampleSet {
             ("root", unverifiedRoot ? .object([("type", .string("any"))])
                                     : .object([("type", .string("luks")), ("volume", .string("root"))])),
             ("on_failure", .string("poweroff")),
-        ])
+        ] + (attest ? [("attestation", .object([("mode", .string("required"))])),
+                       ("results", .object([("console", .bool(true))]))] : []))
         try FileIO.writeAtomically(dir + "/policy.json", Array(policy.serialized().utf8), mode: 0o644)
         return Written(directory: dir, requestDirectory: dir + "/requests", policyPath: dir + "/policy.json",
                        hostKeyDocument: dir + "/host-key.crt", secretNames: items.map(\.name))
@@ -179,6 +195,10 @@ enum ExampleCommands {
                                        for a demo's stand-in directory only)
           values/                      the example secret values (mode 0700), so that
                                        tests can compare what comes back. Example only!
+        With --attest also (the tenant's side of attestation, as pvattest create leaves it):
+          attestation-request.bin      the tenant's attestation request (also in requests/)
+          attestation.arpk             its protection key (0600): the tenant keeps it
+        and the policy requires attestation and writes the results to the console.
         Then try:
           se-secretd check -p DIR/policy.json -r DIR/requests -k DIR/host-key.crt
         A stale request, refused with stale-request (epoch 0 < min_epoch 1):
@@ -192,6 +212,7 @@ enum ExampleCommands {
         }
         var ex = ExampleSet()
         ex.unverifiedRoot = o.demoUnverifiedRoot
+        ex.attest = o.attest
         ex.extraSecrets = o.extra
         if let t = o.signerType { ex.signerType = t }
         if let e = o.epoch { ex.epoch = e }
@@ -222,6 +243,7 @@ struct ExampleOptions: OptionGroup {
         .value("epoch", "N", "The epoch of the requests' signed freshness records (default 1)."),
         .value("min-epoch", "N", "The policy's trust.min_epoch (default 1; \"none\" for no minimum)."),
         ForceOption.spec("Write into DIR even if it exists."),
+        .flag("attest", "Require attestation: write the tenant's attestation request and protection key, and a policy with attestation and console results."),
         .flag("demo-unverified-root", "Demos and tests only: the policy says \"root\": {\"type\": \"any\"}, so install writes into any directory (default: the root must be the LUKS volume opened as \"root\")."),
     ]
     let extra: Int
@@ -233,8 +255,10 @@ struct ExampleOptions: OptionGroup {
     let minEpoch: UInt64??
     let force: Bool
     let demoUnverifiedRoot: Bool
+    let attest: Bool
 
     init(_ args: Arguments) throws {
+        attest = try args.flag("attest")
         let signer = try args.value("signer-type"), epochText = try args.value("epoch"), minText = try args.value("min-epoch")
         sim = try args.value("sim")
         force = try ForceOption.read(args)

@@ -17,6 +17,9 @@ import UVDevice
 ///   secrets.bin       stored values, extension secret, CCK, wrapping key 0600
 ///   host-key.pem      the simulated host's private key (PKCS#8)    0600
 ///   host-key.crt      its host-key document (self-signed X.509)    0644
+///   se-header.bin     a minimal SE header with the image's tags    0644
+///                     (what `pvattest verify --hdr` and `se-secretd verify
+///                     --se-header` read; not a bootable image)
 ///   sysfs/firmware/uv a /sys/firmware/uv tree for `--sysfs DIR/sysfs`
 public final class SimulatorStateDirectory: @unchecked Sendable {
     public let path: String
@@ -28,6 +31,7 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
     static let previousSecretsFile = "secrets.prev"
     static let hostKeyFile = "host-key.pem"
     static let hostKeyDocumentFile = "host-key.crt"
+    static let seHeaderFile = "se-header.bin"
     static let lockFile = "lock"
     public static let sysfsDirectory = "sysfs"
     static let maxKeyFileSize = 64 << 10
@@ -45,6 +49,7 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
     /// The sysfs root to pass as `--sysfs`.
     public var sysfsRoot: String { join(Self.sysfsDirectory) }
     public var hostKeyDocumentPath: String { join(Self.hostKeyDocumentFile) }
+    public var seHeaderPath: String { join(Self.seHeaderFile) }
 
     func join(_ name: String) -> String { path.hasSuffix("/") ? path + name : path + "/" + name }
 
@@ -79,6 +84,7 @@ public final class SimulatorStateDirectory: @unchecked Sendable {
             let cert = try Certificate.selfSigned(key: state.hostKey, commonName: "se-secretd simulated host key",
                                                   organization: "se-secretd UV simulator", days: 3650)
             try FileIO.writeAtomically(dir.join(hostKeyDocumentFile), Array(cert.pem.utf8), mode: 0o644)
+            try FileIO.writeAtomically(dir.join(seHeaderFile), SimulatedSEHeader.bytes(state.config.imageTags), mode: 0o644)
             try SimulatedSysfs.write(state: state, root: dir.sysfsRoot)
             try dir.save(state)
         }
@@ -196,5 +202,25 @@ public struct RequestTarget: Sendable {
 extension SimulatorState {
     public var requestTarget: RequestTarget {
         RequestTarget(hostKey: hostPublicKey, imageTags: config.imageTags, configUID: config.configUID)
+    }
+}
+
+/// The smallest SE header `SEHeader.tags(from:)` reads: the magic, its size
+/// at 0x0C, PLD/ALD/TLD at 0xE0/0x120/0x160 and the tag in its last 16
+/// bytes. The simulated image's stand-in for the tenant's SE header; the
+/// fields between are zero.
+public enum SimulatedSEHeader {
+    public static let size = 0x1A0 + 16
+
+    public static func bytes(_ tags: SEHeaderTags) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: size)
+        h.replaceSubrange(0..<8, with: SEHeader.magic)
+        h[0x0F] = UInt8(size & 0xff)
+        h[0x0E] = UInt8(size >> 8)
+        h.replaceSubrange(0xE0..<0x120, with: tags.pld)
+        h.replaceSubrange(0x120..<0x160, with: tags.ald)
+        h.replaceSubrange(0x160..<0x1A0, with: tags.tld)
+        h.replaceSubrange(0x1A0..<size, with: tags.tag)
+        return h
     }
 }

@@ -96,6 +96,10 @@ import SEVocabulary
         // The host-key document carries the host key.
         let doc = try PublicKey.load(Array(try Data(contentsOf: URL(fileURLWithPath: dir.hostKeyDocumentPath))))
         #expect(try RequestKeys.hostKeyHash(doc) == (try dir.loadState()).hostKeyHash)
+        // The SE header carries the image's tags, as the tenant's verifier reads them.
+        #expect(try mode("se-header.bin") == 0o644)
+        let header = Array(try Data(contentsOf: URL(fileURLWithPath: dir.seHeaderPath)))
+        #expect(try SEHeader.tags(from: header) == (try dir.loadState()).config.imageTags)
         // state.json holds no secret: the pinned secret and values are in secrets.bin only.
         let json = try String(contentsOfFile: dir.path + "/state.json", encoding: .utf8)
         #expect(json.contains("\"host_key_hash\""))

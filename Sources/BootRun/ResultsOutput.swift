@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SEBase
+import SECrypto
+import SEDevices
+import SEVocabulary
+import ResultsRecord
+
+/// How the boot run reaches the results device and the console: a seam
+/// for tests, which have neither (a regular file stands in for the device;
+/// the console is a file).
+public struct ResultsAccess: Sendable {
+    /// Finds the device for a spec, waiting up to the seconds given.
+    public var findDevice: @Sendable (VolumeSpec, Double) throws(BlockDeviceError) -> String
+    /// Opens a results device and checks that it is blank or ours
+    /// (`ResultsDevice.open`).
+    public var openDevice: @Sendable (String) throws -> ResultsDevice
+    /// Whether the kernel log takes bursts of lines (printk_devkmsg=on).
+    public var kmsgAcceptsBursts: @Sendable () -> Bool
+    /// Pause between console lines, in seconds.
+    public var linePause: Double
+
+    public init(findDevice: @escaping @Sendable (VolumeSpec, Double) throws(BlockDeviceError) -> String, openDevice: @escaping @Sendable (String) throws -> ResultsDevice,
+                kmsgAcceptsBursts: @escaping @Sendable () -> Bool, linePause: Double) {
+        self.findDevice = findDevice
+        self.openDevice = openDevice
+        self.kmsgAcceptsBursts = kmsgAcceptsBursts
+        self.linePause = linePause
+    }
+
+    public static let system = ResultsAccess(
+        findDevice: { spec, wait throws(BlockDeviceError) in
+            var devices = BlockDevices()
+            devices.pollInterval = 0.25
+            return try devices.waitFor(spec, deadline: BlockDevices.deadline(afterSeconds: wait))
+        },
+        openDevice: { path throws in try ResultsDevice.open(path: path) },
+        kmsgAcceptsBursts: { ConsoleOutput.kmsgAcceptsBursts() },
+        linePause: 0.002)
+}
+
+/// What the results step did, for the report's successor runs and the log.
+public struct ResultsDelivery: Sendable {
+    public var recordPath: String?
+    public var recordSHA256: [UInt8]?
+    public var device: String?
+    public var deviceWritten = false
+    public var consoleLines = 0
+}
+
+/// The results record's way out of the guest: RUN-DIR/results.bin always,
+/// the results device and the console when the policy says so. The device
+/// is found, checked and cleared early (`prepareDevice`, before anything is
+/// submitted), so a missing or unusable one stops the run before the store
+/// holds anything, and a stale record of an earlier boot is gone; the
+/// record is written at the end of every run (`deliver`), failed ones too.
+enum ResultsOutput {
+    static let recordFile = "results.bin"
+
+    /// Finds the policy's results device (waiting as for the request
+    /// volume), opens it (blank or ours, not in use) and zeroes its first
+    /// sector.
+    static func prepareDevice(_ spec: VolumeSpec, wait: Double, access: ResultsAccess, log: BootLog) throws -> ResultsDevice {
+        let path: String
+        do {
+            path = try access.findDevice(spec, wait)
+        } catch {
+            if case .timedOut = error {
+                throw BootFailure(.timeout, step: "results", "the results device \(spec) did not appear within \(Int(wait)) s (is the disk attached? check `blkid`)")
+            }
+            throw BootFailure(.device, step: "results", "the results device: \(error)")
+        }
+        do {
+            let device = try access.openDevice(path)
+            try device.clear()
+            log.info("results device \(path) (\(spec)) is blank or an earlier record; its first sector is cleared")
+            return device
+        } catch {
+            throw BootFailure(.device, step: "results", "the results device \(spec) (\(path)): \(error)")
+        }
+    }
+
+    /// The record of this run: the report as written, the facts and the
+    /// attestation response when the run attested.
+    static func record(report: [UInt8], attestation: AttestationOutcome?) throws -> ResultsRecord {
+        var entries = [ResultsRecord.Entry(.report, report)]
+        if let a = attestation {
+            entries.append(ResultsRecord.Entry(.facts, a.facts))
+            entries.append(ResultsRecord.Entry(.attestationResponse, a.response))
+        }
+        return try ResultsRecord(entries)
+    }
+
+    /// Writes RUN-DIR/results.bin, then the device; an error is the first
+    /// that stopped the device write (the file is only a convenience).
+    static func writeRecord(_ record: ResultsRecord, runDirectory: String, device: ResultsDevice?,
+                            delivery: inout ResultsDelivery, log: BootLog) throws {
+        let bytes = record.bytes
+        delivery.recordSHA256 = Digest.sha256(bytes)
+        let path = runDirectory + "/" + recordFile
+        do {
+            try FileIO.writeAtomically(path, bytes, mode: 0o600, durable: false)
+            delivery.recordPath = path
+        } catch {
+            log.error("cannot write \(path): \(error)")
+        }
+        guard let device else { return }
+        delivery.device = device.path
+        do {
+            try device.write(bytes)
+            delivery.deviceWritten = true
+            log.info("results record (\(bytes.count) bytes) written to \(device.path) and read back")
+        } catch {
+            throw BootFailure(.io, step: "results", "cannot write the results record to \(device.path): \(error)")
+        }
+    }
+
+    /// The record as numbered base64 lines on the console; on the kernel log
+    /// too when it takes bursts, else one line that points to the console.
+    static func toConsole(_ record: ResultsRecord, path: String, kmsgPath: String?, access: ResultsAccess,
+                          delivery: inout ResultsDelivery, log: BootLog) {
+        let lines: [String]
+        do { lines = try ConsoleFrame.lines(record) } catch {
+            log.error("the results record does not fit the console (\(error)); it is in /run only")
+            return
+        }
+        let pause = access.linePause
+        do {
+            delivery.consoleLines = try ConsoleOutput.write(lines: lines, path: path,
+                                                            pause: { if pause > 0 { usleep(UInt32(pause * 1e6)) } })
+        } catch {
+            log.error("cannot write the results to \(path): \(error)")
+        }
+        guard let kmsgPath else { return }
+        if access.kmsgAcceptsBursts() {
+            _ = try? ConsoleOutput.write(lines: lines, path: kmsgPath, pause: { })
+        } else if let first = lines.first {
+            let id = first.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+            log.log(.notice, "results record \(id) (\(lines.count) lines) on the console; the kernel log would drop lines (printk.devkmsg=ratelimit)", kmsg: true)
+        }
+    }
+}
