@@ -72,6 +72,10 @@ let package = Package(
         // The record a boot run hands out of the guest (report, attestation response): raw on a
         // results device, in numbered base64 lines on the console. Pure; nothing secret in it.
         .target(name: "ResultsRecord", dependencies: ["SEBase", "SECrypto"]),
+        // The tenant's check of a boot run (`se-secretd verify`), on any machine: the evidence (a
+        // response, a results record, a console log), the tenant's request, protection key, image
+        // tags, policy and requests in; a verdict with its checks out. Pure: no I/O, no device.
+        .target(name: "TenantVerification", dependencies: ["SEBase", "SECrypto", "ASRCodec", "Attestation", "SecretPolicy", "ResultsRecord"]),
         // The boot run: from the request volume to a locked, verified store and a report.
         .target(name: "BootRun", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "SEDevices", "ResultsRecord", "Attestation",
                                                 "UVDevice", "UVCommands", "SEVocabulary"]),
@@ -79,7 +83,7 @@ let package = Package(
         .target(name: "SecretActions", dependencies: ["CCryptsetup", "CLinuxExtras", "CDeviceMapper", "SEDevices", "SEBase", "SECrypto", "ASRCodec",
                                                       "SecretPolicy", "UVDevice", "SEVocabulary"]),
         // Commands, argument parsing, output formatting.
-        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "Attestation",
+        .target(name: "SecretdCLI", dependencies: ["SEBase", "SECrypto", "ASRCodec", "SecretPolicy", "Attestation", "ResultsRecord", "TenantVerification",
                                                    "UVDevice", "UVCommands", "BootRun", "SecretActions", "SEDevices", "SEVocabulary"]),
         .executableTarget(name: "se-secretd", dependencies: ["SecretdCLI"]),
         // The workbench's commands: sim ..., example; the simulator backend.
@@ -106,6 +110,9 @@ let package = Package(
         .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "SEBaseTests", dependencies: ["SEBase", "TestSupport"]),
         .testTarget(name: "ResultsRecordTests", dependencies: ["ResultsRecord", "SEBase", "SECrypto", "TestSupport"]),
+        .testTarget(name: "TenantVerificationTests", dependencies: ["TestSupport", "TenantVerification", "ResultsRecord", "Attestation", "SecretPolicy",
+                                                               "BootRun", "UVCommands", "UVSimulator", "UVDevice", "RequestBuilding",
+                                                               "SecretdWorkbench", "SecretdCLI", "ASRCodec", "SECrypto", "SEBase"]),
         .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
         .testTarget(name: "AttestationTests", dependencies: ["TestSupport", "Attestation", "ASRCodec", "SECrypto", "SEBase", "CLibcrypto", "RequestBuilding"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),

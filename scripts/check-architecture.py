@@ -5,6 +5,8 @@ that an edge that runs the wrong way cannot come back unnoticed:
 
   - the agent (the se-secretd executable) reaches no workbench code: not the
     simulated ultravisor, the request builder or the workbench's commands;
+  - the tenant's verification (TenantVerification) reaches no device, boot
+    run or workbench code: it runs on any machine;
   - the device layers (UVDevice, SEDevices) and the shared vocabulary reach
     neither libcrypto nor the policy nor the request codec;
   - no library target reaches a test target or the test support.
@@ -30,6 +32,8 @@ RULES = [
     ("Attestation", WORKBENCH | {"UVDevice", "SEDevices", "SecretPolicy"},
      "the attestation codec is pure (no builder, simulator, device or policy) so that the agent may link it"),
     ("SecretActions", WORKBENCH, "the actions do not link the simulator"),
+    ("TenantVerification", WORKBENCH | {"UVDevice", "SEDevices", "UVCommands", "BootRun", "SecretActions", "SecretdCLI"},
+     "the tenant's check is pure (inputs in, a verdict out): no device, no boot run, no simulator, no CLI"),
     ("ResultsRecord", WORKBENCH | {"UVDevice", "SEDevices", "SecretPolicy", "ASRCodec", "Attestation"},
      "the results record is a container: it knows no request, policy, device or attestation format"),
 ]

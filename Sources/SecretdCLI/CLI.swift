@@ -33,7 +33,8 @@ public enum CLI {
     /// The agent's commands, in the order the overview lists them. New
     /// command groups register here (the workbench's in SecretdWorkbench).
     public static var commands: [Command] {
-        AdminCommands.all + PolicyCommands.all + BootCommands.all + DeviceCommands.all + ActionCommands.all + HardeningCommands.all
+        AdminCommands.all + PolicyCommands.all + BootCommands.all + DeviceCommands.all + VerifyCommands.all + ActionCommands.all
+            + HardeningCommands.all
     }
 
     static let overview = """
