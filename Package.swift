@@ -98,7 +98,7 @@ let package = Package(
         // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.
         .target(name: "CFuzzing"),
         .executableTarget(name: "se-secretd-fuzz", dependencies: ["CFuzzing", "CUVDevice", "SEBase", "SECrypto", "ASRCodec", "RequestBuilding",
-                                                                  "SecretPolicy", "UVDevice", "UVSimulator", "SEVocabulary", "Attestation"]),
+                                                                  "SecretPolicy", "UVDevice", "UVSimulator", "SEVocabulary", "Attestation", "ResultsRecord"]),
 
         // What the tests share: the in-process CLI runner, self-removing temporary
         // directories, the built binaries, fixed keys, a simulated ultravisor.

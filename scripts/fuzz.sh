@@ -117,11 +117,11 @@ for t in "${targets[@]}"; do
         grep -E "ERROR|runtime error|Fatal error|invariant violated|Test unit written|SUMMARY" "$log" | head -n 20 || true
         echo "log: $log"
     fi
-    results+=("$(printf '| %-11s | %10s | %4s | %5s | %6s | %s |' "$t" "${runs:-?}" "${secs:-?}" "${cov:-?}" "$units" "$verdict")")
+    results+=("$(printf '| %-14s | %10s | %4s | %5s | %6s | %s |' "$t" "${runs:-?}" "${secs:-?}" "${cov:-?}" "$units" "$verdict")")
 done
 
 echo
-echo "| target      | executions | s    | cov   | corpus | result |"
-echo "|-------------|------------|------|-------|--------|--------|"
+echo "| target         | executions | s    | cov   | corpus | result |"
+echo "|----------------|------------|------|-------|--------|--------|"
 printf '%s\n' "${results[@]}"
 exit $failed

@@ -141,23 +141,10 @@ public final class AddSecretRequest: Sendable {
     public var boundConfigUID: [UInt8]? { configUID.isAllZero ? nil : configUID }
 }
 
-/// Why a file is not a well-formed request. `rule` is a stable identifier;
-/// the description names the field and byte offset.
-public struct RequestFormatError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let rule: String
-    public let message: String
-    public let offset: Int?
-
-    public init(_ rule: String, _ message: String, offset: Int? = nil) {
-        self.rule = rule
-        self.message = message
-        self.offset = offset
-    }
-
-    public var description: String {
-        offset.map { "\(message) (at byte \($0) / 0x\(String($0, radix: 16)))" } ?? message
-    }
-}
+/// Why a file is not a well-formed request. `rule` is a stable identifier
+/// (a string: some are the policy layer's `RuleID`s); the description names
+/// the field and byte offset.
+public typealias RequestFormatError = FormatError<String>
 
 extension AddSecretRequest {
     /// Parses and validates a request. Never traps: every inconsistency is a

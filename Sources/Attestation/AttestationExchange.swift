@@ -191,46 +191,33 @@ extension ExchangeFile.Slot {
 }
 
 /// Why bytes are not an acceptable exchange file, request or response.
-public struct ExchangeFormatError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Rule: String, Sendable {
-        case truncatedHeader = "truncated-header"
-        case oversize
-        case badMagic = "bad-magic"
-        case badVersion = "bad-version"
-        /// The size field is smaller than the header.
-        case badSize = "bad-size"
-        /// The file is shorter than its size field.
-        case truncated
-        /// The file is longer than its size field.
-        case trailingBytes = "trailing-bytes"
-        case reservedNotZero = "reserved-not-zero"
-        case entryTooLarge = "entry-too-large"
-        case entryInHeader = "entry-in-header"
-        case entryOutOfBounds = "entry-out-of-bounds"
-        case entriesOverlap = "entries-overlap"
-        /// No ARCB data (request and response).
-        case noARCB = "no-arcb"
-        /// A request's measurement size is 0; a response has no measurement data.
-        case noMeasurement = "no-measurement"
-        /// A response has no config UID data.
-        case noConfigUID = "no-config-uid"
-        /// A response's config UID is not 16 bytes.
-        case badConfigUIDSize = "bad-config-uid-size"
-    }
+public typealias ExchangeFormatError = FormatError<ExchangeRule>
 
-    public let rule: Rule
-    public let message: String
-    public let offset: Int?
-
-    public init(_ rule: Rule, _ message: String, offset: Int? = nil) {
-        self.rule = rule
-        self.message = message
-        self.offset = offset
-    }
-
-    public var description: String {
-        offset.map { "\(message) (at byte \($0) / 0x\(String($0, radix: 16)))" } ?? message
-    }
+/// The exchange format reader's rules (`ExchangeFormatError.Rule`).
+public enum ExchangeRule: String, FormatRule {
+    case truncatedHeader = "truncated-header"
+    case oversize
+    case badMagic = "bad-magic"
+    case badVersion = "bad-version"
+    /// The size field is smaller than the header.
+    case badSize = "bad-size"
+    /// The file is shorter than its size field.
+    case truncated
+    /// The file is longer than its size field.
+    case trailingBytes = "trailing-bytes"
+    case reservedNotZero = "reserved-not-zero"
+    case entryTooLarge = "entry-too-large"
+    case entryInHeader = "entry-in-header"
+    case entryOutOfBounds = "entry-out-of-bounds"
+    case entriesOverlap = "entries-overlap"
+    /// No ARCB data (request and response).
+    case noARCB = "no-arcb"
+    /// A request's measurement size is 0; a response has no measurement data.
+    case noMeasurement = "no-measurement"
+    /// A response has no config UID data.
+    case noConfigUID = "no-config-uid"
+    /// A response's config UID is not 16 bytes.
+    case badConfigUIDSize = "bad-config-uid-size"
 }
 
 /// An exchange request (`pvattest create`'s output, `perform`'s input): the

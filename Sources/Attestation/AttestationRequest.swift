@@ -43,45 +43,34 @@ public enum MeasurementAlgorithm: UInt32, Sendable {
 
 /// Why bytes are not a well-formed ARCB. Every rule has a name; the message
 /// names the field and the offset says where.
-public struct ARCBFormatError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Rule: String, Sendable {
-        case empty
-        case oversize
-        /// The first 8 bytes (the magic of an ARCB) are not zero.
-        case notARCB = "not-arcb"
-        case badVersion = "bad-version"
-        /// The file is shorter than a field or than the length it declares.
-        case truncated
-        /// The file is longer than the length it declares.
-        case trailingBytes = "trailing-bytes"
-        case reservedNotZero = "reserved-not-zero"
-        case noKeyslots = "no-keyslots"
-        /// A flag outside bits 1–5.
-        case unknownFlags = "unknown-flags"
-        case badMeasurementAlgorithm = "bad-measurement-algorithm"
-        /// `sea` is not 64, or 80 with the nonce flag.
-        case badEncryptedSize = "bad-encrypted-size"
-        /// `rql` is not 0xE0 + 80·nks + sea + 16.
-        case badLength = "bad-length"
-    }
+public typealias ARCBFormatError = FormatError<ARCBRule>
 
-    public let rule: Rule
-    public let message: String
-    public let offset: Int?
+/// The ARCB reader's rules (`ARCBFormatError.Rule`).
+public enum ARCBRule: String, FormatRule {
+    case empty
+    case oversize
+    /// The first 8 bytes (the magic of an ARCB) are not zero.
+    case notARCB = "not-arcb"
+    case badVersion = "bad-version"
+    /// The file is shorter than a field or than the length it declares.
+    case truncated
+    /// The file is longer than the length it declares.
+    case trailingBytes = "trailing-bytes"
+    case reservedNotZero = "reserved-not-zero"
+    case noKeyslots = "no-keyslots"
+    /// A flag outside bits 1–5.
+    case unknownFlags = "unknown-flags"
+    case badMeasurementAlgorithm = "bad-measurement-algorithm"
+    /// `sea` is not 64, or 80 with the nonce flag.
+    case badEncryptedSize = "bad-encrypted-size"
+    /// `rql` is not 0xE0 + 80·nks + sea + 16.
+    case badLength = "bad-length"
+}
 
-    public init(_ rule: Rule, _ message: String, offset: Int? = nil) {
-        self.rule = rule
-        self.message = message
-        self.offset = offset
-    }
-
+extension ARCBFormatError {
     /// A rule of the shared header (`RequestHeader`), under its ARCB name.
     init(header e: RequestFormatError) {
         self.init(Rule(rawValue: e.rule) ?? .truncated, e.message, offset: e.offset)
-    }
-
-    public var description: String {
-        offset.map { "\(message) (at byte \($0) / 0x\(String($0, radix: 16)))" } ?? message
     }
 }
 

@@ -160,24 +160,16 @@ public struct ResultsRecord: Equatable, Sendable {
     }
 }
 
-public struct ResultsRecordError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Rule: String, Sendable {
-        case truncated, badMagic = "bad-magic", badVersion = "bad-version", badEntryCount = "bad-entry-count"
-        case badLength = "bad-length", badChecksum = "bad-checksum", unknownKind = "unknown-kind"
-        case reservedNotZero = "reserved-not-zero", badEntry = "bad-entry", badEntryDigest = "bad-entry-digest"
-        case duplicateKind = "duplicate-kind", entryTooLarge = "entry-too-large", tooLarge = "too-large"
-        case noFrame = "no-frame", incompleteFrame = "incomplete-frame"
-    }
+public typealias ResultsRecordError = FormatError<ResultsRecordRule>
 
-    public let rule: Rule
-    public let message: String
-    public let offset: Int?
+/// The results record's and the console frame's rules (`ResultsRecordError.Rule`).
+public enum ResultsRecordRule: String, FormatRule {
+    case truncated, badMagic = "bad-magic", badVersion = "bad-version", badEntryCount = "bad-entry-count"
+    case badLength = "bad-length", badChecksum = "bad-checksum", unknownKind = "unknown-kind"
+    case reservedNotZero = "reserved-not-zero", badEntry = "bad-entry", badEntryDigest = "bad-entry-digest"
+    case duplicateKind = "duplicate-kind", entryTooLarge = "entry-too-large", tooLarge = "too-large"
+    case noFrame = "no-frame", incompleteFrame = "incomplete-frame"
 
-    public init(_ rule: Rule, _ message: String, offset: Int? = nil) {
-        self.rule = rule
-        self.message = message
-        self.offset = offset
-    }
-
-    public var description: String { offset.map { "\(message) (at 0x\(String($0, radix: 16)))" } ?? message }
+    /// "(at 0x2c)": the record's offsets are given in hex only.
+    public static var offsetStyle: FormatOffsetStyle { .hex }
 }

@@ -28,7 +28,8 @@ struct FuzzTarget: Sendable {
     /// A mutator of the target's own (nil: libFuzzer's).
     var mutator: se_fuzz_mutator? = nil
 
-    static let all: [FuzzTarget] = [request, signature, policy, evaluate, ebc, secretList, simulator, arcb, exchange]
+    static let all: [FuzzTarget] = [request, signature, policy, evaluate, ebc, secretList, simulator, arcb, exchange,
+                                       resultsRecord, consoleFrame]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
 }
