@@ -14,28 +14,12 @@ public struct TenantRequest: Sendable {
     public let exchange: AttestationExchangeRequest
     public let arcb: AttestationRequest
 
-    public struct Invalid: Error, Equatable, Sendable, CustomStringConvertible {
-        public let rule: String
-        public let message: String
-        public var description: String { "\(message) [\(rule)]" }
-    }
+    public typealias Invalid = AttestationRequestFile.Invalid
 
-    /// Strict, as the guest reads it: the exchange format, the ARCB, and
-    /// buffer sizes exactly those the ARCB's algorithm and flags give.
+    /// Strict, as the guest reads it (`AttestationRequestFile`, the one reader).
     public static func parse(_ bytes: [UInt8]) throws(Invalid) -> TenantRequest {
-        let exchange: AttestationExchangeRequest
-        do { exchange = try AttestationExchangeRequest.parse(bytes) } catch {
-            throw Invalid(rule: error.rule.rawValue, message: "not an attestation request in pvattest's exchange format: \(error)")
-        }
-        let arcb: AttestationRequest
-        do { arcb = try AttestationRequest.parse(exchange.arcb) } catch {
-            throw Invalid(rule: error.rule.rawValue, message: "the attestation request control block is invalid: \(error)")
-        }
-        guard exchange.measurementSize == arcb.measurementSize, exchange.additionalDataSize == arcb.additionalDataSize else {
-            throw Invalid(rule: "size-mismatch",
-                          message: "the file expects \(exchange.measurementSize) bytes of measurement and \(exchange.additionalDataSize) of additional data, the request's algorithm and flags give \(arcb.measurementSize) and \(arcb.additionalDataSize)")
-        }
-        return TenantRequest(bytes: bytes, sha256: Digest.sha256(bytes), exchange: exchange, arcb: arcb)
+        let file = try AttestationRequestFile.parse(bytes)
+        return TenantRequest(bytes: bytes, sha256: Digest.sha256(bytes), exchange: file.exchange, arcb: file.arcb)
     }
 }
 
@@ -84,7 +68,13 @@ public struct VerificationInput: Sendable {
 public enum TenantVerifier {
     public static func verify(_ input: VerificationInput) -> VerificationResult {
         // The prediction does not depend on the evidence: once.
-        let prediction = Prediction(Evaluator(policy: input.policy, hostKeyHashes: input.hostKeyHashes).evaluate(input.requests))
+        // The guest checked the attestation request with the requests; the
+        // tenant's copy of the directory need not hold it: it is --request.
+        var set = input.requests
+        if input.policy.attestation.enabled, set.attestationRequest == nil {
+            set.attestationRequest = RequestFile(name: input.policy.attestation.requestFile, bytes: input.request.bytes)
+        }
+        let prediction = Prediction(Evaluator(policy: input.policy, hostKeyHashes: input.hostKeyHashes).evaluate(set))
         switch input.evidence {
         case let .response(bytes):
             var c = Checks()
