@@ -41,6 +41,7 @@ echo "==> se-secretd check: what an administrator runs before deploying"
 
 echo
 echo "==> se-secretd boot: what the initramfs runs at every boot"
+: > "$work/console.log"   # stands in for /dev/console (the serial console the host logs)
 "$bin" boot -p "$work/deploy/policy.json" "${sim[@]}" -r "$work/deploy/requests" \
     --run-dir "$work/run" --kmsg "$work/kmsg" --console "$work/console.log"
 echo
