@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(name: "se-secretd-dev", dependencies: ["SecretdWorkbench"]),
         .executableTarget(name: "se-secretd-test", dependencies: ["SecretdCLI", "UVCommands", "UVSimulator"]),
         // Benchmarks (benchmarks/run.sh); not part of the initramfs.
-        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretdWorkbench", "RequestBuilding", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
+        .executableTarget(name: "se-secretd-bench", dependencies: ["SecretdCLI", "SecretdWorkbench", "RequestBuilding", "Attestation", "SecretPolicy", "ASRCodec", "SECrypto", "CLibcrypto",
                                                                  "UVSimulator", "SecretActions", "CCryptsetup", "SEVocabulary"]),
         // Fuzz targets (scripts/fuzz.sh, docs/hardening.md): libFuzzer when built with
         // -sanitize=fuzzer, a replayer otherwise. Not part of the initramfs.

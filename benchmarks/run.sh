@@ -70,6 +70,22 @@ while read -r line; do
 done < <(awk '/steps \(ms/ {s=$0; next} /^RESULT/ {print s; print $0}' "$tmp/boot.txt")
 
 echo
+echo "## attestation: what attesting and handing the results out cost a boot"
+echo
+echo "The same boot run with the policy's attestation required and the results on a console file (facts,"
+echo "ATT on the simulated ultravisor: keyslot ECDH, GCM, HMAC-SHA512; the response; the record and its"
+echo "SESD-RESULT lines), against the run without; median of $rounds rounds."
+echo
+echo "| requests | attest step ms | wall ms with attestation | wall ms without |"
+echo "|---|---|---|---|"
+for n in 1 16 64; do
+    with=$("$bindir/se-secretd-bench" boot --requests "$n" --rounds "$rounds" --attest yes | grep '^RESULT')
+    without=$("$bindir/se-secretd-bench" boot --requests "$n" --rounds "$rounds" | grep '^RESULT')
+    kv() { sed -E "s/.* $1=([0-9.]+).*/\\1/" <<<"$2"; }
+    echo "| $n | $(kv attest_ms "$with") | $(kv wall_ms "$with") | $(kv wall_ms "$without") |"
+done
+
+echo
 echo "## Start-up and LUKS unlock"
 echo
 "$bindir/se-secretd-bench" startup --rounds 20 > "$tmp/startup.txt"

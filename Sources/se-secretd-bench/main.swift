@@ -18,6 +18,7 @@ import CCryptsetup
 import SecretActions
 import UVSimulator
 import RequestBuilding
+import Attestation
 import SecretdWorkbench
 
 func now() -> UInt64 { MonotonicClock.nanoseconds() }
@@ -172,6 +173,8 @@ func agentBinary() -> String {
 func benchBoot() throws {
     let counts = arg("requests", "1,16,64,250").split(separator: ",").map { Int($0)! }
     let rounds = Int(arg("rounds", "5"))!
+    // --attest yes: the policy requires attestation and writes the results to a console file.
+    let attest = arg("attest", "no") == "yes"
     let bin = agentBinary()
     // In the initramfs the run directory (and the simulator's state, standing
     // in for the ultravisor's memory) is on tmpfs: fsync is free there. On a
@@ -204,7 +207,13 @@ func benchBoot() throws {
             secrets.append(#"{"name": "\#(name)", "type": "plain"}"#)
         }
         let signer = JSON.string(tenant.publicKey.publicKeyPEM).serialized(pretty: false)
-        let policy = #"{"version": 1, "requests": {"max_requests": \#(n)}, "trust": {"signers": [{"name": "t", "key": \#(signer)}]}, "secrets": [\#(secrets.joined(separator: ","))]}"#
+        let attestation = attest ? #", "attestation": {"mode": "required"}, "results": {"console": true}"# : ""
+        let policy = #"{"version": 1, "requests": {"max_requests": \#(n)}, "trust": {"signers": [{"name": "t", "key": \#(signer)}]}, "secrets": [\#(secrets.joined(separator: ","))]\#(attestation)}"#
+        if attest {
+            let built = try AttestationRequestBuilder(hostKeys: [host.publicKey], additionalData: [.secretStoreHash]).build()
+            try FileIO.writeAtomically(set + "/requests/attestation-request.bin",
+                                       try AttestationExchangeRequest(try AttestationRequest.parse(built.arcb)).bytes, mode: 0o644)
+        }
         try FileIO.writeAtomically(set + "/policy.json", Array(policy.utf8), mode: 0o644)
 
         var walls: [Double] = [], rss: [Int] = [], crypto: [Double] = []
@@ -217,8 +226,11 @@ func benchBoot() throws {
             options.maxRetrievableSecrets = max(192, n)
             let state = set + "/sim-\(r)"
             _ = try SimulatorStateDirectory.create(at: state, options: options)
+            let console = set + "/console-\(r).log"
+            try FileIO.writeAtomically(console, [], mode: 0o600)
             let (wall, maxrss, status) = spawn([bin, "boot", "-p", set + "/policy.json", "--uv-sim", state, "--sysfs", state + "/sysfs",
-                                                "-r", set + "/requests", "--run-dir", set + "/run-\(r)", "--kmsg", "none"])
+                                                "-r", set + "/requests", "--run-dir", set + "/run-\(r)", "--kmsg", "none",
+                                                "--console", console])
             if status != 0 { print("boot failed with exit \(status), wall \(wall)"); exit(1) }
             walls.append(wall * 1000)
             rss.append(maxrss)
@@ -233,9 +245,10 @@ func benchBoot() throws {
         let w = median(walls), c = median(crypto)
         func f(_ x: Double) -> String { String((x * 10).rounded() / 10) }
         print("  \(String(n).padding(8))   \(f(w).padding(7))   \(f(w / Double(n)).padding(10))   \(String(rss.max()!).padding(12))   \(f(c).padding(12))   \(f(c / w * 100))%")
-        let stepText = ["probe", "fetch", "check", "submit", "lock", "verify"].compactMap { k in steps[k].map { "\(k) \(f(median($0)))" } }
+        let stepText = ["probe", "fetch", "check", "submit", "lock", "verify", "attest"].compactMap { k in steps[k].map { "\(k) \(f(median($0)))" } }
         print("             steps (ms, from the report): " + stepText.joined(separator: ", "))
-        print("RESULT boot n=\(n) wall_ms=\(f(w)) per_request_ms=\(f(w / Double(n))) peak_rss_kib=\(rss.max()!) uv_crypto_ms=\(f(c)) uv_crypto_share_pct=\(f(c / w * 100))")
+        let attestMS = steps["attest"].map { f(median($0)) } ?? "-"
+        print("RESULT boot n=\(n) attest=\(attest ? "yes" : "no") attest_ms=\(attestMS) wall_ms=\(f(w)) per_request_ms=\(f(w / Double(n))) peak_rss_kib=\(rss.max()!) uv_crypto_ms=\(f(c)) uv_crypto_share_pct=\(f(c / w * 100))")
     }
 }
 
