@@ -37,7 +37,7 @@ public struct ResultsAccess: Sendable {
         },
         openDevice: { path throws in try ResultsDevice.open(path: path) },
         kmsgAcceptsBursts: { ConsoleOutput.kmsgAcceptsBursts() },
-        linePause: 0.002)
+        linePause: 0)
 }
 
 /// What the results step did, for the report's successor runs and the log.
