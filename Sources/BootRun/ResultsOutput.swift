@@ -18,15 +18,15 @@ public struct ResultsAccess: Sendable {
     public var openDevice: @Sendable (String) throws -> ResultsDevice
     /// Whether the kernel log takes bursts of lines (printk_devkmsg=on).
     public var kmsgAcceptsBursts: @Sendable () -> Bool
-    /// Pause between console lines, in seconds.
-    public var linePause: Double
+    /// Pause between console lines, in milliseconds.
+    public var linePauseMilliseconds: Int
 
     public init(findDevice: @escaping @Sendable (VolumeSpec, Double) throws(BlockDeviceError) -> String, openDevice: @escaping @Sendable (String) throws -> ResultsDevice,
-                kmsgAcceptsBursts: @escaping @Sendable () -> Bool, linePause: Double) {
+                kmsgAcceptsBursts: @escaping @Sendable () -> Bool, linePauseMilliseconds: Int) {
         self.findDevice = findDevice
         self.openDevice = openDevice
         self.kmsgAcceptsBursts = kmsgAcceptsBursts
-        self.linePause = linePause
+        self.linePauseMilliseconds = linePauseMilliseconds
     }
 
     public static let system = ResultsAccess(
@@ -35,9 +35,9 @@ public struct ResultsAccess: Sendable {
             devices.pollInterval = 0.25
             return try devices.waitFor(spec, deadline: BlockDevices.deadline(afterSeconds: wait))
         },
-        openDevice: { path throws in try ResultsDevice.open(path: path) },
+        openDevice: { path throws in try ResultsDevice.open(path: path, magic: ResultsRecord.magic, maxRecordSize: ResultsRecord.maxSize) },
         kmsgAcceptsBursts: { ConsoleOutput.kmsgAcceptsBursts() },
-        linePause: 0)
+        linePauseMilliseconds: 0)
 }
 
 /// What the results step did, for the report's successor runs and the log.
@@ -125,16 +125,14 @@ enum ResultsOutput {
             log.error("the results record does not fit the console (\(error)); it is in /run only")
             return
         }
-        let pause = access.linePause
         do {
-            delivery.consoleLines = try ConsoleOutput.write(lines: lines, path: path,
-                                                            pause: { if pause > 0 { usleep(UInt32(pause * 1e6)) } })
+            delivery.consoleLines = try ConsoleOutput(path: path, pauseMilliseconds: access.linePauseMilliseconds).write(lines)
         } catch {
             log.error("cannot write the results to \(path): \(error)")
         }
         guard let kmsgPath else { return }
         if access.kmsgAcceptsBursts() {
-            _ = try? ConsoleOutput.write(lines: lines, path: kmsgPath, pause: { })
+            _ = try? ConsoleOutput(path: kmsgPath, pauseMilliseconds: 0).write(lines)
         } else if let first = lines.first {
             let id = first.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
             log.log(.notice, "results record \(id) (\(lines.count) lines) on the console; the kernel log would drop lines (printk.devkmsg=ratelimit)", kmsg: true)

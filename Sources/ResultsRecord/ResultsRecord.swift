@@ -54,7 +54,8 @@ public struct ResultsRecord: Equatable, Sendable {
     /// A payload's bound: a report is far smaller, an exchange response at
     /// most about 1.1 MB.
     public static let maxPayload = 2 << 20
-    /// The record's bound, and so the least a results device must hold.
+    /// The record's bound: a results device of this size holds any record (the
+    /// device must have at least 1 MiB; a larger record than it holds is refused).
     public static let maxSize = 4 << 20
 
     public let entries: [Entry]

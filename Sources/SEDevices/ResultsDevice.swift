@@ -1,232 +1,336 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 import CBlkid
 import SEBase
 
-/// The results device: a small blank disk the host attaches, onto which the
-/// boot run writes its results record raw (docs/results.md). The disk is
-/// the host's, so the guest writes it only when it holds nothing: all zero,
-/// or an earlier results record. It never mounts it and never parses more
-/// of it than the first sector's blank check.
-///
-/// - `open`: exclusive (O_EXCL on a block device fails while it is mounted
-///   or held by device-mapper, md, another O_EXCL opener), a block device,
-///   at least `minimumSize`, the first 4096 bytes all zero or starting with
-///   the record's magic, and no signature libblkid knows (file system, RAID,
-///   partition table) anywhere it looks.
-/// - `clear`: zero the first 4096 bytes, fsync (at the start of the boot).
-/// - `write`: bytes after the first sector first, fsync, then the first
-///   sector (the header), fsync, read back and compare. A torn write leaves
-///   no header, so no record at all rather than a half one.
-public final class ResultsDevice: @unchecked Sendable {
-    public static let sectorSize = 4096
-    public static let minimumSize = 1 << 20
-    /// The results record's magic (`ResultsRecord.magic`; SEDevices does not
-    /// depend on that module, the test checks the two agree).
-    public static let recordMagic: [UInt8] = Array("SE-SECRETD-RSLT1".utf8)
-
-    public struct Refused: Error, Equatable, Sendable, CustomStringConvertible {
-        public enum Rule: String, Sendable {
-            case notABlockDevice = "not-a-block-device"
-            case inUse = "in-use"
-            case tooSmall = "too-small"
-            case notBlank = "not-blank"
-            case signatureFound = "signature-found"
-            case unreadable
-            case writeFailed = "write-failed"
-            case readBackMismatch = "read-back-mismatch"
-            case tooLarge = "too-large"
-        }
-        public let rule: Rule
-        public let message: String
-        public var description: String { "\(message) [\(rule.rawValue)]" }
+/// Why the results device was refused or could not be written. `rule` is the
+/// stable name (docs/results.md, "Writing the results device and the console").
+public struct ResultsDeviceError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Rule: String, Sendable, CaseIterable {
+        /// Not a block device (a regular file, a character device, a FIFO, …).
+        case notABlockDevice = "not-a-block-device"
+        /// open(O_EXCL) said EBUSY: mounted, mapped by device-mapper, an md
+        /// member, or held by another exclusive opener.
+        case inUse = "in-use"
+        /// Smaller than `ResultsDevice.minimumSize`.
+        case tooSmall = "too-small"
+        /// The first 4096 bytes are neither all zero nor start with the record's magic.
+        case notBlank = "not-blank"
+        /// libblkid finds a file-system, RAID, crypto or partition-table signature.
+        case signatureFound = "signature-found"
+        /// libblkid could not probe the device (an I/O error): refused, not guessed.
+        case probeFailed = "probe-failed"
+        /// What `write` was given does not start with the record's magic.
+        case notARecord = "not-a-record"
+        /// The record is larger than the device or than the record format's bound.
+        case recordTooLarge = "record-too-large"
+        /// The bytes read back after the write are not the bytes written.
+        case verifyFailed = "verify-failed"
+        /// A system call failed (open, read, write, fsync); `systemError` says which.
+        case ioError = "io-error"
     }
 
-    /// The low-level I/O, replaceable by tests (a failure between the two writes).
-    public struct IO: Sendable {
-        public var pwrite: @Sendable (Int32, UnsafeRawBufferPointer, Int) -> Int
-        public var fsync: @Sendable (Int32) -> Int32
-        public init(pwrite: @escaping @Sendable (Int32, UnsafeRawBufferPointer, Int) -> Int,
-                    fsync: @escaping @Sendable (Int32) -> Int32) {
-            self.pwrite = pwrite
-            self.fsync = fsync
+    public let rule: Rule
+    /// The device's path as given to `open`.
+    public let device: String
+    public let message: String
+    public let systemError: SystemError?
+
+    public init(_ rule: Rule, device: String, _ message: String, systemError: SystemError? = nil) {
+        self.rule = rule
+        self.device = device
+        self.message = message
+        self.systemError = systemError
+    }
+
+    public var description: String { "results device \(device): \(message) [\(rule.rawValue)]" }
+}
+
+/// The results device: a small raw disk the host attaches, on which a boot
+/// run leaves its results record (docs/results.md). The host owns the disk
+/// and chooses which disk the name points at, so the guest writes only to a
+/// disk that is *not in use and blank or ours*:
+///
+/// - opened `O_RDWR | O_EXCL`: a block device that is mounted, mapped by
+///   device-mapper (LUKS), an md member or held by another exclusive opener
+///   fails with EBUSY (`in-use`); while this value lives, its descriptor
+///   holds the claim, so nothing in the guest can mount or map the disk
+///   under it;
+/// - a block device (`not-a-block-device`), of at least `minimumSize`
+///   (`too-small`);
+/// - its first 4096 bytes all zero or starting with the record's magic
+///   (`not-blank`);
+/// - libblkid (superblocks with bad checksums allowed, partition tables, GPT
+///   even without a protective MBR) finds no signature anywhere on it
+///   (`signature-found`): a LUKS2 disk whose first header was zeroed still
+///   has its second one at 16 KiB, a whole disk whose partition is mounted
+///   is not itself claimed but has a partition table.
+///
+/// Nothing on the device is parsed beyond the 4096-byte check, and it is
+/// never mounted. The record's magic and bound are parameters rather than an
+/// import of ResultsRecord: SEDevices stays free of libcrypto
+/// (scripts/check-architecture.py), and the caller passes
+/// `ResultsRecord.magic` / `ResultsRecord.maxSize`, their one home.
+///
+///     let device = try ResultsDevice.open(path: path, magic: ResultsRecord.magic,
+///                                         maxRecordSize: ResultsRecord.maxSize)
+///     try device.clear()            // at the start of the run
+///     ...
+///     try device.write(record.bytes) // at its end
+public final class ResultsDevice {
+    /// The least a results device must hold. A report alone is a few KiB;
+    /// a record with an attestation response about 1.1 MB, and the largest
+    /// record `maxRecordSize` (4 MiB for ResultsRecord): a device smaller than
+    /// the record is refused by `write` (`record-too-large`).
+    public static let minimumSize = 1 << 20
+    /// The block at the start that is checked for blankness, cleared at the
+    /// start of a run and written last.
+    public static let headerBlock = 4096
+
+    /// The device operations `write` and `clear` use; a seam for the tests
+    /// (a failure between the two writes, the order of writes and syncs).
+    struct IO {
+        var pwrite: (_ fd: Int32, _ bytes: [UInt8], _ offset: Int) throws(SystemError) -> Void
+        var fsync: (_ fd: Int32) throws(SystemError) -> Void
+
+        static var system: IO {
+            IO(pwrite: { (fd, bytes, offset) throws(SystemError) in
+                var failure: SystemError? = nil
+                bytes.withUnsafeBytes { b in
+                    do throws(SystemError) { try FileIO.writeAll(fd, b, at: offset) } catch { failure = error }
+                }
+                if let failure { throw failure }
+            },
+            fsync: { (fd) throws(SystemError) in
+                while Glibc.fsync(fd) != 0 {
+                    if errno == EINTR { continue }
+                    throw SystemError.current("fsync")
+                }
+            })
         }
-        public static let system = IO(pwrite: { fd, buf, off in Glibc.pwrite(fd, buf.baseAddress, buf.count, off_t(off)) },
-                                      fsync: { Glibc.fsync($0) })
     }
 
     public let path: String
+    /// The device's size in bytes.
     public let size: Int
+    /// The magic a record starts with.
+    public let magic: [UInt8]
+    /// The largest record `write` accepts (besides the device's size).
+    public let maxRecordSize: Int
     let handle: FileHandle
-    let io: IO
+    var io: IO
 
-    init(path: String, handle: FileHandle, size: Int, io: IO) {
+    init(path: String, handle: FileHandle, size: Int, magic: [UInt8], maxRecordSize: Int, io: IO) {
         self.path = path
         self.handle = handle
         self.size = size
+        self.magic = magic
+        self.maxRecordSize = maxRecordSize
         self.io = io
     }
 
-    /// Opens the policy's results device. `allowRegularFile` is for tests
-    /// (a file stands in for the disk); nothing the policy says reaches it.
-    public static func open(path: String, allowRegularFile: Bool = false, io: IO = .system) throws(Refused) -> ResultsDevice {
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_EXCL | O_NOCTTY)
+    /// Opens the results device at `path` (a block device; symlinks such as
+    /// /dev/disk/by-id/… are followed) and checks it (see the type's
+    /// documentation). `magic`: the record's magic (1 to 4096 bytes);
+    /// `maxRecordSize`: the record format's bound.
+    public static func open(path: String, magic: [UInt8], maxRecordSize: Int) throws(ResultsDeviceError) -> ResultsDevice {
+        try open(path: path, magic: magic, maxRecordSize: maxRecordSize, allowRegularFile: false)
+    }
+
+    /// `allowRegularFile`: a regular file stands in for the device (tests
+    /// only; internal, so no policy or command can reach it).
+    static func open(path: String, magic: [UInt8], maxRecordSize: Int, allowRegularFile: Bool,
+                     minimumSize: Int = ResultsDevice.minimumSize, io: IO = .system) throws(ResultsDeviceError) -> ResultsDevice {
+        precondition(!magic.isEmpty && magic.count <= headerBlock, "a record's magic is 1 to 4096 bytes")
+        func refuse(_ rule: ResultsDeviceError.Rule, _ message: String, _ e: SystemError? = nil) -> ResultsDeviceError {
+            ResultsDeviceError(rule, device: path, message, systemError: e)
+        }
+        func allowed(_ mode: mode_t) -> Bool {
+            let kind = FileKind(mode: mode)
+            return kind == .blockDevice || (allowRegularFile && kind == .regular)
+        }
+        func failed(_ what: String, _ operation: String) -> ResultsDeviceError {
+            let e = SystemError.current(operation)
+            return refuse(.ioError, "cannot \(what): \(e)", SystemError(errno: e.errno, operation: operation, path: path))
+        }
+        func kindName(_ mode: mode_t) -> String {
+            let kind = FileKind(mode: mode)
+            return kind == .regular ? "regular file" : kind.rawValue
+        }
+
+        // Look before opening: opening a character device or a FIFO can
+        // have effects of its own (a tty, /dev/uv, a FIFO's writer).
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw failed("stat it", "stat") }
+        guard allowed(st.st_mode) else {
+            throw refuse(.notABlockDevice, "is a \(kindName(st.st_mode)), not a block device; refusing to write to it")
+        }
+        // O_EXCL without O_CREAT: on a block device, an exclusive claim
+        // (EBUSY when mounted, mapped or claimed); ignored on regular files.
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_EXCL | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else {
-            let e = errno
-            if e == EBUSY {
-                throw Refused(rule: .inUse, message: "\(path) is in use (mounted, held by device-mapper or another opener); not writing it")
+            let e = SystemError.current("open", path: path)
+            if e.errno == EBUSY {
+                throw refuse(.inUse, "is in use (mounted, mapped by device-mapper, a RAID member or opened exclusively); refusing to write to it", e)
             }
-            throw Refused(rule: .unreadable, message: "cannot open \(path): \(SystemError(errno: e, operation: "open"))")
+            throw refuse(.ioError, "cannot open it: \(SystemError(errno: e.errno, operation: "open"))", e)
         }
         let handle = FileHandle(fd: fd)
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw Refused(rule: .unreadable, message: "cannot stat \(path): \(SystemError.current("fstat"))")
+        // The same check on what was opened (the name may have moved).
+        guard fstat(fd, &st) == 0 else { throw failed("stat it", "stat") }
+        guard allowed(st.st_mode) else {
+            throw refuse(.notABlockDevice, "is a \(kindName(st.st_mode)), not a block device; refusing to write to it")
         }
-        let size: Int
-        switch st.st_mode & S_IFMT {
-        case S_IFBLK:
-            var bytes: UInt64 = 0
-            guard ioctl(fd, 0x8008_1272 /* BLKGETSIZE64 */, &bytes) == 0 else {
-                throw Refused(rule: .unreadable, message: "cannot read the size of \(path): \(SystemError.current("ioctl BLKGETSIZE64"))")
-            }
-            size = Int(clamping: bytes)
-        case S_IFREG where allowRegularFile:
-            size = Int(st.st_size)
-        default:
-            throw Refused(rule: .notABlockDevice, message: "\(path) is not a block device")
-        }
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else { throw failed("find its size", "seek") }
+        let size = Int(end)
         guard size >= minimumSize else {
-            throw Refused(rule: .tooSmall, message: "\(path) has \(size) bytes; a results device needs at least \(minimumSize)")
+            throw refuse(.tooSmall, "has \(size) bytes, fewer than the \(minimumSize) a results device must have")
         }
-        let device = ResultsDevice(path: path, handle: handle, size: size, io: io)
-        let first = try device.readAt(0, count: sectorSize)
-        let blank = first.allSatisfy { $0 == 0 }
-        guard blank || first.starts(with: recordMagic) else {
-            throw Refused(rule: .notBlank, message: "\(path) is neither blank nor an earlier results record (its first 4096 bytes hold data); not writing it")
+
+        let head: [UInt8]
+        do { head = try readExactly(fd, count: headerBlock, at: 0) } catch {
+            throw refuse(.ioError, "cannot read its first \(headerBlock) bytes: \(error)", error)
         }
-        if let what = signature(path) {
-            throw Refused(rule: .signatureFound, message: "\(path) carries a \(Printable.escape(what)) signature; a results device must be blank")
+        let blank = head.allSatisfy { $0 == 0 }
+        guard blank || head.starts(with: magic) else {
+            throw refuse(.notBlank, "its first \(headerBlock) bytes are neither zero nor a results record; refusing to overwrite them")
         }
-        return device
+        if let found = try signature(fd, path: path) {
+            throw refuse(.signatureFound, "libblkid finds \(found) on it; refusing to overwrite it")
+        }
+        return ResultsDevice(path: path, handle: handle, size: size, magic: magic, maxRecordSize: maxRecordSize, io: io)
     }
 
-    /// What libblkid recognizes on `path` (a file system, RAID member or
-    /// partition table), or nil.
-    static func signature(_ path: String) -> String? {
-        guard let probe = blkid_new_probe_from_filename(path) else { return nil }
-        defer { blkid_free_probe(probe) }
-        blkid_probe_enable_superblocks(probe, 1)
-        blkid_probe_set_superblocks_flags(probe, Int32(BLKID_SUBLKS_TYPE | BLKID_SUBLKS_BADCSUM))
-        blkid_probe_enable_partitions(probe, 1)
-        blkid_probe_set_partitions_flags(probe, Int32(BLKID_PARTS_MAGIC))
-        // 0: found something, 1: nothing, -2: ambiguous (two signatures), -1: error.
-        let rc = blkid_do_fullprobe(probe)
-        if rc == 1 { return nil }
-        if rc < 0 { return "unreadable or ambiguous" }
-        for key in ["TYPE", "PTTYPE"] {
-            var value: UnsafePointer<CChar>? = nil
-            var len = 0
-            if blkid_probe_lookup_value(probe, key, &value, &len) == 0, let v = value { return String(cString: v) }
-        }
-        return "unknown"
-    }
-
-    /// Zeroes the first sector and flushes: no record of an earlier boot
-    /// stays readable.
-    public func clear() throws(Refused) {
-        try writeAt(0, [UInt8](repeating: 0, count: Self.sectorSize))
-        try flush()
-    }
-
-    /// Writes `record` (padded with zeros to whole sectors): the body first,
-    /// the header last, each flushed; then reads it back.
-    public func write(_ record: [UInt8]) throws(Refused) {
-        let padded = record + [UInt8](repeating: 0, count: (Self.sectorSize - record.count % Self.sectorSize) % Self.sectorSize)
-        guard padded.count <= size else {
-            throw Refused(rule: .tooLarge, message: "the record has \(record.count) bytes, more than \(path) holds (\(size))")
-        }
-        if padded.count > Self.sectorSize {
-            try writeAt(Self.sectorSize, Array(padded[Self.sectorSize...]))
-            try flush()
-        }
-        try writeAt(0, Array(padded[0..<Self.sectorSize]))
-        try flush()
-        // The page cache may answer the read; the flush has reached the disk.
-        _ = posix_fadvise(handle.fd, 0, off_t(padded.count), Int32(POSIX_FADV_DONTNEED))
-        let back = try readAt(0, count: record.count)
-        guard back == record else {
-            throw Refused(rule: .readBackMismatch, message: "\(path) does not read back what was written")
+    /// Zeroes the first 4096 bytes and syncs: at the start of a run, so that
+    /// an earlier run's record (honest, but old) is not taken for this one's
+    /// if this run never writes its own.
+    public func clear() throws(ResultsDeviceError) {
+        do {
+            try io.pwrite(handle.fd, [UInt8](repeating: 0, count: Self.headerBlock), 0)
+            try io.fsync(handle.fd)
+        } catch {
+            throw ResultsDeviceError(.ioError, device: path, "cannot clear its first \(Self.headerBlock) bytes: \(error)", systemError: error)
         }
     }
 
-    /// The first `limit` bytes (at most the device's size).
-    public func read(limit: Int) throws(Refused) -> [UInt8] { try readAt(0, count: min(limit, size)) }
-
-    func readAt(_ offset: Int, count: Int) throws(Refused) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(handle.fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                throw Refused(rule: .unreadable, message: "cannot read \(path) at \(offset + done): \(n == 0 ? "end of device" : "\(SystemError.current("pread"))")")
+    /// Writes `record` at offset 0, header last, and reads it back.
+    ///
+    /// The record is zero-padded to a multiple of 4096 bytes (whole sectors
+    /// of any logical sector size; no older bytes left in its last block),
+    /// at most to the device's end. Bytes 4096… are written first and
+    /// synced, then the first 4096 bytes, synced: after `clear()`, a write
+    /// torn anywhere leaves the first block zero (or, torn inside it, a
+    /// header whose checksum fails), never a valid header over a partial
+    /// record. Then the page cache for the range is dropped
+    /// (posix_fadvise DONTNEED: clean pages only, which they are after the
+    /// sync) and the range is read back with pread and compared; a
+    /// difference is `verify-failed`. This checks the guest's own path to
+    /// the disk (a failed or lost write), not the host: the host can change
+    /// the disk at any time after, which is why the tenant verifies the
+    /// record's contents rather than trusting the device.
+    public func write(_ record: [UInt8]) throws(ResultsDeviceError) {
+        guard record.starts(with: magic) else {
+            throw ResultsDeviceError(.notARecord, device: path, "what was to be written is not a results record (no magic); refusing to write it")
+        }
+        guard record.count <= maxRecordSize else {
+            throw ResultsDeviceError(.recordTooLarge, device: path, "the record has \(record.count) bytes, more than the \(maxRecordSize) a record may have")
+        }
+        guard record.count <= size else {
+            throw ResultsDeviceError(.recordTooLarge, device: path, "the record has \(record.count) bytes, more than the device's \(size)")
+        }
+        let block = Self.headerBlock
+        let padded = min(size, (record.count + block - 1) / block * block)
+        var bytes = record
+        bytes.append(contentsOf: repeatElement(0, count: padded - record.count))
+        do {
+            if bytes.count > block {
+                try io.pwrite(handle.fd, Array(bytes[block...]), block)
+                try io.fsync(handle.fd)
             }
-            done += n
+            try io.pwrite(handle.fd, Array(bytes[..<min(block, bytes.count)]), 0)
+            try io.fsync(handle.fd)
+        } catch {
+            throw ResultsDeviceError(.ioError, device: path, "cannot write the record: \(error)", systemError: error)
         }
+        _ = posix_fadvise(handle.fd, 0, off_t(bytes.count), POSIX_FADV_DONTNEED)
+        let back: [UInt8]
+        do { back = try Self.readExactly(handle.fd, count: bytes.count, at: 0) } catch {
+            throw ResultsDeviceError(.ioError, device: path, "cannot read the record back: \(error)", systemError: error)
+        }
+        if let at = bytes.indices.first(where: { back[$0] != bytes[$0] }) {
+            throw ResultsDeviceError(.verifyFailed, device: path,
+                                     "the bytes read back differ from the record written (first at offset \(at))")
+        }
+    }
+
+    /// The device's first `min(limit, size)` bytes (a record and whatever
+    /// follows it; `ResultsRecord.parse` reads the record and ignores the
+    /// rest). For tests and tools; the boot run only writes.
+    public func read(limit: Int? = nil) throws(ResultsDeviceError) -> [UInt8] {
+        let count = min(limit ?? maxRecordSize, size)
+        do { return try Self.readExactly(handle.fd, count: max(0, count), at: 0) } catch {
+            throw ResultsDeviceError(.ioError, device: path, "cannot read it: \(error)", systemError: error)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// `count` bytes at `offset` with pread, retrying short reads and EINTR;
+    /// the end of the file before `count` bytes is EIO.
+    static func readExactly(_ fd: Int32, count: Int, at offset: Int) throws(SystemError) -> [UInt8] {
+        var failure: SystemError? = nil
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buf, done in
+            done = 0
+            while done < count {
+                let n = pread(fd, buf.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = SystemError.current("read"); return }
+                if n == 0 { failure = SystemError(errno: EIO, operation: "read (short)"); return }
+                done += n
+            }
+        }
+        if let failure { throw failure }
         return out
     }
 
-    func writeAt(_ offset: Int, _ bytes: [UInt8]) throws(Refused) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { io.pwrite(handle.fd, UnsafeRawBufferPointer(rebasing: $0[done...]), offset + done) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                throw Refused(rule: .writeFailed, message: "cannot write \(path) at \(offset + done): \(SystemError.current("pwrite"))")
-            }
-            done += n
+    /// What libblkid finds on the open device ("crypto_LUKS (crypto)", "a
+    /// dos partition table"), or nil when nothing. Names come from libblkid's
+    /// own list of types, never from the device's bytes (no label, no UUID).
+    static func signature(_ fd: Int32, path: String) throws(ResultsDeviceError) -> String? {
+        guard let pr = blkid_new_probe() else {
+            throw ResultsDeviceError(.probeFailed, device: path, "libblkid could not start a probe; refusing to write to it")
         }
-    }
-
-    func flush() throws(Refused) {
-        guard io.fsync(handle.fd) == 0 else {
-            throw Refused(rule: .writeFailed, message: "cannot flush \(path): \(SystemError.current("fsync"))")
+        defer { blkid_free_probe(pr) }
+        guard blkid_probe_set_device(pr, fd, 0, 0) == 0 else {
+            throw ResultsDeviceError(.probeFailed, device: path, "libblkid could not probe it; refusing to write to it")
         }
-    }
-}
-
-/// Lines to the console: /dev/console at boot (a file in tests), one write
-/// per line, a short pause between lines so a slow serial line and the
-/// host's log collector keep up.
-public enum ConsoleOutput {
-    /// Writes each line and "\n"; returns how many were written.
-    public static func write(lines: [String], path: String, pause: () -> Void) throws(SystemError) -> Int {
-        let fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_APPEND)
-        guard fd >= 0 else { throw SystemError.current("open", path: path) }
-        let handle = FileHandle(fd: fd)
-        var written = 0
-        for (i, line) in lines.enumerated() {
-            if i > 0 { pause() }
-            let bytes = Array((line + "\n").utf8)
-            do {
-                try bytes.withUnsafeBytes { try FileIO.writeAll(handle.fd, $0) }
-            } catch {
-                throw SystemError(errno: EIO, operation: "write", path: path)
-            }
-            written += 1
+        blkid_probe_enable_superblocks(pr, 1)
+        blkid_probe_set_superblocks_flags(pr, Int32(BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_BADCSUM))
+        blkid_probe_enable_partitions(pr, 1)
+        blkid_probe_set_partitions_flags(pr, Int32(BLKID_PARTS_FORCE_GPT))
+        // 0: found something, 1: nothing, -2: more than one signature, -1: error.
+        let rc = blkid_do_safeprobe(pr)
+        func value(_ key: String) -> String? {
+            var data: UnsafePointer<CChar>? = nil
+            var len = 0
+            guard blkid_probe_lookup_value(pr, key, &data, &len) == 0, let d = data else { return nil }
+            return String(cString: d)
         }
-        return written
-    }
-
-    /// Whether user-space writes to /dev/kmsg are not rate-limited
-    /// (`printk.devkmsg=on`, /proc/sys/kernel/printk_devkmsg = "on"); by
-    /// default ("ratelimit") a burst of lines loses most of them.
-    public static func kmsgAcceptsBursts(procRoot: String = "/proc") -> Bool {
-        guard let bytes = try? FileIO.read(procRoot + "/sys/kernel/printk_devkmsg", limit: 64) else { return false }
-        var text = String(decoding: bytes, as: UTF8.self)
-        while text.last == "\n" || text.last == " " { text.removeLast() }
-        return text == "on"
+        switch rc {
+        case 1:
+            return nil
+        case 0:
+            if let type = value("TYPE") { return type + (value("USAGE").map { " (\($0))" } ?? "") }
+            if let pt = value("PTTYPE") { return "a \(pt) partition table" }
+            return "a signature"
+        case -2:
+            return "more than one file-system signature"
+        default:
+            throw ResultsDeviceError(.probeFailed, device: path, "libblkid could not probe it (a read failed); refusing to write to it")
+        }
     }
 }

@@ -3,7 +3,7 @@ import Glibc
 import SEBase
 import SECrypto
 import SecretPolicy
-import SEDevices
+@testable import SEDevices
 import UVDevice
 import BootRun
 import SEVocabulary
@@ -28,8 +28,10 @@ import ResultsRecord
                 guard spec == .path(ResultsBootTests.devicePath) else { throw .timedOut(spec, seconds: 0) }
                 return image
             },
-            openDevice: { path throws in try ResultsDevice.open(path: path, allowRegularFile: true) },
-            kmsgAcceptsBursts: { false }, linePause: 0)
+            openDevice: { path throws in
+                try ResultsDevice.open(path: path, magic: ResultsRecord.magic, maxRecordSize: ResultsRecord.maxSize, allowRegularFile: true)
+            },
+            kmsgAcceptsBursts: { false }, linePauseMilliseconds: 0)
         return c
     }
 
@@ -129,15 +131,17 @@ import ResultsRecord
         let g = try Guest("results-write-fails")
         let image = try Self.image(g, "results.img")
         var c = Self.config(g, policy: try Self.policy(g, attest: false), image: image)
-        let io = ResultsDevice.IO(pwrite: { fd, buf, off in
+        c.resultsAccess.openDevice = { path throws in
             // The clear at the start works; the record's write does not.
-            if buf.count == ResultsDevice.sectorSize, off == 0, buf.allSatisfy({ $0 == 0 }) {
-                return Glibc.pwrite(fd, buf.baseAddress, buf.count, off_t(off))
+            var io = ResultsDevice.IO.system
+            let real = io.pwrite
+            io.pwrite = { fd, bytes, off throws(SystemError) in
+                guard off == 0, bytes.allSatisfy({ $0 == 0 }) else { throw SystemError(errno: ENOSPC, operation: "pwrite") }
+                try real(fd, bytes, off)
             }
-            errno = ENOSPC
-            return -1
-        }, fsync: { Glibc.fsync($0) })
-        c.resultsAccess.openDevice = { path throws in try ResultsDevice.open(path: path, allowRegularFile: true, io: io) }
+            return try ResultsDevice.open(path: path, magic: ResultsRecord.magic, maxRecordSize: ResultsRecord.maxSize,
+                                          allowRegularFile: true, io: io)
+        }
         let (result, _) = g.boot(c)
         #expect(!result.succeeded)
         #expect(result.failure?.step == "results")
