@@ -210,10 +210,16 @@ public final class BootRunner {
             return v
         }
         if policy.attestation.enabled {
-            guard let request = plan.evaluation.attestation, let verification = record.store.verification else {
-                // optional, and no request: the check reported the missing required one
+            guard let request = plan.evaluation.attestation else {
+                // The check refuses a set without a required request; this is the second line.
+                guard policy.attestation.mode == .optional else {
+                    throw BootFailure(.internal, step: "attest", "attestation is required and there is no attestation request")
+                }
                 log.info("attestation is optional and there is no attestation request \(policy.attestation.requestFile): not attesting")
                 return
+            }
+            guard let verification = record.store.verification else {
+                throw BootFailure(.internal, step: "attest", "the store was not verified; not attesting")
             }
             let facts = AttestStep.facts(policy: policy, plan: plan, submission: submission, store: record.store,
                                          verification: verification, hostKeyHashes: record.device.hostKeyHashes,
