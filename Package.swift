@@ -123,7 +123,7 @@ let package = Package(
         // test reads it through #filePath, so it is not a bundled resource.
         .testTarget(name: "SecretPolicyTests", dependencies: ["TestSupport", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "RequestBuilding"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "Attestation", "ResultsRecord", "SEDevices", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
+        .testTarget(name: "BootRunTests", dependencies: ["TestSupport", "BootRun", "Attestation", "ResultsRecord", "TenantVerification", "SEDevices", "SecretdCLI", "SecretActions", "UVSimulator", "UVDevice", "UVCommands",
                                                     "SecretPolicy", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SecretdCLITests", dependencies: ["TestSupport", "SecretdCLI", "SecretPolicy", "ASRCodec", "SECrypto", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
         .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary", "ResultsRecord"]),
