@@ -191,3 +191,27 @@ enum ExchangeFileTweak {
         return f
     }
 }
+
+/// A second run of the same boot (same run directory) that does not attest
+/// leaves nothing of the first run's attestation behind.
+@Suite struct AttestationRerunTests {
+    @Test func aLaterRunThatFailsBeforeAttestingLeavesNoEarlierResponseOrFacts() throws {
+        let g = try Guest("attest-rerun")
+        let t = try AttestationBootTests.tenantRequest(g)
+        let policyPath = try AttestationBootTests.policy(g, "p.json", [("mode", .string("required"))])
+        let good = try AttestationBootTests.requests(g, "rq", attestation: t.file)
+        let (first, stderr) = g.boot(g.config(policy: policyPath, requests: good))
+        #expect(first.succeeded, "\(stderr)")
+        #expect(FileIO.kind(of: g.runDir + "/attestation-response.bin") == .regular)
+        #expect(FileIO.kind(of: g.runDir + "/facts.json") == .regular)
+        // The second run's set fails the check: it never reaches the attest step.
+        let bad = try AttestationBootTests.requests(g, "rq-bad", attestation: t.file)
+        try FileIO.writeAtomically(bad + "/zz-stray.asr", Array(repeating: 0xEE, count: 2000), mode: 0o644)
+        let (second, _) = g.boot(g.config(policy: policyPath, requests: bad))
+        #expect(!second.succeeded)
+        #expect(second.failure?.step == "check")
+        #expect(FileIO.kind(of: g.runDir + "/attestation-response.bin") == nil)
+        #expect(FileIO.kind(of: g.runDir + "/facts.json") == nil)
+        #expect(try g.report()["attestation"]?["performed"] == .bool(false))
+    }
+}
