@@ -107,21 +107,28 @@ public enum TenantVerifier {
     /// A log offers every record it completes, the latest first; the host
     /// may have added any. The one for this boot answers the tenant's own
     /// request: its response's ARCB is the request's, byte for byte. Of
-    /// several, the first that verifies is taken (a forged copy cannot hide
-    /// the real one), else the latest. None, but a record without a
-    /// response (a boot that failed before attesting): that one, for its report.
+    /// several, the first that verifies with its facts checked is taken,
+    /// else the first that verifies, else the latest: a forged copy cannot
+    /// hide the real one, nor, with the facts left out (the real response,
+    /// a report of the host's own), the real one's facts. None, but a record
+    /// without a response (a boot that failed before attesting): that one,
+    /// for its report.
     static func choose(_ records: [ResultsRecord], _ input: VerificationInput, _ prediction: Prediction) -> VerificationResult {
         let n = records.count
         let answering = records.enumerated().filter { responseARCB($0.element) == input.request.exchange.arcb }
         if !answering.isEmpty {
             var first: VerificationResult? = nil
+            var firstVerified: VerificationResult? = nil
             for (i, r) in answering {
                 let more = answering.count > 1 ? "; \(answering.count) records answer it" : ""
                 let result = verify(r, label: "record \(id(r)) (\(i + 1) of \(n) in the log, the latest first\(more))", input, prediction)
-                if result.verdict == .verified { return result }
+                if result.verdict == .verified {
+                    if result.check(.facts)?.outcome == .pass { return result }
+                    if firstVerified == nil { firstVerified = result }
+                }
                 if first == nil { first = result }
             }
-            return first!
+            return firstVerified ?? first!
         }
         if let failed = records.first(where: { $0[.attestationResponse] == nil }) {
             return verify(failed, label: "record \(id(failed)) (the latest of \(n) in the log without an attestation response; none answers your request)",

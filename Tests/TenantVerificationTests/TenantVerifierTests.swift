@@ -245,6 +245,22 @@ import TestSupport
         #expect(none.rule(.record) == "no-frame")
     }
 
+    @Test func aCopyWithoutFactsLaterInTheLogDoesNotHideTheRealRecordsFacts() throws {
+        let a = try BootRunEvidence()
+        let idA = String(Digest.sha256(try a.record.bytes).hex.prefix(16))
+        // The host's copy: the real response, no facts, a report of its own; written after the real record.
+        let stripped = try ResultsRecord([.init(.report, try failedBootRecord("made up by the host")[.report]!),
+                                          .init(.attestationResponse, a.response.bytes)])
+        let r = try a.verify(.consoleLog(try consoleLog([try a.record, stripped])))
+        #expect(r.verdict == .verified, "\(r.text)")
+        #expect(r.outcomes[.facts] == .pass, "\(r.message(.facts))")
+        #expect(r.record?.contains(idA) == true, "\(r.record ?? "")")
+        #expect(r.report?.verdict == "ok")
+        // Alone, the copy still verifies, with the facts skipped (as a bare response).
+        let alone = try a.verify(.consoleLog(try consoleLog([stripped])))
+        #expect(alone.verdict == .verified && alone.outcomes[.facts] == .skipped)
+    }
+
     @Test func aFailedBootsRecordIsRefusedWithItsReportShown() throws {
         let run = try BootRunEvidence()
         let failed = try failedBootRecord("the requests violate the policy (1 problem): luks-root.asr is stale")
