@@ -56,6 +56,8 @@ public struct Policy: Sendable {
 
         public static let defaultRequestFile = "attestation-request.bin"
         public static let defaultMaxSize = 64 << 10
+        /// The least `max_size` (schema and docs/policy.md: 512 to 1 MiB).
+        public static let minimumMaxSize = 512
 
         public var mode: Mode = .off
         /// The request's file name in the request directory.

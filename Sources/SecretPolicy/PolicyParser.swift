@@ -152,7 +152,9 @@ struct PolicyParser {
         case (.measurementKey, false): throw fail(r.childPath("sha256"), "pins need trust \"pinned\"")
         default: break
         }
-        let minSize = 0x40 + 0xE0 + 80 + 80 + 16   // exchange header + the smallest ARCB with a nonce
+        // The exchange header and the smallest ARCB with a nonce (0x40 + 0xE0 + 80 + 80 + 16 = 464),
+        // rounded up to the 512 the schema and docs/policy.md state.
+        let minSize = Policy.AttestationRules.minimumMaxSize
         rules.maxSize = Int(try r.int("max_size", range: Int64(minSize)...Int64(1 << 20)) ?? Int64(Policy.AttestationRules.defaultMaxSize))
         try r.finish()
         return rules
