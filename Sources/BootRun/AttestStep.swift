@@ -57,6 +57,20 @@ enum AttestStep {
                         secretStoreHash: verification.storeHash)
     }
 
+    /// The checked request to attest with; nil only when the policy's
+    /// attestation is optional and the directory has none. A required one
+    /// that is missing was a problem of the check (`attestation-missing`),
+    /// so the run never gets here without it; if it did, it fails rather
+    /// than boot unattested (the second line).
+    static func request(policy: Policy, evaluation: Evaluation) throws -> AttestationVerdict? {
+        if let request = evaluation.attestation { return request }
+        guard policy.attestation.mode != .required else {
+            throw BootFailure(.internal, step: "attest",
+                "the policy requires attestation, and there is no checked attestation request \(policy.attestation.requestFile) [attestation-missing]")
+        }
+        return nil
+    }
+
     static func run(_ client: UVClient, request: AttestationVerdict, facts: RunFacts, policy: Policy,
                     runDirectory: String, log: BootLog) throws -> AttestationOutcome {
         guard let parsed = request.request, request.passed else {

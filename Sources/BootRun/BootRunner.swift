@@ -210,11 +210,7 @@ public final class BootRunner {
             return v
         }
         if policy.attestation.enabled {
-            guard let request = plan.evaluation.attestation else {
-                // The check refuses a set without a required request; this is the second line.
-                guard policy.attestation.mode == .optional else {
-                    throw BootFailure(.internal, step: "attest", "attestation is required and there is no attestation request")
-                }
+            guard let request = try AttestStep.request(policy: policy, evaluation: plan.evaluation) else {
                 log.info("attestation is optional and there is no attestation request \(policy.attestation.requestFile): not attesting")
                 return
             }

@@ -5,7 +5,7 @@ import SECrypto
 import ASRCodec
 import SecretPolicy
 import UVDevice
-import BootRun
+@testable import BootRun
 import SEVocabulary
 import TestSupport
 import Attestation
@@ -213,5 +213,23 @@ enum ExchangeFileTweak {
         #expect(FileIO.kind(of: g.runDir + "/attestation-response.bin") == nil)
         #expect(FileIO.kind(of: g.runDir + "/facts.json") == nil)
         #expect(try g.report()["attestation"]?["performed"] == .bool(false))
+    }
+}
+
+/// The attest step's second line: a required attestation without a checked
+/// request fails the run (the check stops such a set first).
+@Suite struct AttestStepRequestTests {
+    @Test func aRequiredAttestationWithoutACheckedRequestFails() throws {
+        let g = try Guest("attest-second-line")
+        let t = try AttestationBootTests.tenantRequest(g)
+        let required = try Policy.load(path: try AttestationBootTests.policy(g, "r.json", [("mode", .string("required"))]))
+        let optional = try Policy.load(path: try AttestationBootTests.policy(g, "o.json", [("mode", .string("optional"))]))
+        let dir = try AttestationBootTests.requests(g, "rq", attestation: t.file)
+        var e = Evaluator(policy: required).evaluate(try RequestSet.load(directory: dir, policy: required))
+        #expect(e.passed, "\(e.allProblems)")
+        #expect(try AttestStep.request(policy: required, evaluation: e)?.sha256 == Digest.sha256(t.file))
+        e.attestation = nil
+        #expect(throws: BootFailure.self) { try AttestStep.request(policy: required, evaluation: e) }
+        #expect(try AttestStep.request(policy: optional, evaluation: e) == nil)
     }
 }
