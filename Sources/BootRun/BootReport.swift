@@ -95,7 +95,12 @@ public enum BootReport {
         var m: [(String, JSON)] = [("mode", .string(policy.attestation.mode.rawValue)),
                                    ("performed", .bool(r.attestation != nil))]
         if let a = r.attestation, case let .object(more) = a.json { m += more }
-        else if policy.attestation.enabled { m.append(("request", .string(policy.attestation.requestFile))) }
+        else if policy.attestation.enabled {
+            m.append(("request", .string(policy.attestation.requestFile)))
+            // Read but not attested with (the run failed first): which request this
+            // run had, so that the tenant can tell its own failed boot from another's.
+            if let read = r.evaluation?.attestation { m.append(("request_sha256", .string(read.sha256.hex))) }
+        }
         return .object(m)
     }
 

@@ -130,8 +130,14 @@ public enum TenantVerifier {
             }
             return firstVerified ?? first!
         }
-        if let failed = records.first(where: { $0[.attestationResponse] == nil }) {
-            return verify(failed, label: "record \(id(failed)) (the latest of \(n) in the log without an attestation response; none answers your request)",
+        // A failed boot's record, preferably the one whose (unauthenticated) report names
+        // the tenant's request: a log collects every boot's, and an earlier boot's failure
+        // is not this one's.
+        let failed = records.filter { $0[.attestationResponse] == nil }
+        let mine = failed.first { $0[.report].map(ReportInfo.read)?.attestationRequestSHA256 == input.request.sha256 }
+        if let chosen = mine ?? failed.first {
+            let which = mine == nil ? "the latest" : "the latest whose report names your request"
+            return verify(chosen, label: "record \(id(chosen)) (\(which) of \(n) in the log without an attestation response; none answers your request)",
                           input, prediction)
         }
         var c = Checks()
@@ -154,7 +160,14 @@ public enum TenantVerifier {
         c.add(.record, .pass, "\(label): \(kinds)")
         let report = record[.report].map(ReportInfo.read)
         guard let response = record[.attestationResponse] else {
-            let says = report.map { "; its report (unauthenticated) says: \($0.summary)" } ?? "; it has no report either"
+            var says = report.map { "; its report (unauthenticated) says: \($0.summary)" } ?? "; it has no report either"
+            if let report {
+                switch report.attestationRequestSHA256 {
+                case input.request.sha256?: says += "; the report names your attestation request"
+                case let other?: says += "; the report names another attestation request (SHA-256 \(short(other))): another boot's record"
+                case nil: says += "; the report names no attestation request (the run failed before reading one, or it is another boot's record)"
+                }
+            }
             c.add(.attestationResponse, .fail, "the record holds no attestation response: the run did not attest\(says)",
                   rule: "no-attestation-response")
             c.skipRest("no attestation response")

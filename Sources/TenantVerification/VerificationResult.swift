@@ -84,6 +84,8 @@ public struct ReportInfo: Equatable, Sendable {
     public var failureMessage: String?
     /// Why the entry could not be read (not JSON, not an object).
     public var error: String?
+    /// The attestation request the run read (`attestation.request_sha256`), when the report names one.
+    public var attestationRequestSHA256: [UInt8]?
 
     public init(verdict: String? = nil, failureClass: String? = nil, failureStep: String? = nil, failureMessage: String? = nil,
                 error: String? = nil) {
@@ -115,6 +117,9 @@ public struct ReportInfo: Equatable, Sendable {
             info.failureClass = text(f["class"])
             info.failureStep = text(f["step"])
             info.failureMessage = text(f["message"])
+        }
+        if case let .string(hex)? = root["attestation"]?["request_sha256"], let sha = [UInt8](hex: hex), sha.count == 32 {
+            info.attestationRequestSHA256 = sha
         }
         return info
     }

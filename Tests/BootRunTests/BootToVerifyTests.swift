@@ -7,6 +7,7 @@ import TestSupport
 import Attestation
 import ResultsRecord
 import TenantVerification
+import Glibc
 
 /// The boot run's own output, checked by the tenant's verifier: the guest's
 /// facts, binding and record (BootRunner, AttestStep, ResultsOutput) are
@@ -56,4 +57,48 @@ import TenantVerification
         let r = try Self.verify(run, .response(bare))
         #expect(r.verdict == .verified, "\(r.text)")
     }
+
+    /// A boot that fails at the check (a stray request) with `request` on the volume;
+    /// returns its console log.
+    static func failedBoot(_ g: Guest, _ name: String, request: [UInt8]) throws -> [UInt8] {
+        unlink(g.dir + "/console.log")
+        let requests = try AttestationBootTests.requests(g, name, attestation: request)
+        try FileIO.writeAtomically(requests + "/zz-stray.asr", Array(repeating: 0xEE, count: 2000), mode: 0o644)
+        let image = try ResultsBootTests.image(g, name + ".img")
+        let (result, _) = g.boot(ResultsBootTests.config(g, policy: try ResultsBootTests.policy(g, attest: true), requests: requests, image: image))
+        #expect(!result.succeeded)
+        #expect(result.failure?.step == "check")
+        let log = try FileIO.read(g.dir + "/console.log", limit: 1 << 24)
+        unlink(g.dir + "/console.log")
+        return log
+    }
+
+    @Test func anEarlierFailedBootsRecordIsNotShownAsThisBootsFailure() throws {
+        let run = try Self.boot("verify-stale-failed")
+        let g = run.g
+        // Yesterday's boot with another request failed at the check; today's boot with the
+        // tenant's request failed at the check too. The host's log has both, today's first.
+        let other = try AttestationBootTests.tenantRequest(g)
+        let yesterday = try Self.failedBoot(g, "rq-yesterday", request: other.file)
+        let today = try Self.failedBoot(g, "rq-today", request: run.tenant.file)
+        let r = try Self.verify(run, .consoleLog(yesterday + today))
+        #expect(r.verdict == .refused)
+        #expect(r.rule(.attestationResponse) == "no-attestation-response")
+        #expect(r.message(.attestationResponse).contains("names your attestation request"), "\(r.text)")
+        let r2 = try Self.verify(run, .consoleLog(today + yesterday))
+        #expect(r2.message(.attestationResponse).contains("names your attestation request"), "\(r2.text)")
+        // Only yesterday's: shown, but said to be for another request.
+        let y = try Self.verify(run, .consoleLog(yesterday))
+        #expect(y.verdict == .refused)
+        #expect(y.message(.attestationResponse).contains("names another attestation request"), "\(y.text)")
+        // The same on a results device that kept an earlier boot's record.
+        let image = try FileIO.read(g.dir + "/rq-yesterday.img", limit: ResultsRecord.maxSize)
+        let d = try Self.verify(run, .resultsRecord(image))
+        #expect(d.message(.attestationResponse).contains("names another attestation request"), "\(d.text)")
+    }
+}
+
+extension VerificationResult {
+    func rule(_ id: CheckID) -> String? { check(id)?.rule }
+    func message(_ id: CheckID) -> String { check(id)?.message ?? "" }
 }
