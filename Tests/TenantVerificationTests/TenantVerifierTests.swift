@@ -177,6 +177,8 @@ import TestSupport
         // Facts the run bound, but that do not say what happened.
         let lies: [(String, (inout RunFacts) -> Void)] = [
             ("facts-requests", { $0.requests.swapAt(0, 1) }),
+            // The right digests in the right places, numbered as if one went elsewhere.
+            ("facts-requests", { $0.requests[0].order = $0.requests.count + 1 }),
             ("facts-request", { $0.attestationRequestSHA256 = Digest.sha256([1]) }),
             ("facts-policy", { $0.policySHA256 = Digest.sha256([2]) }),
             ("facts-store-hash", { $0.secretStoreHash = Digest.sha512([3]) }),
