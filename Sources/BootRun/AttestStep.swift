@@ -84,8 +84,7 @@ enum AttestStep {
         }
         let factsPath = runDirectory + "/facts.json"
         let responsePath = runDirectory + "/attestation-response.bin"
-        // No response of an earlier run of this boot may stay if this one fails.
-        _ = try? FileIO.wipeAndRemove(responsePath, limit: ExchangeFile.maxSize)
+        // (An earlier run's response and facts are removed when the run starts: BootRunner.run.)
         do {
             try FileIO.writeAtomically(factsPath, factsBytes, mode: 0o600, durable: false)
         } catch {

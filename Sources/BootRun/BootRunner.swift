@@ -142,10 +142,9 @@ public final class BootRunner {
 
     /// RUN-DIR/results.bin and the results device (nil: the file only).
     func writeResults(device: ResultsDevice?) -> BootFailure? {
-        var delivery = ResultsDelivery()
         do {
             let r = try ResultsOutput.record(report: reportBytes, attestation: record.attestation)
-            try ResultsOutput.writeRecord(r, runDirectory: config.runDirectory, device: device, delivery: &delivery, log: log)
+            try ResultsOutput.writeRecord(r, runDirectory: config.runDirectory, device: device, log: log)
             return nil
         } catch let f as BootFailure {
             log.error("\(f.step): \(f.message)")
@@ -160,9 +159,7 @@ public final class BootRunner {
     func consoleResults() {
         guard record.policy?.results.console == true,
               let r = try? ResultsOutput.record(report: reportBytes, attestation: record.attestation) else { return }
-        var delivery = ResultsDelivery()
-        ResultsOutput.toConsole(r, path: config.consolePath, kmsgPath: log.kmsgPath, access: config.resultsAccess,
-                                delivery: &delivery, log: log)
+        ResultsOutput.toConsole(r, path: config.consolePath, kmsgPath: log.kmsgPath, access: config.resultsAccess, log: log)
     }
 
     /// The steps, each a value the next one takes.

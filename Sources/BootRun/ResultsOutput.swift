@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import SEBase
-import SECrypto
 import SEDevices
 import SEVocabulary
 import ResultsRecord
@@ -38,15 +37,6 @@ public struct ResultsAccess: Sendable {
         openDevice: { path throws in try ResultsDevice.open(path: path, magic: ResultsRecord.magic, maxRecordSize: ResultsRecord.maxSize) },
         kmsgAcceptsBursts: { ConsoleOutput.kmsgAcceptsBursts() },
         linePauseMilliseconds: 0)
-}
-
-/// What the results step did, for the report's successor runs and the log.
-public struct ResultsDelivery: Sendable {
-    public var recordPath: String?
-    public var recordSHA256: [UInt8]?
-    public var device: String?
-    public var deviceWritten = false
-    public var consoleLines = 0
 }
 
 /// The results record's way out of the guest: RUN-DIR/results.bin always,
@@ -94,22 +84,17 @@ enum ResultsOutput {
 
     /// Writes RUN-DIR/results.bin, then the device; an error is the first
     /// that stopped the device write (the file is only a convenience).
-    static func writeRecord(_ record: ResultsRecord, runDirectory: String, device: ResultsDevice?,
-                            delivery: inout ResultsDelivery, log: BootLog) throws {
+    static func writeRecord(_ record: ResultsRecord, runDirectory: String, device: ResultsDevice?, log: BootLog) throws {
         let bytes = record.bytes
-        delivery.recordSHA256 = Digest.sha256(bytes)
         let path = runDirectory + "/" + recordFile
         do {
             try FileIO.writeAtomically(path, bytes, mode: 0o600, durable: false)
-            delivery.recordPath = path
         } catch {
             log.error("cannot write \(path): \(error)")
         }
         guard let device else { return }
-        delivery.device = device.path
         do {
             try device.write(bytes)
-            delivery.deviceWritten = true
             log.info("results record (\(bytes.count) bytes) written to \(device.path) and read back")
         } catch {
             throw BootFailure(.io, step: "results", "cannot write the results record to \(device.path): \(error)")
@@ -119,14 +104,14 @@ enum ResultsOutput {
     /// The record as numbered base64 lines on the console; on the kernel log
     /// too when it takes bursts, else one line that points to the console.
     static func toConsole(_ record: ResultsRecord, path: String, kmsgPath: String?, access: ResultsAccess,
-                          delivery: inout ResultsDelivery, log: BootLog) {
+                          log: BootLog) {
         let lines: [String]
         do { lines = try ConsoleFrame.lines(record) } catch {
             log.error("the results record does not fit the console (\(error)); it is in /run only")
             return
         }
         do {
-            delivery.consoleLines = try ConsoleOutput(path: path, pauseMilliseconds: access.linePauseMilliseconds).write(lines)
+            _ = try ConsoleOutput(path: path, pauseMilliseconds: access.linePauseMilliseconds).write(lines)
         } catch {
             log.error("cannot write the results to \(path): \(error)")
         }
