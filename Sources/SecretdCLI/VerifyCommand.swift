@@ -133,10 +133,12 @@ enum VerifyCommands {
         guard kind == .regular || kind == .blockDevice else {
             throw CLIError(.noInput, "cannot read \(what) \(path): it is a \(kind.rawValue), not a file or a block device")
         }
-        var out = [UInt8](repeating: 0, count: limit)
+        // A regular file's size bounds the buffer (an SE header's limit is 64 MiB, its file far less).
+        let want = kind == .regular ? min(limit, max(0, Int(st.st_size))) : limit
+        var out = [UInt8](repeating: 0, count: want)
         var count = 0
-        while count < limit {
-            let n = out.withUnsafeMutableBytes { read(handle.fd, $0.baseAddress! + count, limit - count) }
+        while count < want {
+            let n = out.withUnsafeMutableBytes { read(handle.fd, $0.baseAddress! + count, want - count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CLIError(.noInput, "cannot read \(what) \(path): \(SystemError.current("read", path: path))")
