@@ -4,6 +4,9 @@ import SEBase
 /// `IBMSecEx`) or from an SE boot image that contains one.
 public enum SEHeader {
     public static let magic: [UInt8] = Array("IBMSecEx".utf8)
+    /// The header version at 0x08, the one version there is (pvimg writes
+    /// it; IBM's readers refuse others).
+    public static let version: UInt32 = 0x100
     static let imageMetadataOffset = 0xC000
     static let imageMetadataMagic: [UInt8] = Array("SeImgLnx".utf8)
     static let pageSize = 4096
@@ -35,6 +38,10 @@ public enum SEHeader {
 
     static func tags(header bytes: [UInt8], at base: Int) throws(Invalid) -> SEHeaderTags {
         guard base + 0x1A0 <= bytes.count else { throw Invalid(message: "SE header is truncated") }
+        let version = bytes.readBE(UInt32.self, at: base + 0x08)
+        guard version == Self.version else {
+            throw Invalid(message: "SE header version 0x\(String(version, radix: 16)) (only 0x100 is known; IBM's tools refuse others too)")
+        }
         let size = Int(bytes.readBE(UInt32.self, at: base + 0x0C))
         guard size >= 0x1A0 + 16, base + size <= bytes.count else {
             throw Invalid(message: "SE header declares \(size) bytes, which does not fit the file")

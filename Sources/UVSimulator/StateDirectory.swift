@@ -205,16 +205,19 @@ extension SimulatorState {
     }
 }
 
-/// The smallest SE header `SEHeader.tags(from:)` reads: the magic, its size
-/// at 0x0C, PLD/ALD/TLD at 0xE0/0x120/0x160 and the tag in its last 16
-/// bytes. The simulated image's stand-in for the tenant's SE header; the
-/// fields between are zero.
+/// The smallest SE header `SEHeader.tags(from:)` reads: the magic, the
+/// version 0x100 at 0x08, its size at 0x0C, PLD/ALD/TLD at 0xE0/0x120/0x160
+/// and the tag in its last 16 bytes. The simulated image's stand-in for the
+/// tenant's SE header; the fields between are zero. IBM's `pvattest verify
+/// --hdr` and `pvsecret create --hdr` read it as they read a real one (they
+/// refuse any version but 0x100: docs/attestation.md).
 public enum SimulatedSEHeader {
     public static let size = 0x1A0 + 16
 
     public static func bytes(_ tags: SEHeaderTags) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: size)
         h.replaceSubrange(0..<8, with: SEHeader.magic)
+        h[0x0A] = UInt8(SEHeader.version >> 8)
         h[0x0F] = UInt8(size & 0xff)
         h[0x0E] = UInt8(size >> 8)
         h.replaceSubrange(0xE0..<0x120, with: tags.pld)

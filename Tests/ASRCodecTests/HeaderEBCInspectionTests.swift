@@ -146,6 +146,13 @@ import RequestBuilding
         #expect(try SEHeader.tags(from: h2) == t2)
         // Extra bytes after the header are ignored; the size field decides where the tag is.
         #expect(try SEHeader.tags(from: h + Random.bytes(100)) == t)
+        // Only version 0x100 (as IBM's readers): 0 and 0x200 are refused, saying so.
+        for v: UInt32 in [0, 0x200, 0x101] {
+            var other = h
+            other.writeBE(v, at: 0x08)
+            let error = #expect(throws: SEHeader.Invalid.self) { try SEHeader.tags(from: other) }
+            #expect(error?.message == "SE header version 0x\(String(v, radix: 16)) (only 0x100 is known; IBM's tools refuse others too)")
+        }
     }
 
     @Test("tags from a header at a page boundary inside an image")

@@ -100,6 +100,8 @@ import SEVocabulary
         #expect(try mode("se-header.bin") == 0o644)
         let header = Array(try Data(contentsOf: URL(fileURLWithPath: dir.seHeaderPath)))
         #expect(try SEHeader.tags(from: header) == (try dir.loadState()).config.imageTags)
+        // Version 0x100, as pvimg writes it: IBM's pvattest and pvsecret refuse the header otherwise.
+        #expect(Array(header[0x08..<0x0C]) == [0, 0, 1, 0])
         // state.json holds no secret: the pinned secret and values are in secrets.bin only.
         let json = try String(contentsOfFile: dir.path + "/state.json", encoding: .utf8)
         #expect(json.contains("\"host_key_hash\""))
@@ -192,7 +194,7 @@ import SEVocabulary
 
     @Test func importsHostKeyAndSEHeaderTags() throws {
         let key = try PrivateKey.generate(.ec(.p521))
-        var header = Array("IBMSecEx".utf8) + [UInt8](repeating: 0, count: 4)
+        var header = Array("IBMSecEx".utf8) + [0, 0, 1, 0]
         header.appendBE(UInt32(0x1A0 + 16))
         header += [UInt8](repeating: 0, count: 0xE0 - header.count)
         header += (0..<(0x1A0 - 0xE0)).map { UInt8(truncatingIfNeeded: $0) } + [UInt8](repeating: 0x77, count: 16)
