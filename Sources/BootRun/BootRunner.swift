@@ -181,7 +181,13 @@ public final class BootRunner {
         let fetched = try timed("fetch") { try fetch(policy) }
         record.fetched = fetched
         config.afterFetch?()
-        let plan = try timed("check") { try check(policy, fetched) }
+        let plan = try timed("check") { () throws -> SubmissionPlan in
+            let plan = try check(policy, fetched)
+            if let a = plan.evaluation.attestation, let request = a.request {
+                try Probe.attestationSupported(request, facts: record.device, file: a.file)
+            }
+            return plan
+        }
         record.plan = plan
         let deadline = self.deadline
         let submission = timed("submit") {

@@ -3,6 +3,7 @@ import ASRCodec
 import SecretPolicy
 import UVDevice
 import UVCommands
+import Attestation
 
 /// What the probe learned of this machine: the report's `device` object and
 /// the host-key hashes. Gathered fact by fact, so that a probe that refuses
@@ -17,6 +18,10 @@ public struct DeviceFacts: Sendable {
     public var maxSecrets: Int?
     /// This machine's host-key hashes from sysfs (empty: not shown).
     public var hostKeyHashes: [[UInt8]] = []
+    /// The attestation flags and request versions the ultravisor takes
+    /// (sysfs query supp_att_pflags, supp_att_req_hdr_ver; nil: not shown).
+    public var attestationFlags: AttestationFlags?
+    public var attestationRequestVersions: [UInt32]?
 
     public init() {}
 
@@ -71,6 +76,9 @@ enum Probe {
         var needed: [UVIoctl] = [.addSecret, .listSecrets]
         if policy.store.lock { needed.append(.lockSecrets) }
         if policy.secrets.contains(where: { !$0.actions.isEmpty }) { needed.append(.retrieveSecret) }
+        // A required attestation that the device cannot do would fail only
+        // after the store is filled and locked: stop before anything is added.
+        if policy.attestation.mode == .required { needed.append(.attest) }
         for ioctl in needed where !info.driverImplements(ioctl) {
             let hint = ioctl == .retrieveSecret ? " (retrieving secrets needs Linux 6.13 or later)" : ""
             throw BootFailure(.device, step: "probe", "the kernel's uvdevice lacks the \(ioctl) ioctl\(hint)")
@@ -92,10 +100,37 @@ enum Probe {
             if policy.store.requiredFlags.contains("disable-dump"), q.disableDumpFlagSupported == false {
                 throw BootFailure(.device, step: "probe", "the policy requires disable-dump, which this ultravisor does not support")
             }
+            facts.attestationFlags = q.supportedAttestationFlags.map { AttestationFlags(rawValue: $0) }
+            facts.attestationRequestVersions = q.attestationRequestVersions
+            if policy.attestation.mode == .required, let flags = facts.attestationFlags, !flags.contains(.secretStoreHash) {
+                throw BootFailure(.device, step: "probe",
+                    "the policy requires attestation, and this ultravisor cannot report the secret-store hash (/sys/firmware/uv/query/supp_att_pflags \(String(flags.rawValue, radix: 16))): an attestation could not prove the store")
+            }
         }
         if let keys = try? config.sysfs.hostKeyHashes() {
             facts.hostKeyHashes = keys.knownHashes
             log.debug("host-key hashes: \(facts.hostKeyHashes.map { String($0.hex.prefix(16)) }.joined(separator: ", "))")
+        }
+    }
+
+    /// Whether the ultravisor takes the tenant's attestation request as it
+    /// is (its version, its flags), checked after the request pass and
+    /// before anything is submitted: an attestation the ultravisor refuses
+    /// would fail only after the store is filled and locked. Unknown
+    /// (sysfs does not show them): the call decides.
+    static func attestationSupported(_ request: AttestationRequestFile, facts: DeviceFacts, file: String) throws {
+        if let versions = facts.attestationRequestVersions, !versions.contains(request.arcb.version) {
+            throw BootFailure(.device, step: "check",
+                "the attestation request \(file) has version 0x\(String(request.arcb.version, radix: 16)), which this ultravisor does not take (/sys/firmware/uv/query/supp_att_req_hdr_ver)")
+        }
+        if let offered = facts.attestationFlags {
+            let missing = request.arcb.flags.subtracting(offered)
+            if !missing.isEmpty {
+                let names = missing.additionalDataNames + (missing.contains(.nonce) ? ["nonce"] : [])
+                    + (missing.unknownBits != 0 ? ["0x" + String(missing.unknownBits, radix: 16)] : [])
+                throw BootFailure(.device, step: "check",
+                    "the attestation request \(file) asks for \(names.joined(separator: ", ")), which this ultravisor does not offer (/sys/firmware/uv/query/supp_att_pflags \(String(offered.rawValue, radix: 16)))")
+            }
         }
     }
 }

@@ -176,6 +176,14 @@ public struct UVQuery: Equatable, Sendable {
         }
     }
 
+    /// The attestation request versions the ultravisor takes
+    /// (supp_att_req_hdr_ver, MSB0 bit n: version (n + 1) × 0x100).
+    public var attestationRequestVersions: [UInt32]? {
+        supportedAttestationVersions.map { bits in
+            (0..<64).filter { bits & (1 << UInt64(63 - $0)) != 0 }.map { UInt32($0 + 1) * 0x100 }
+        }
+    }
+
     public var secretTypeCodes: [UInt16]? {
         supportedSecretTypes.map { bits in
             (0..<64).filter { bits & (1 << UInt64(63 - $0)) != 0 }.map { UInt16($0) }

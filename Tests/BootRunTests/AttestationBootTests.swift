@@ -233,3 +233,68 @@ enum ExchangeFileTweak {
         #expect(try AttestStep.request(policy: optional, evaluation: e) == nil)
     }
 }
+
+/// A required attestation that the ultravisor cannot do stops the run
+/// before anything is added (the probe, and the check of the request's
+/// version and flags against sysfs), not after the store is filled and locked.
+@Suite struct AttestationSupportTests {
+    /// The guest's simulated sysfs, with one query file replaced.
+    static func sysfs(_ g: Guest, _ name: String, _ file: String, _ value: UInt64) throws -> String {
+        let root = g.dir + "/" + name
+        try FileIO.makeDirectories(root + "/firmware/uv/query", mode: 0o755)
+        for f in ["prot_virt_guest"] {
+            if let b = try? FileIO.read(g.sim.sysfsRoot + "/firmware/uv/" + f, limit: 4096) {
+                try FileIO.writeAtomically(root + "/firmware/uv/" + f, b, mode: 0o644)
+            }
+        }
+        for e in try FileIO.list(g.sim.sysfsRoot + "/firmware/uv/query") {
+            try FileIO.writeAtomically(root + "/firmware/uv/query/" + e.name,
+                                       try FileIO.read(g.sim.sysfsRoot + "/firmware/uv/query/" + e.name, limit: 4096), mode: 0o644)
+        }
+        let hex = String(value, radix: 16)
+        try FileIO.writeAtomically(root + "/firmware/uv/query/" + file,
+                                   Array((String(repeating: "0", count: 16 - hex.count) + hex + "\n").utf8), mode: 0o644)
+        return root
+    }
+
+    static func run(_ g: Guest, sysfs: String, flags: AttestationFlags = [.secretStoreHash, .imagePHKH])
+        throws -> (BootResult, String) {
+        let t = try AttestationBootTests.tenantRequest(g, flags: flags)
+        let policy = try AttestationBootTests.policy(g, "p.json", [("mode", .string("required"))])
+        return g.boot(g.config(policy: policy, requests: try AttestationBootTests.requests(g, "rq", attestation: t.file), sysfs: sysfs))
+    }
+
+    @Test func anUltravisorWithoutTheStoreHashStopsARequiredAttestationAtTheProbe() throws {
+        let g = try Guest("attest-no-store-hash")
+        let offered: AttestationFlags = [.nonce, .imagePHKH, .attestationPHKH]
+        let (r, e) = try Self.run(g, sysfs: try Self.sysfs(g, "s", "supp_att_pflags", offered.rawValue))
+        #expect(r.failure?.step == "probe", "\(e)")
+        #expect(r.failure?.message.contains("cannot report the secret-store hash") == true)
+        #expect(try g.state().store.isEmpty)
+        #expect(!(try g.state().isLocked))
+    }
+
+    @Test func aRequestAskingForWhatTheUltravisorDoesNotOfferStopsAtTheCheck() throws {
+        let g = try Guest("attest-flag-not-offered")
+        let offered: AttestationFlags = [.nonce, .imagePHKH, .secretStoreHash]
+        let sysfs = try Self.sysfs(g, "s", "supp_att_pflags", offered.rawValue)
+        let (r, e) = try Self.run(g, sysfs: sysfs, flags: [.secretStoreHash, .firmwareState])
+        #expect(r.failure?.step == "check", "\(e)")
+        #expect(r.failure?.message.contains("asks for firmware-state, which this ultravisor does not offer") == true)
+        #expect(try g.state().store.isEmpty)
+        // What it offers passes, on the same sysfs.
+        let g2 = try Guest("attest-flag-offered")
+        let (ok, e2) = try Self.run(g2, sysfs: try Self.sysfs(g2, "s", "supp_att_pflags", offered.rawValue),
+                                    flags: [.secretStoreHash])
+        #expect(ok.succeeded, "\(e2)")
+    }
+
+    @Test func aRequestVersionTheUltravisorDoesNotTakeStopsAtTheCheck() throws {
+        let g = try Guest("attest-version")
+        // MSB0 bit 1: version 0x200 only.
+        let (r, e) = try Self.run(g, sysfs: try Self.sysfs(g, "s", "supp_att_req_hdr_ver", 1 << 62))
+        #expect(r.failure?.step == "check", "\(e)")
+        #expect(r.failure?.message.contains("has version 0x100, which this ultravisor does not take") == true)
+        #expect(try g.state().store.isEmpty)
+    }
+}
