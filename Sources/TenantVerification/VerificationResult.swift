@@ -86,6 +86,27 @@ public struct ReportInfo: Equatable, Sendable {
     public var error: String?
     /// The attestation request the run read (`attestation.request_sha256`), when the report names one.
     public var attestationRequestSHA256: [UInt8]?
+    /// The problems the report lists (the check's, by rule and file), at
+    /// most `maxProblems`; `moreProblems` counts the rest.
+    public var problems: [Problem] = []
+    public var moreProblems = 0
+
+    /// One problem as the report states it: the rule, the file, the message.
+    public struct Problem: Equatable, Sendable {
+        public var rule: String
+        public var file: String?
+        public var message: String?
+
+        public init(rule: String, file: String? = nil, message: String? = nil) {
+            self.rule = rule
+            self.file = file
+            self.message = message
+        }
+
+        var json: JSON {
+            .object([("rule", .string(rule)), ("file", file.map { .string($0) } ?? .null), ("message", message.map { .string($0) } ?? .null)])
+        }
+    }
 
     public init(verdict: String? = nil, failureClass: String? = nil, failureStep: String? = nil, failureMessage: String? = nil,
                 error: String? = nil) {
@@ -98,6 +119,8 @@ public struct ReportInfo: Equatable, Sendable {
 
     /// Longest text taken from a report field (the host writes it).
     static let maxText = 1000
+    /// Problems taken from a report (a host can list any number).
+    public static let maxProblems = 32
 
     /// Reads a report entry (report.json as the boot run writes it). Strings
     /// are made printable and bounded: they come from outside.
@@ -121,6 +144,13 @@ public struct ReportInfo: Equatable, Sendable {
         if case let .string(hex)? = root["attestation"]?["request_sha256"], let sha = [UInt8](hex: hex), sha.count == 32 {
             info.attestationRequestSHA256 = sha
         }
+        if case let .array(list)? = root["problems"] {
+            for p in list {
+                guard let rule = text(p["rule"]) else { continue }
+                guard info.problems.count < maxProblems else { info.moreProblems += 1; continue }
+                info.problems.append(Problem(rule: rule, file: text(p["file"]), message: text(p["message"])))
+            }
+        }
         return info
     }
 
@@ -143,6 +173,8 @@ public struct ReportInfo: Equatable, Sendable {
             ("failure", failureClass == nil && failureStep == nil && failureMessage == nil ? .null
                 : .object([("class", failureClass.map { .string($0) } ?? .null), ("step", failureStep.map { .string($0) } ?? .null),
                            ("message", failureMessage.map { .string($0) } ?? .null)])),
+            ("problems", .array(problems.map(\.json))),
+            ("more_problems", .int(Int64(moreProblems))),
             ("error", error.map { .string($0) } ?? .null),
         ])
     }
@@ -200,7 +232,13 @@ public struct VerificationResult: Sendable {
     public var text: String {
         var s = ""
         for c in checks { s += c.description + "\n" }
-        if let r = report { s += "report (unauthenticated, information only): \(r.summary)\n" }
+        if let r = report {
+            s += "report (unauthenticated, information only): \(r.summary)\n"
+            for p in r.problems {
+                s += "  problem [\(p.rule)]" + (p.file.map { " \($0)" } ?? "") + (p.message.map { ": \($0)" } ?? "") + "\n"
+            }
+            if r.moreProblems > 0 { s += "  … and \(r.moreProblems) more problem\(r.moreProblems == 1 ? "" : "s")\n" }
+        }
         switch verdict {
         case .verified:
             s += "verdict: VERIFIED\n"

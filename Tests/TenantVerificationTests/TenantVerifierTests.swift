@@ -286,6 +286,32 @@ import TestSupport
         #expect(v.verdict == .verified && v.report?.verdict == "failed")
     }
 
+    @Test func aReportsProblemsAreShownBoundedAndPrintable() throws {
+        func report(_ problems: [JSON]) -> [UInt8] {
+            Array(JSON.object([("verdict", .string("failed")), ("problems", .array(problems))]).serialized().utf8)
+        }
+        let one = ReportInfo.read(report([
+            .object([("rule", .string("bad-signature")), ("file", .string("ssh.asr")), ("message", .string("the signature does not verify"))]),
+            .object([("rule", .string("missing-required")), ("file", .null), ("message", .string("luks-root has no request\u{1b}[2J"))]),
+            .object([("file", .string("no-rule.asr"))]),
+            .string("not an object"),
+        ]))
+        #expect(one.problems == [ReportInfo.Problem(rule: "bad-signature", file: "ssh.asr", message: "the signature does not verify"),
+                                 ReportInfo.Problem(rule: "missing-required", file: nil, message: "luks-root has no request\\x1b[2J")])
+        #expect(one.moreProblems == 0)
+        let many = ReportInfo.read(report((0..<(ReportInfo.maxProblems + 5)).map { i in .object([("rule", .string("r\(i)"))]) }))
+        #expect(many.problems.count == ReportInfo.maxProblems && many.moreProblems == 5)
+        #expect(many.problems.first?.rule == "r0")
+        // Shown in the text and the JSON of a refused record.
+        let run = try BootRunEvidence()
+        let r = try run.verify(.resultsRecord(try ResultsRecord([.init(.report, report([
+            .object([("rule", .string("bad-signature")), ("file", .string("ssh.asr")), ("message", .string("bad"))])]))]).bytes))
+        #expect(r.text.contains("  problem [bad-signature] ssh.asr: bad\n"))
+        guard case let .array(listed)? = r.json["report"]?["problems"] else { Issue.record("no problems in the JSON"); return }
+        #expect(listed.first?["rule"] == .string("bad-signature") && listed.first?["file"] == .string("ssh.asr"))
+        #expect(r.json["report"]?["more_problems"] == .int(0))
+    }
+
     @Test func aBrokenRecordIsNamedWithItsRule() throws {
         let run = try BootRunEvidence()
         var bytes = try run.record.bytes
