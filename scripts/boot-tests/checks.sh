@@ -8,6 +8,9 @@
 #   result-NAME.img    what the booted system's init wrote (key=value lines,
 #                      including the report and the simulated ultravisor's
 #                      state as it was at the switch to the root)
+#   se-results-NAME.img  the product's results device (policy results.device):
+#                      the record se-secretd wrote, read by the tenant's
+#                      `se-secretd verify` after the guest stopped
 # Every check is a function of NAME that reads only that evidence. A check
 # passes only if it passes on the boot and FAILS on each of its broken twins:
 # copies of the evidence with one thing changed that the check exists to
@@ -109,10 +112,20 @@ no_leak() {
     shift
     result_text "$n" | grep -a -v '^simstate=' > "$W/result-$n.txt"
     report_file "$n"
-    python3 "$HERE/leakscan.py" "$V" --except "$W/ex-other/values" "$W/console-$n.log" "$W/result-$n.txt" "$@" > "$W/leakscan-$n.log" 2>&1 ||
+    local dev=()
+    if [ -f "$W/se-results-$n.img" ]; then
+        # The record's bytes (its length from its header), not the 4 MiB disk.
+        python3 -c '
+import sys
+raw = open(sys.argv[1], "rb").read(4 << 20)
+n = int.from_bytes(raw[24:32], "big") if raw[:16] == b"SE-SECRETD-RSLT1" else 4096
+sys.stdout.buffer.write(raw[:min(max(n, 4096), len(raw))])' "$W/se-results-$n.img" > "$W/se-results-$n.rec"
+        dev=("$W/se-results-$n.rec")
+    fi
+    python3 "$HERE/leakscan.py" "$V" --except "$W/ex-other/values" "$W/console-$n.log" "$W/result-$n.txt" "${dev[@]}" "$@" > "$W/leakscan-$n.log" 2>&1 ||
         { sed 's/^/        /' "$W/leakscan-$n.log"; return 1; }
 }
-LEAK_TWINS="leak:raw ;; leak:hex ;; leak:hexdump ;; leak:base64 ;; empty"
+LEAK_TWINS="leak:raw ;; leak:hex ;; leak:hexdump ;; leak:base64 ;; empty ;; resultsdev:leak:raw ;; resultsdev:leak:base64"
 # The report the booted system found in /run: verdict ok, store locked.
 report_ok() {
     report_file "$1"
@@ -171,6 +184,82 @@ assert m and m.group(1) == expected, "store hash differs from SHA-512(tags || 01
 EOF
 }
 
+# The tenant's side (docs/attestation.md): `se-secretd verify` on what left
+# the guest after it stopped, the results device or the console log, with
+# the tenant's attestation request and protection key, the image's SE
+# header, the policy in the image and the tenant's own request set (the
+# good one, whatever the host put on the volume).
+policy_of() { # the policy in the boot's image
+    case $1 in
+        dracut-emergency*) echo "$W/policy-dracut-emergency.json" ;;
+        itools-emergency*) echo "$W/policy-itools-emergency.json" ;;
+        itools-*) echo "$W/policy-itools.json" ;;
+        *) echo "$W/policy-dracut.json" ;;
+    esac
+}
+tenant_verify() { # tenant_verify NAME results|console: verify's exit code; its JSON in $W/verify-NAME-FROM.json
+    local n=$1 from
+    case $2 in
+        results) from=(--results "$W/se-results-$n.img") ;;
+        console) from=(--console-log "$W/console-$n.log") ;;
+        *) return 64 ;;
+    esac
+    "$DEV" verify "${from[@]}" --request "$W/ex/attestation-request.bin" --arpk "$W/ex/attestation.arpk" \
+        --se-header "$W/sim/se-header.bin" -p "$(policy_of "$n")" -r "$W/ex/requests" --json \
+        > "$W/verify-$n-$2.json" 2> "$W/verify-$n-$2.err"
+}
+# VERIFIED (exit 0), with the decisive checks passed: this image, this
+# request set in this order, a locked store, the run's facts bound.
+verified_by_tenant() { # verified_by_tenant NAME results|console
+    tenant_verify "$1" "$2" || return 1
+    python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["format"] == "se-secretd-verify" and v["verdict"] == "verified", v["verdict"]
+outcome = {c["id"]: c["outcome"] for c in v["checks"]}
+for want in ("request-match", "measurement", "store-locked", "store-contents", "run-binding", "facts"):
+    assert outcome.get(want) == "pass", want
+' "$W/verify-$1-$2.json"
+}
+# A failed run's record: REFUSED (exit 65) because it holds no attestation
+# response (the run stopped before attesting), and its report (information:
+# nothing but the response is authenticated) says it failed at the check,
+# names this boot's attestation request, and lists the problem with RULE.
+failed_run_reported() { # failed_run_reported NAME results|console RULE
+    local rc=0
+    tenant_verify "$1" "$2" || rc=$?
+    [ $rc -eq 65 ] || return 1
+    python3 -c '
+import json, sys
+v, rule = json.load(open(sys.argv[1])), sys.argv[2]
+assert v["verdict"] == "refused", v["verdict"]
+c = {c["id"]: c for c in v["checks"]}
+assert c["attestation-response"]["rule"] == "no-attestation-response", c["attestation-response"]
+assert "the report names your attestation request" in c["attestation-response"]["message"]
+r = v["report"]
+assert r["verdict"] == "failed" and r["failure"]["step"] == "check", r
+assert any(p["rule"] == rule for p in r["problems"]), r["problems"]
+' "$W/verify-$1-$2.json" "$3"
+}
+RESULTS_TWINS="resultsdev:zero ;; resultsdev:flip-measurement ;; resultsdev:facts:r['requests'].reverse() ;; resultsdev:facts:r['store']['locked'] = False"
+CONSOLE_RESULTS_TWINS="consolerec:zero ;; consolerec:flip-measurement ;; drop:SESD-RESULT [0-9a-f]+ 2/"
+failed_twins() { # the broken twins of failed_run_reported for RULE
+    echo "resultsdev:zero ;; resultsdev:report:r['verdict'] = 'ok' ;; resultsdev:report:r['attestation']['request_sha256'] = '00' * 32 ;; resultsdev:report:r['problems'] = [p for p in r['problems'] if p['rule'] != '$1']"
+}
+tenant_checks() { # tenant_checks NAME: the boot run's results verify, on the device and from the console
+    local n=$1
+    check_t "$n" "$RESULTS_TWINS" "$n: the tenant's verify accepts the results device: this image, these requests, a locked store, the run's facts bound" \
+        verified_by_tenant results
+    check_t "$n" "$CONSOLE_RESULTS_TWINS" "$n: the tenant's verify accepts the record cut from the console log" verified_by_tenant console
+}
+tenant_failure_checks() { # tenant_failure_checks NAME RULE: a failed run's record, on the device and the console
+    local n=$1
+    check_t "$n" "$(failed_twins "$2")" "$n: the results device holds the failed run's record: no attestation, its report names the problem ($2)" \
+        failed_run_reported results "$2"
+    check_t "$n" "consolerec:zero ;; $(failed_twins "$2" | sed 's/resultsdev:/consolerec:/g; s/consolerec:zero ;; //')" \
+        "$n: the console carries the failed run's record too" failed_run_reported console "$2"
+}
+
 # ------------------------------------------------------------ broken twins
 
 # make_twin NAME TWIN MUTATION: TWIN's evidence is NAME's, with MUTATION
@@ -180,9 +269,13 @@ make_twin() {
     console_text "$n" > "$W/console-$t.log"
     cp "$W/qemu-$n.rc" "$W/qemu-$t.rc"
     cp "$W/result-$n.img" "$W/result-$t.img"
-    python3 "$HERE/twin.py" "$W/console-$t.log" "$W/qemu-$t.rc" "$W/result-$t.img" "$V" "$W/sim" "$m"
+    if [ -f "$W/se-results-$n.img" ]; then cp --sparse=always "$W/se-results-$n.img" "$W/se-results-$t.img"; fi
+    python3 "$HERE/twin.py" "$W/console-$t.log" "$W/qemu-$t.rc" "$W/result-$t.img" "$V" "$W/sim" "$m" "$W/se-results-$t.img"
 }
-drop_twin() { rm -rf "$W/console-$1.log" "$W/qemu-$1.rc" "$W/result-$1.img" "$W/result-$1.txt" "$W/report-$1.json" "$W/simstate-$1" "$W/leakscan-$1.log"; }
+drop_twin() {
+    rm -rf "$W/console-$1.log" "$W/qemu-$1.rc" "$W/result-$1.img" "$W/result-$1.txt" "$W/report-$1.json" "$W/simstate-$1" \
+        "$W/leakscan-$1.log" "$W/se-results-$1.img" "$W/se-results-$1.rec" "$W/verify-$1-"*.json
+}
 
 TWINS_MADE=0
 # check_t NAME "MUTATION ;; MUTATION ..." DESCRIPTION FUNCTION ARGS...
@@ -246,8 +339,9 @@ positive_checks() { # positive_checks NAME UNLOCKED-REGEX
     check_t "$n" "$LEAK_TWINS ;; leakresult:raw ;; leakresult:base64" \
         "$n: no trace of a secret (raw, hex or base64 window) on the console, in the report or on the result disk" no_leak
     check_t "$n" "$SHELL_TWINS" "$n: no shell prompt, and the typed 'se-secretd list' never ran" no_shell
+    tenant_checks "$n"
 }
-negative_checks() { # negative_checks NAME PROBLEM-REGEX
+negative_checks() { # negative_checks NAME PROBLEM-REGEX RULE
     local n=$1
     check_t "$n" "$POWER_TWINS" "$n: the kernel powered off (no hang, no reboot loop, no panic)" powered_off
     check_t "$n" "drop:$2" "$n: the console names the problem: file, reason and rule" console_has "$2"
@@ -264,6 +358,7 @@ negative_checks() { # negative_checks NAME PROBLEM-REGEX
     check_t "$n" "result:marker=$MARKER" "$n: nothing written to the result disk" result_absent marker
     check_t "$n" "$LEAK_TWINS" "$n: no trace of a secret on the console" no_leak
     check_t "$n" "$SHELL_TWINS" "$n: no shell prompt, and the typed 'se-secretd list' never ran" no_shell
+    tenant_failure_checks "$n" "$3"
 }
 TAMPERED_PROBLEM='ssh-host-ecdsa\.asr: the ec-p521 signature does not verify with "tenant".*\[bad-signature\]'
 MISSING_PROBLEM='required secret "luks-root" \(plain\) has no request \[missing-required\]'
@@ -340,8 +435,8 @@ checks_for() { # checks_for NAME
             positive_checks "$n" "cryptsetup: root: set up successfully"
             check_t "$n" 'report:r["actions"] = [a for a in r["actions"] if a.get("phase") != "keyscript"]' \
                 "$n: cryptroot ran se-secretd's keyscript, which served the key (the report's keyscript record)" keyscript_served ;;
-        *-tampered) negative_checks "$n" "$TAMPERED_PROBLEM" ;;
-        *-missing) negative_checks "$n" "$MISSING_PROBLEM" ;;
+        *-tampered) negative_checks "$n" "$TAMPERED_PROBLEM" bad-signature ;;
+        *-missing) negative_checks "$n" "$MISSING_PROBLEM" missing-required ;;
         dracut-corrupt-root) guard_checks "$n" "Failed to mount .*sysroot|Failed to start .*(File System Check|sysroot)|sysroot.mount.*failed|Dependency failed for .*(sysroot|Root)" ;;
         dracut-no-init) guard_checks "$n" "Failed to start initrd-switch-root.service|initrd-switch-root.service.*failed" ;;
         dracut-shell-corrupt-root) guard_checks "$n" "Could not mount|Failed to mount|[Cc]an't mount root|mount: " ;;

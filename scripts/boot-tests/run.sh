@@ -245,7 +245,10 @@ step_t=$(date +%s)
 # rightly, has none: SE_BOOTTEST_BINARY names se-secretd-test or the like).
 "$BIN" info --uv-sim "$W/sim" --sysfs "$W/sim/sysfs" > /dev/null 2>&1 ||
     fail_all "$BIN has no simulated ultravisor backend (the release agent has none); the images need out/se-secretd-test"
-"$DEV" example "$W/ex" --sim "$W/sim" > /dev/null
+# With --attest: the tenant's attestation request on the request volume
+# (requests/attestation-request.bin; its protection key stays with the
+# tenant, in ex/), and a policy that requires attestation.
+"$DEV" example "$W/ex" --sim "$W/sim" --attest > /dev/null
 # An unrelated example made the same way: what its values share with the
 # real ones is structure (armor, key-type prefixes), not secret (leakscan.py).
 "$DEV" example "$W/ex-other" --sim "$W/sim" > /dev/null
@@ -256,7 +259,10 @@ V=$W/ex/values
 # /dev/mapper/root; dracut+systemd lets se-secretd open it with libcryptsetup,
 # initramfs-tools hands the passphrase to Debian's cryptroot through crypttab's
 # keyscript=. The SSH host key and TLS key go into the new root, root's
-# authorized keys become a credential. Failure: power off.
+# authorized keys become a credential. Failure: power off. Attestation is
+# required; the results go to a blank disk the host attaches (by its serial,
+# as a provider would name it) and to the console, where the tenant's
+# `se-secretd verify` reads them after the guest stopped (checks.sh).
 make_policy() { # make_policy OUT LUKS_ACTION_JSON [ON_FAILURE [TLS_KEY_PATH [2ND_ACTION_JSON]]]
     python3 - "$W/ex/policy.json" "$1" "$2" "${3:-poweroff}" "${4:-}" "${5:-}" "$BREAK" << 'EOF'
 import json, sys
@@ -271,6 +277,8 @@ for s in p["secrets"]:
     if s["name"] == "tls-server-key" and tls_path:
         s["actions"][0]["path"] = tls_path
 p["on_failure"] = on_failure
+p["attestation"] = {"mode": "required"}
+p["results"] = {"device": "/dev/disk/by-id/virtio-se-results", "console": True}
 if breaker == "lock":
     p.setdefault("store", {})["lock"] = False
 if breaker == "reboot" and on_failure == "poweroff":
@@ -440,8 +448,12 @@ boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE [CONSOLE-MODE [ROOT-IM
         return 0
     fi
     local log=$W/console-$name.log res=$W/result-$name.img sock=$W/console-$name.sock t rc=0 driver
+    local results=$W/se-results-$name.img
     printf 'SE-SECRETD-RESULT-DISK\n' > "$res"
     truncate -s 1M "$res"
+    # The product's results device: blank, 4 MiB (any record fits).
+    rm -f "$results"
+    truncate -s 4M "$results"
     rm -f "$sock" "$log"
     local cpu=max
     [ "$ACCEL" = kvm ] && cpu=host
@@ -460,6 +472,7 @@ boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE [CONSOLE-MODE [ROOT-IM
         -drive file="$req",format=raw,if=virtio,readonly=on \
         -drive file="$res",format=raw,if=virtio \
         -drive file="$W/data.img",format=raw,if=virtio,snapshot=on \
+        -drive file="$results",format=raw,if=none,id=seresults -device virtio-blk-pci,drive=seresults,serial=se-results \
         > "$W/qemu-$name.log" 2>&1 || rc=$?
     kill "$driver" 2> /dev/null || true
     wait "$driver" 2> /dev/null || true

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Makes a broken twin of a boot's evidence: one thing changed (checks.sh).
 
-  twin.py CONSOLE RC RESULT VALUES INITIAL-SIM MUTATION
+  twin.py CONSOLE RC RESULT VALUES INITIAL-SIM MUTATION [RESULTS-DEVICE]
 
 CONSOLE, RC and RESULT are the twin's copies of the console text, QEMU's
-exit code and the result disk, changed in place. VALUES holds the secret
+exit code and the result disk, changed in place; RESULTS-DEVICE the copy of
+the product's results device (the disk se-secretd wrote its record to). VALUES holds the secret
 values (for the leak twins), INITIAL-SIM the simulated ultravisor's state
 before the boot. MUTATION is KIND or KIND:ARG:
 
@@ -25,8 +26,19 @@ before the boot. MUTATION is KIND or KIND:ARG:
                     before the boot), unlock, drop-tag / dup-tag (an accepted
                     request's tag removed / replaced by another's),
                     drop-secret (the store's last secret removed)
+  resultsdev:WHAT   the results device's record (docs/results.md), re-encoded
+                    with every digest and checksum right, as a host that
+                    forges one would: zero (the device blank: nothing
+                    written), flip-measurement (one bit of the attestation
+                    response's measurement), report:PYTHON / facts:PYTHON (the
+                    record's report or facts document, r, changed by a Python
+                    statement), leak:FORM (a secret's window in its report)
+  consolerec:WHAT   the console's SESD-RESULT lines replaced by the frame of
+                    the results device's record changed by resultsdev:WHAT
+                    (framed with every check right)
 """
 import base64
+import hashlib
 import io
 import json
 import os
@@ -98,6 +110,87 @@ def simstate_files(encoded, what, initial):
     return files
 
 
+# The results record (docs/results.md, "The record"): read and written again
+# here, independently of se-secretd's ResultsRecord, so a twin can change a
+# payload and keep every digest right.
+RECORD_MAGIC = b"SE-SECRETD-RSLT1"
+KINDS = {"report": 1, "response": 2, "facts": 3}
+
+
+def record_entries(raw):
+    """[(kind, payload)] of the record at the start of raw."""
+    assert raw[:16] == RECORD_MAGIC, "no results record on the device"
+    be = lambda b: int.from_bytes(b, "big")
+    n, total = be(raw[20:24]), be(raw[24:32])
+    assert raw[total - 32:total] == hashlib.sha256(raw[:total - 32]).digest(), "record checksum"
+    out = []
+    for i in range(n):
+        e = raw[32 + 56 * i:32 + 56 * (i + 1)]
+        off, size = be(e[8:16]), be(e[16:24])
+        out.append((be(e[0:4]), bytearray(raw[off:off + size])))
+    return out
+
+
+def record_bytes(entries):
+    head = 32 + 56 * len(entries)
+    total = head + sum(len(p) for _, p in entries) + 32
+    out = bytearray(RECORD_MAGIC + (1).to_bytes(4, "big") + len(entries).to_bytes(4, "big") + total.to_bytes(8, "big"))
+    off = head
+    for kind, p in entries:
+        out += kind.to_bytes(4, "big") + bytes(4) + off.to_bytes(8, "big") + len(p).to_bytes(8, "big") + hashlib.sha256(p).digest()
+        off += len(p)
+    for _, p in entries:
+        out += p
+    return bytes(out + hashlib.sha256(out).digest())
+
+
+def frame_lines(record):
+    """The record as ConsoleFrame writes it (docs/results.md, "On the console")."""
+    rid = hashlib.sha256(record).hexdigest()[:16]
+    text = base64.b64encode(record).decode()
+    chunks = [text[i:i + 64] for i in range(0, len(text), 64)]
+    for n, c in enumerate(chunks, 1):
+        check = hashlib.sha256(f"{rid} {n}/{len(chunks)} {c}".encode()).hexdigest()[:8]
+        yield f"SESD-RESULT {rid} {n}/{len(chunks)} {check} {c}"
+
+
+def changed_record(device, what, values):
+    """The device's record changed by WHAT (None: zero, nothing written)."""
+    what, _, arg = what.partition(":")
+    if what == "zero":
+        return None
+    entries = record_entries(open(device, "rb").read())
+    payload = {k: p for k, p in entries}
+    if what == "flip-measurement":
+        resp = payload[KINDS["response"]]
+        size, off = int.from_bytes(resp[0x20:0x24], "big"), int.from_bytes(resp[0x24:0x28], "big")
+        assert resp[:8] == b"pvattest" and size == 64 and off > 0, "no measurement in the response"
+        resp[off + 10] ^= 0x01
+    elif what in ("report", "facts", "leak"):
+        kind = KINDS["report" if what == "leak" else what]
+        r = json.loads(bytes(payload[kind]))
+        statement = 'r["leaked"] = leak' if what == "leak" else arg
+        exec(statement, {"r": r, "leak": leak_text(values, arg) if what == "leak" else None})
+        payload[kind][:] = json.dumps(r, indent=2).encode()
+    else:
+        raise SystemExit(f"twin.py: unknown resultsdev mutation {what}")
+    return record_bytes(entries)
+
+
+def device_mutation(device, what, values):
+    size = os.path.getsize(device)
+    record = changed_record(device, what, values)
+    with open(device, "r+b") as f:
+        f.write(record or bytes(min(size, 1 << 22)))
+
+
+def console_record_mutation(console, device, what, values):
+    record = changed_record(device, what, values)
+    lines = open(console, "rb").read().decode("utf-8", "surrogateescape").split("\n")
+    lines = [l for l in lines if "SESD-RESULT" not in l] + (list(frame_lines(record)) if record else [])
+    open(console, "wb").write("\n".join(lines).encode("utf-8", "surrogateescape"))
+
+
 def result_mutation(path, kind, arg, values, initial):
     raw = open(path, "rb").read()
     lines = raw.replace(b"\0", b"").decode("utf-8", "surrogateescape").split("\n")
@@ -154,6 +247,7 @@ def result_mutation(path, kind, arg, values, initial):
 
 def main(argv):
     console, rc, result, values, initial, mutation = argv[1:7]
+    device = argv[7] if len(argv) > 7 else None
     kind, _, arg = mutation.partition(":")
     if kind in ("drop", "add", "late", "subst", "empty", "leak"):
         console_mutation(console, kind, arg, values)
@@ -161,6 +255,11 @@ def main(argv):
         open(rc, "w").write(arg + "\n")
     elif kind in ("result", "resultsub", "report", "leakresult", "simstate"):
         result_mutation(result, kind, arg, values, initial)
+    elif kind in ("resultsdev", "consolerec") and device and os.path.exists(device):
+        if kind == "resultsdev":
+            device_mutation(device, arg, values)
+        else:
+            console_record_mutation(console, device, arg, values)
     else:
         print(f"twin.py: unknown mutation {mutation!r}", file=sys.stderr)
         return 64
