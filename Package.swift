@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "SEDevicesTests", dependencies: ["TestSupport", "SEDevices", "SEBase", "SEVocabulary", "ResultsRecord"]),
         .testTarget(name: "SecretActionsTests", dependencies: ["TestSupport", "SecretActions", "SEDevices", "SecretdCLI", "CCryptsetup",
                                                                "SecretPolicy", "UVSimulator", "UVDevice", "UVCommands",
-                                                               "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding"]),
+                                                               "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "SecretdWorkbench", "RequestBuilding", "ResultsRecord"]),
         // Secret hygiene: process protections (runs the built se-secretd) and buffer wiping.
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "SEBase", "SECrypto", "ASRCodec", "CProcessHardening", "SEVocabulary", "RequestBuilding"]),
     ]

@@ -5,6 +5,7 @@ import SEBase
 import SEDevices
 import SEVocabulary
 import ResultsRecord
+import SecretPolicy
 
 /// How the boot run reaches the results device and the console: a seam
 /// for tests, which have neither (a regular file stands in for the device;
@@ -122,5 +123,64 @@ enum ResultsOutput {
             let id = first.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
             log.log(.notice, "results record \(id) (\(lines.count) lines) on the console; the kernel log would drop lines (printk.devkmsg=ratelimit)", kmsg: true)
         }
+    }
+}
+
+/// A later phase of the boot (unlock, install: separate processes after the
+/// boot run) that failed hands the results record out again, with the
+/// report as it is now (the phase's records in it), so that what leaves the
+/// guest says where the boot stopped, not only that the boot run was fine.
+/// The facts and the attestation response are the boot run's, byte for
+/// byte (RUN-DIR/results.bin): still bound, still the tenant's to verify;
+/// the report is information, as always. The device is found and checked
+/// again (blank or ours, not in use, no signature): the host may have
+/// swapped disks since.
+public enum PhaseResults {
+    /// How long a phase waits for the results device: the boot run found
+    /// it already, so it is there unless the host took it away.
+    public static let deviceWaitSeconds = 5.0
+
+    /// Delivers the record per the policy; returns the problems, each also
+    /// logged (an empty list: delivered, or the policy wants none).
+    @discardableResult
+    public static func deliver(policy: Policy, runDirectory: String, consolePath: String = "/dev/console",
+                               access: ResultsAccess = .system, log: BootLog) -> [String] {
+        guard policy.results.device != nil || policy.results.console else { return [] }
+        var problems: [String] = []
+        func problem(_ s: String) { problems.append(s); log.error(s) }
+        let report: [UInt8]
+        do { report = try FileIO.read(runDirectory + "/report.json", limit: ResultsRecord.maxPayload) } catch {
+            problem("results: no report to hand out: \(error)")
+            return problems
+        }
+        var entries = [ResultsRecord.Entry(.report, report)]
+        if let earlier = try? FileIO.read(runDirectory + "/" + ResultsOutput.recordFile, limit: ResultsRecord.maxSize),
+           let record = try? ResultsRecord.parse(earlier) {
+            for kind in [ResultsRecord.Kind.facts, .attestationResponse] {
+                if let bytes = record[kind] { entries.append(ResultsRecord.Entry(kind, bytes)) }
+            }
+        }
+        let record: ResultsRecord
+        do { record = try ResultsRecord(entries) } catch {
+            problem("results: cannot make the record: \(error)")
+            return problems
+        }
+        var device: ResultsDevice?
+        if let spec = policy.results.device {
+            do { device = try ResultsOutput.prepareDevice(spec, wait: deviceWaitSeconds, access: access, log: log) } catch let f as BootFailure {
+                problem("results: \(f.message)")
+            } catch {
+                problem("results: \(error)")
+            }
+        }
+        do { try ResultsOutput.writeRecord(record, runDirectory: runDirectory, device: device, log: log) } catch let f as BootFailure {
+            problem("results: \(f.message)")
+        } catch {
+            problem("results: \(error)")
+        }
+        if policy.results.console {
+            ResultsOutput.toConsole(record, path: consolePath, kmsgPath: log.kmsgPath, access: access, log: log)
+        }
+        return problems
     }
 }

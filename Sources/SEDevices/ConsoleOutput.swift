@@ -82,7 +82,9 @@ public struct ConsoleOutput {
     /// (all of them, or it throws with the count in the error).
     @discardableResult
     public func write(_ lines: [String]) throws(ConsoleOutputError) -> Int {
-        let fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK)
+        // O_APPEND: a file given instead of the console (`--console`) keeps
+        // what it has, as a console log does; a tty and /dev/kmsg ignore it.
+        let fd = open(path, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw ConsoleOutputError(.openFailed, path: path, linesWritten: 0, systemError: SystemError.current("open", path: path))
         }

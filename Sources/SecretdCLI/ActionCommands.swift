@@ -59,6 +59,12 @@ enum ActionCommands {
             reportError = "\(error)"
             if code == .ok { code = .ioError }
         }
+        // A failed unlock or install: the results record leaves the guest
+        // again, now saying where the boot stopped (docs/results.md).
+        if code != .ok, phase == .unlock || phase == .install {
+            PhaseResults.deliver(policy: policy, runDirectory: env.runDirectory, consolePath: o.console,
+                                 log: BootLog(stderr: out.err, kmsgPath: nil, debug: false))
+        }
         if o.json {
             var members: [(String, JSON)] = [("phase", .string(phase.rawValue)),
                                              ("result", .string(code == .ok ? "ok" : "failed")),
@@ -261,15 +267,17 @@ struct PhaseOptions {
     static let unlockRoot = OptionSpec.value("root", "DIR", "Accepted for symmetry with install; unlock writes nothing into the new root.")
     static let installRoot = OptionSpec.value("root", "DIR", "The mounted new root (default /sysroot; initramfs-tools: /root).")
     static let json = JSONOption.spec("Print the records as JSON.")
+    static let console = OptionSpec.value("console", "FILE",
+        "Where the results record's lines go when the phase fails and the policy says results.console (default /dev/console).")
 
     /// The phase's options, in help order.
     static func options(_ phase: Phase) -> [OptionSpec] {
         switch phase {
         case .unlock:
             return [policy] + BackendOptions.options + [runDirectory, keyFileDirectory, device, deviceTimeout, checkOnly,
-                                                         unlockRoot, noTmpfsCheck, json]
+                                                         unlockRoot, noTmpfsCheck, console, json]
         case .install:
-            return [policy] + BackendOptions.options + [installRoot, credentialDirectory, runDirectory, noTmpfsCheck, json]
+            return [policy] + BackendOptions.options + [installRoot, credentialDirectory, runDirectory, noTmpfsCheck, console, json]
         case .cleanup:
             return [policy, runDirectory, keyFileDirectory, noTmpfsCheck, json]
         case .keyscript:
@@ -284,6 +292,8 @@ struct PhaseOptions {
     let backend: BackendOptions
     let environment: PhaseEnvironment
     let json: Bool
+    /// Where a failed phase's results record goes (unlock and install).
+    let console: String
 
     init(_ args: Arguments, phase: Phase) throws {
         let declared = Set(Self.options(phase).map(\.long))
@@ -296,6 +306,7 @@ struct PhaseOptions {
         backend = BackendOptions.options.allSatisfy { declared.contains($0.long) }
             ? try BackendOptions(args) : BackendOptions(kernelCommandLine: args)
         json = try JSONOption.read(args)
+        console = try value(Self.console) ?? "/dev/console"
         var env = PhaseEnvironment()
         let root = try value(Self.unlockRoot), keyFiles = try value(Self.keyFileDirectory)
         let credentials = try value(Self.credentialDirectory)

@@ -154,3 +154,84 @@ import ResultsRecord
         #expect(try JSON.parse(try #require(console[.report]))["failure"]?["step"] == .string("results"))
     }
 }
+
+/// A later phase that fails (unlock, install) hands the record out again:
+/// its report says where the boot stopped; facts and response are the boot
+/// run's, byte for byte.
+@Suite struct PhaseResultsTests {
+    /// A successful attested boot run with the results device and console;
+    /// then report.json gains a failed install record, as `se-secretd
+    /// install` writes it.
+    static func bootThenFailInstall(_ g: Guest, image: String) throws -> (config: BootConfiguration, policy: Policy) {
+        let t = try AttestationBootTests.tenantRequest(g)
+        let requests = try AttestationBootTests.requests(g, "rq", attestation: t.file)
+        let policyPath = try ResultsBootTests.policy(g, attest: true)
+        let config = ResultsBootTests.config(g, policy: policyPath, requests: requests, image: image)
+        let (result, stderr) = g.boot(config)
+        #expect(result.succeeded, "\(stderr)")
+        guard case var .object(m) = try JSON.parse(try FileIO.read(g.runDir + "/report.json", limit: 1 << 22)) else { fatalError() }
+        let failed = JSON.object([("phase", .string("install")), ("secret", .string("tls-server-key")), ("result", .string("failed")),
+                                  ("message", .string("the directory /sysroot/etc/ssl/nope does not exist"))])
+        if let i = m.firstIndex(where: { $0.0 == "actions" }), case let .array(old) = m[i].1 { m[i].1 = .array(old + [failed]) }
+        else { m.append(("actions", .array([failed]))) }
+        try FileIO.writeAtomically(g.runDir + "/report.json", Array((JSON.object(m).serialized() + "\n").utf8), mode: 0o600)
+        return (config, try Policy.load(path: policyPath))
+    }
+
+    static func log() -> (BootLog, Lines) {
+        let lines = Lines()
+        return (BootLog(stderr: { lines.text += $0 }, kmsgPath: nil, debug: false), lines)
+    }
+
+    @Test func aFailedInstallHandsOutTheRecordAgainWithItsReport() throws {
+        let g = try Guest("phase-results")
+        let image = try ResultsBootTests.image(g, "results.img")
+        let (config, policy) = try Self.bootThenFailInstall(g, image: image)
+        let before = try ResultsRecord.parse(try FileIO.read(image, limit: 4 << 20))
+        let consoleBefore = try ConsoleFrame.records(in: try FileIO.read(config.consolePath, limit: 1 << 24)).count
+        let (log, lines) = Self.log()
+        let problems = PhaseResults.deliver(policy: policy, runDirectory: g.runDir, consolePath: config.consolePath,
+                                            access: config.resultsAccess, log: log)
+        #expect(problems.isEmpty, "\(lines.text)")
+        let after = try ResultsRecord.parse(try FileIO.read(image, limit: 4 << 20))
+        // The report as it is now; the boot run's facts and response unchanged.
+        #expect(after[.report] == (try FileIO.read(g.runDir + "/report.json", limit: 1 << 22)))
+        #expect(after[.report] != before[.report])
+        #expect(String(decoding: try #require(after[.report]), as: UTF8.self).contains("/sysroot/etc/ssl/nope"))
+        #expect(after[.facts] == before[.facts] && after[.facts] != nil)
+        #expect(after[.attestationResponse] == before[.attestationResponse] && after[.attestationResponse] != nil)
+        #expect(try ResultsRecord.parse(try FileIO.read(g.runDir + "/results.bin", limit: 4 << 20)) == after)
+        // The console gets the new record as well; the latest first.
+        let records = try ConsoleFrame.records(in: try FileIO.read(config.consolePath, limit: 1 << 24))
+        #expect(records.count == consoleBefore + 1)
+        #expect(records.first == after)
+    }
+
+    @Test func aDiskTheHostSwappedInIsNotWritten() throws {
+        let g = try Guest("phase-results-swapped")
+        let image = try ResultsBootTests.image(g, "results.img")
+        let (config, policy) = try Self.bootThenFailInstall(g, image: image)
+        // The host puts a disk with data where the results device was.
+        var disk = try FileIO.read(image, limit: 4 << 20)
+        for i in 0..<16 { disk[i] = 0x55 }
+        try FileIO.writeAtomically(image, disk, mode: 0o600)
+        let (log, lines) = Self.log()
+        let problems = PhaseResults.deliver(policy: policy, runDirectory: g.runDir, consolePath: config.consolePath,
+                                            access: config.resultsAccess, log: log)
+        #expect(problems.count == 1 && problems.first?.contains("[not-blank]") == true, "\(lines.text)")
+        #expect(try FileIO.read(image, limit: 4 << 20) == disk)
+        // The console still gets the record.
+        let latest = try ConsoleFrame.extract(from: try FileIO.read(config.consolePath, limit: 1 << 24))
+        #expect(latest[.report] == (try FileIO.read(g.runDir + "/report.json", limit: 1 << 22)))
+    }
+
+    @Test func aPolicyWithoutResultsWritesNothing() throws {
+        let g = try Guest("phase-results-none")
+        let (log, _) = Self.log()
+        let policy = try Policy.load(path: g.example.policyPath)
+        #expect(policy.results.device == nil && !policy.results.console)
+        #expect(PhaseResults.deliver(policy: policy, runDirectory: g.runDir, consolePath: g.dir + "/console.log", log: log).isEmpty)
+        #expect(FileIO.kind(of: g.runDir + "/results.bin") == nil)
+        #expect(FileIO.kind(of: g.dir + "/console.log") == nil)
+    }
+}

@@ -54,6 +54,8 @@ func drain(_ fd: Int32) -> [UInt8] {
         #expect(try quiet.write([]) == 0)
         #expect(try quiet.write(["one"]) == 1)
         #expect(none == 0, "no pause before the first line or after the last")
+        // A file keeps what it had: the writer appends, as a console log does.
+        #expect(String(decoding: contents(path), as: UTF8.self) == lines.joined(separator: "\n") + "\none\n")
     }
 
     @Test func aFIFOGetsEveryLine() throws {

@@ -6,6 +6,7 @@ import SECrypto
 import ASRCodec
 @testable import SecretActions
 import SecretdCLI
+import ResultsRecord
 
 /// A simulated guest after its boot run: a simulated ultravisor whose store
 /// holds a request set's secrets and is locked, LUKS2 images, a policy, and a
@@ -273,6 +274,38 @@ struct Guest {
             let multi = run(link, ["none"], environment: env)
             #expect(multi.status == ExitCode.config.rawValue && multi.err.contains("keyscript"))
         }
+    }
+
+    /// A failed install with `results.console`: the phase hands the results
+    /// record out on the console, its report with the failed action in it.
+    @Test func aFailedInstallPutsTheRecordOnTheConsole() throws {
+        let g = try Guest()
+        var policy = try JSON.parse(try read(g.policy))
+        guard case var .object(m) = policy else { Issue.record("the policy is not an object"); return }
+        m.append(("results", .object([("console", .bool(true))])))
+        policy = .object(m)
+        try write(g.policy, Array(policy.serialized().utf8))
+        try FileManager.default.removeItem(atPath: g.root + "/etc/ssl/private")
+        try FileManager.default.createSymbolicLink(atPath: g.root + "/etc/ssl/private", withDestinationPath: "/tmp")
+        let console = g.work + "/console.log"
+        try write(console, Array("earlier console output\n".utf8))
+        let i = g.phase("install", ["--root", g.root, "--credentials-dir", g.credDir, "--console", console])
+        #expect(i.code == ExitCode.ioError.rawValue, "\(i.out)\(i.err)")
+        let log = try read(console)
+        #expect(log.starts(with: Array("earlier console output\n".utf8)))
+        let record = try ConsoleFrame.extract(from: log)
+        let report = try JSON.parse(try #require(record[.report]))
+        guard case let .array(actions)? = report["actions"] else { Issue.record("no actions in the record's report"); return }
+        #expect(actions.contains { $0["phase"] == .string("install") && $0["result"] == .string("failed") })
+        #expect(record[.attestationResponse] == nil, "no boot run attested here")
+        g.expectNoSecret(in: String(decoding: log, as: UTF8.self), "the console")
+        // A successful phase writes nothing there.
+        try FileManager.default.removeItem(atPath: g.root + "/etc/ssl/private")
+        try FileManager.default.createDirectory(atPath: g.root + "/etc/ssl/private", withIntermediateDirectories: false)
+        let before = try read(console)
+        let ok = g.phase("install", ["--root", g.root, "--credentials-dir", g.credDir, "--console", console])
+        #expect(ok.code == 0, "\(ok.out)\(ok.err)")
+        #expect(try read(console) == before)
     }
 
     /// unlock finds a LUKS volume by its LABEL through libblkid, on a real loop device.
