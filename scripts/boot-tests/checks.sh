@@ -252,6 +252,27 @@ tenant_checks() { # tenant_checks NAME: the boot run's results verify, on the de
         verified_by_tenant results
     check_t "$n" "$CONSOLE_RESULTS_TWINS" "$n: the tenant's verify accepts the record cut from the console log" verified_by_tenant console
 }
+# The results device's record: its report (information) makes PYTHON (r) true.
+device_report_says() { # device_report_says NAME PYTHON-EXPRESSION
+    python3 - "$W/se-results-$1.img" "$2" "$HERE" 2> /dev/null << 'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from twin import KINDS, record_entries
+entries = dict(record_entries(open(sys.argv[1], "rb").read(4 << 20)))
+r = json.loads(bytes(entries[KINDS["report"]]))
+assert eval(sys.argv[2], {"r": r}), "the record's report does not say so"
+EOF
+}
+INSTALL_FAILED="any(a.get('phase') == 'install' and a.get('result') == 'failed' for a in r.get('actions', []))"
+# A later phase failed (the emergency boots' install): the record left the
+# guest again, its report saying so, and still verifies.
+phase_failure_checks() { # phase_failure_checks NAME
+    local n=$1
+    check_t "$n" "resultsdev:zero ;; resultsdev:report:r['actions'] = [a for a in r['actions'] if a.get('phase') != 'install']" \
+        "$n: the results device's record was written again after the failed install, its report says so" \
+        device_report_says "$INSTALL_FAILED"
+    tenant_checks "$n"
+}
 tenant_failure_checks() { # tenant_failure_checks NAME RULE: a failed run's record, on the device and the console
     local n=$1
     check_t "$n" "$(failed_twins "$2")" "$n: the results device holds the failed run's record: no attestation, its report names the problem ($2)" \
@@ -391,6 +412,7 @@ guard_checks() { # guard_checks NAME WHAT-FAILED-REGEX
     check_t "$n" "add:SE-SECRETD-BOOTTEST: real root reached ;; empty" "$n: the real root was never reached" console_lacks "SE-SECRETD-BOOTTEST"
     check_t "$n" "$LEAK_TWINS" "$n: no trace of a secret on the console" no_leak
     check_t "$n" "$POWER_TWINS" "$n: the kernel powered off (reboot: Power down; no panic, no restart)" powered_off
+    tenant_checks "$n"
 }
 # A boot whose policy allows an emergency shell: the guard locked the store,
 # wiped and closed, warned, and only then the shell came; in the shell the
@@ -453,11 +475,13 @@ checks_for() { # checks_for NAME
             check_t "$n" "add:         Starting initrd-switch-root.service ;; add:[  OK  ] Reached target initrd.target ;; drop:se-secretd-install.service FAILED" \
                 "$n: after the failed install nothing of the way to switch-root started" \
                 nothing_after "se-secretd-install.service FAILED \\(exit-code" "$TO_SWITCH_ROOT"
-            shell_checks "$n" "Press Enter for maintenance" ;;
+            shell_checks "$n" "Press Enter for maintenance"
+            phase_failure_checks "$n" ;;
         itools-emergency)
             check_t "$n" "late:cryptsetup: root: set up successfully" "$n: cryptroot opened the root before the install phase failed" \
                 ordered "cryptsetup: root: set up successfully" "$MISSING_DIR_FAILURE"
-            shell_checks "$n" "\\(initramfs\\) " ;;
+            shell_checks "$n" "\\(initramfs\\) "
+            phase_failure_checks "$n" ;;
         *) bad "$n: no checks for this boot" ;;
     esac
 }

@@ -11,8 +11,8 @@
 #   guard   the shell guard does nothing: after a successful boot run, a root
 #           with no init must give the host a shell (initramfs-tools' panic
 #           shell), which the checks must see
-#   lock    the policies leave the store unlocked: both the agent's line and
-#           the ultravisor's own state must say so
+#   lock    the policies leave the store unlocked: the agent's line, the
+#           ultravisor's own state and the tenant's verify must say so
 #   leak    the booted root prints the TLS key on the console
 #   reboot  the policies say on_failure=reboot: a refused request set must
 #           not count as a power-off (QEMU exits 0 on a reboot too)
@@ -36,7 +36,7 @@ MUST_FAIL[guard]="itools-no-init: no shell prompt, and the typed 'se-secretd lis
 MUST_PASS[guard]="itools-no-init: the boot run succeeded and locked the store before the failure|itools-no-init: the real root was never reached"
 ONLY[lock]="dracut-systemd"
 BOOTS[lock]="dracut-good"
-MUST_FAIL[lock]="dracut-good: the boot run succeeded and locked the store (console)|dracut-good: the ultravisor's own state (read after the guest stopped): store locked, every secret of the policy in it|dracut-good: the report (carried to the booted system in /run) says the store is locked, verdict ok"
+MUST_FAIL[lock]="dracut-good: the boot run succeeded and locked the store (console)|dracut-good: the ultravisor's own state (read after the guest stopped): store locked, every secret of the policy in it|dracut-good: the report (carried to the booted system in /run) says the store is locked, verdict ok|dracut-good: the tenant's verify accepts the results device: this image, these requests, a locked store, the run's facts bound"
 MUST_PASS[lock]="dracut-good: the real root was reached|dracut-good: no trace of a secret (raw, hex or base64 window) on the console, in the report or on the result disk"
 ONLY[leak]="dracut-systemd"
 BOOTS[leak]="dracut-good"
