@@ -111,8 +111,11 @@ enum ResultsOutput {
             log.error("the results record does not fit the console (\(error)); it is in /run only")
             return
         }
+        // Twice: a console drops and doubles bytes, and the reader takes each
+        // line from whichever copy is intact (ConsoleFrame).
+        let copies = Array([[String]](repeating: lines, count: ConsoleFrame.copies).joined())
         do {
-            _ = try ConsoleOutput(path: path, pauseMilliseconds: access.linePauseMilliseconds).write(lines)
+            _ = try ConsoleOutput(path: path, pauseMilliseconds: access.linePauseMilliseconds).write(copies)
         } catch {
             log.error("cannot write the results to \(path): \(error)")
         }

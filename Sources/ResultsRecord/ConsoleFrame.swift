@@ -16,6 +16,10 @@ import SECrypto
 /// takes, for each record, any copy of each line whose check holds, anywhere
 /// in the text, and returns every record it can complete, the last
 /// completed first; the record's own checksum and id have the final word.
+/// A serial console's commonest damage is a byte written twice: a line
+/// whose check fails is tried again with each one of its bytes left out
+/// (`repair`), and the writer puts every record on the console twice, so
+/// a line lost in one copy is found in the other.
 /// Nothing in a record is secret, and nothing in it is authenticated but
 /// the attestation response it carries (docs/results.md).
 public enum ConsoleFrame {
@@ -31,6 +35,15 @@ public enum ConsoleFrame {
     public static let maxPending = 64
     /// The longest log `extract` reads.
     public static let maxLogSize = 512 << 20
+    /// Broken lines a reader tries to repair in one log (each try is up to
+    /// `maxRepairLength` candidates and their checks): a log full of broken
+    /// lines costs bounded work.
+    public static let maxRepairs = 4096
+    /// The longest stretch, from just before the marker to the end of the
+    /// line, that a repair works on (a whole line is about 120 bytes).
+    static let maxRepairLength = 160
+    /// How often the writer puts a record on the console.
+    public static let copies = 2
 
     public static func lines(_ record: ResultsRecord) throws(ResultsRecordError) -> [String] {
         let bytes = record.bytes
@@ -66,15 +79,24 @@ public enum ConsoleFrame {
         var pending: [Key: Pending] = [:]
         var order = 0
         var sawMarker = false
+        var repairs = 0
         let needle = Array((marker + " ").utf8)
         var lineStart = 0
         while lineStart < log.count {
             var lineEnd = lineStart
             while lineEnd < log.count && log[lineEnd] != 0x0A { lineEnd += 1 }
             defer { lineStart = lineEnd + 1 }
-            guard let at = find(needle, in: log, from: lineStart, to: lineEnd) else { continue }
-            sawMarker = true
-            guard let line = parseLine(log, from: at + needle.count, to: lineEnd) else { continue }
+            var parsed: Line? = nil
+            if let at = find(needle, in: log, from: lineStart, to: lineEnd) {
+                sawMarker = true
+                parsed = parseLine(log, from: at + needle.count, to: lineEnd)
+            }
+            if parsed == nil, repairs < maxRepairs, let start = repairStart(log, lineStart: lineStart, lineEnd: lineEnd) {
+                repairs += 1
+                parsed = repair(log, from: start, to: lineEnd)
+                if parsed != nil { sawMarker = true }
+            }
+            guard let line = parsed else { continue }
             let key = Key(id: line.id, total: line.total)
             if pending[key] == nil {
                 guard pending.count < maxPending else { continue }
@@ -111,6 +133,38 @@ public enum ConsoleFrame {
     }
 
     struct Line { let id: String; let n: Int; let total: Int; let chunk: String }
+
+    /// Where a damaged marker starts: found by either half of it, which a
+    /// doubled byte cannot both break ("RESULT " from 6 bytes before it for
+    /// "SESD-" and one extra byte, or "SESD-" from one byte before); nil if
+    /// the line has neither.
+    static func repairStart(_ log: [UInt8], lineStart: Int, lineEnd: Int) -> Int? {
+        if let at = find(Array("RESULT ".utf8), in: log, from: lineStart, to: lineEnd) { return max(lineStart, at - 6) }
+        if let at = find(Array("SESD-".utf8), in: log, from: lineStart, to: lineEnd) { return max(lineStart, at - 1) }
+        return nil
+    }
+
+    /// The line whose check holds with one byte of `log[start..<end]` (from
+    /// just before the marker to the end of the line) left out; nil if none.
+    /// The check (32 bits) and, in the end, the record's SHA-256 keep a
+    /// wrong repair out.
+    static func repair(_ log: [UInt8], from start: Int, to lineEnd: Int) -> Line? {
+        guard lineEnd - start <= maxRepairLength else { return nil }
+        let stretch = Array(log[start..<lineEnd])
+        let needle = Array((marker + " ").utf8)
+        var candidate = [UInt8]()
+        candidate.reserveCapacity(stretch.count)
+        for k in 0..<stretch.count {
+            candidate.removeAll(keepingCapacity: true)
+            candidate += stretch[..<k]
+            candidate += stretch[(k + 1)...]
+            if let at = find(needle, in: candidate, from: 0, to: candidate.count),
+               let line = parseLine(candidate, from: at + needle.count, to: candidate.count) {
+                return line
+            }
+        }
+        return nil
+    }
 
     /// "<id> <n>/<total> <check> <base64>" after the marker; nil unless every
     /// field has its form and the check holds.

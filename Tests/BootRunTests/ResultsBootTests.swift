@@ -62,6 +62,10 @@ import ResultsRecord
         let fromRun = try ResultsRecord.parse(try FileIO.read(g.runDir + "/results.bin", limit: 4 << 20))
         let fromConsole = try ConsoleFrame.extract(from: try FileIO.read(g.dir + "/console.log", limit: 1 << 24))
         #expect(fromDevice == fromRun && fromRun == fromConsole)
+        // The console has the record twice (a line lost in one copy is in the other).
+        let consoleText = String(decoding: try FileIO.read(g.dir + "/console.log", limit: 1 << 24), as: UTF8.self)
+        let frame = try ConsoleFrame.lines(fromDevice)
+        #expect(consoleText == (frame + frame).map { $0 + "\n" }.joined())
         #expect(fromDevice[.report] == (try FileIO.read(g.runDir + "/report.json", limit: 1 << 22)))
         #expect(fromDevice[.facts] == (try FileIO.read(g.runDir + "/facts.json", limit: 1 << 22)))
         #expect(fromDevice[.attestationResponse] == (try FileIO.read(g.runDir + "/attestation-response.bin", limit: 1 << 22)))

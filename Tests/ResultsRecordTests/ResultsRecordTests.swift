@@ -189,6 +189,43 @@ import ResultsRecord
         }
     }
 
+    /// The line with its byte at `i` written twice (a serial console's commonest damage).
+    func doubled(_ line: String, at i: Int) -> String {
+        var b = Array(line.utf8)
+        b.insert(b[i], at: i)
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    @Test func aByteWrittenTwiceAnywhereInALineIsRepaired() throws {
+        let r = try record()
+        let lines = try ConsoleFrame.lines(r)
+        // Every line damaged, at a different place each: the marker, the id, the
+        // position, the check, the base64, its last character.
+        let damaged = lines.enumerated().map { i, l in doubled(l, at: [0, 4, 7, 8, 13, 30, 33, 40, 60, l.utf8.count - 1][i % 10] % l.utf8.count) }
+        #expect(zip(damaged, lines).allSatisfy { $0 != $1 })
+        #expect(try ConsoleFrame.extract(from: log(damaged.map { "[  12.5] " + $0 + "\r" })) == r)
+        // Two doubled bytes in one line are more than a repair takes: that line is lost.
+        var twice = lines
+        twice[5] = doubled(doubled(lines[5], at: 50), at: 70)
+        do { _ = try ConsoleFrame.extract(from: log(twice)); Issue.record("a line with two faults was taken") } catch {
+            #expect(error.rule == .incompleteFrame)
+        }
+        // ... unless the other copy the writer puts out is intact.
+        #expect(try ConsoleFrame.extract(from: log(twice + lines)) == r)
+    }
+
+    @Test func repairsAreBoundedPerLog() throws {
+        let r = try record()
+        let lines = try ConsoleFrame.lines(r)
+        let broken = [doubled(lines[0], at: 20)] + lines.dropFirst()
+        let junk = (0..<ConsoleFrame.maxRepairs).map { "SESD-RESULT junk \($0) RESULT x" }
+        // The budget spent on junk first: the real broken line is not repaired.
+        do { _ = try ConsoleFrame.extract(from: log(junk + broken)); Issue.record("a repair past the budget") } catch {
+            #expect(error.rule == .incompleteFrame)
+        }
+        #expect(try ConsoleFrame.extract(from: log(broken + junk)) == r)
+    }
+
     @Test func aRecordTooLongForTheConsoleIsRefused() throws {
         let big = try ResultsRecord([.init(.report, Array(repeating: 0x20, count: ConsoleFrame.maxRecordSize))])
         #expect(throws: ResultsRecordError.self) { try ConsoleFrame.lines(big) }
