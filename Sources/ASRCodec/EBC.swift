@@ -9,7 +9,11 @@ public enum EBC {
     public struct PolicyReference: Equatable, Sendable {
         /// SHA-256 of the referenced file (s390-tools' docs say SHA-512; its code uses SHA-256).
         public var sha256: [UInt8]
+        /// The file name looked up in the request directory.
         public var path: String
+        /// The path as the reference writes it (`./toc.pol`); `path` unless
+        /// it had leading `./` components.
+        public var written: String
 
         public static let size = 512
         public static let pathSize = 480
@@ -17,10 +21,11 @@ public enum EBC {
         public init(sha256: [UInt8], path: String) {
             self.sha256 = sha256
             self.path = path
+            self.written = path
         }
 
         public var bytes: [UInt8] {
-            sha256 + Array(Array(path.utf8).prefix(PolicyReference.pathSize)).rightPadded(to: PolicyReference.pathSize)
+            sha256 + Array(Array(written.utf8).prefix(PolicyReference.pathSize)).rightPadded(to: PolicyReference.pathSize)
         }
 
         public struct Invalid: Error, Equatable, CustomStringConvertible {
@@ -29,9 +34,14 @@ public enum EBC {
             public var description: String { message }
         }
 
-        /// Parses the reference and applies se-secretd's path rule: a single
-        /// plain file name (no '/', not '.' or '..', printable ASCII). pvebc
-        /// only refuses '..' and a leading '/'; we are stricter.
+        /// Parses the reference and applies the path rule: what pvebc takes
+        /// (`pvsecret create --policy ./toc.pol` as people type it), nothing
+        /// it refuses. Printable ASCII; refused as pvebc refuses them: any
+        /// `..` and a leading `/`; leading `./` components are dropped; what
+        /// is left must be a plain file name in the request directory
+        /// (pvebc would also look in a subdirectory; se-secretd reads the
+        /// request directory only, so `dir/toc.pol` is refused, saying so).
+        /// `path` is the name looked up; `written` what the reference says.
         public static func parse(_ userData: [UInt8]) throws(Invalid) -> PolicyReference {
             guard userData.count == size else { throw Invalid(rule: .ebcReference, message: "policy reference must be 512 bytes") }
             let hash = Array(userData[0..<32])
@@ -44,11 +54,26 @@ public enum EBC {
             guard name.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 throw Invalid(rule: .ebcPathTraversal, message: "policy reference path contains non-printable bytes")
             }
-            let path = String(decoding: name, as: UTF8.self)
-            guard !path.contains("/"), path != ".", path != ".." else {
-                throw Invalid(rule: .ebcPathTraversal, message: "policy reference path '\(path)' is not a plain file name in the request directory")
+            let written = String(decoding: name, as: UTF8.self)
+            let dotDot = name.indices.dropLast().contains { name[$0] == 0x2E && name[$0 + 1] == 0x2E }
+            guard !dotDot, name.first != 0x2F else {
+                throw Invalid(rule: .ebcPathTraversal, message: "policy reference path '\(written)' contains '..' or starts with '/' (refused, as pvebc refuses it)")
             }
-            return PolicyReference(sha256: hash, path: path)
+            var plain = name[...]
+            while plain.starts(with: [0x2E, 0x2F]) {  // "./"
+                plain = plain.dropFirst(2)
+                while plain.first == 0x2F { plain = plain.dropFirst() }  // ".//toc.pol"
+            }
+            guard !plain.isEmpty, !(plain.count == 1 && plain.first == 0x2E) else {
+                throw Invalid(rule: .ebcReference, message: "policy reference path '\(written)' names no file")
+            }
+            guard !plain.contains(0x2F) else {
+                throw Invalid(rule: .ebcReference,
+                    message: "policy reference path '\(written)' names a file in a subdirectory; se-secretd reads the request directory itself only (put the file beside the requests and reference it by its name)")
+            }
+            var ref = PolicyReference(sha256: hash, path: String(decoding: plain, as: UTF8.self))
+            ref.written = written
+            return ref
         }
     }
 

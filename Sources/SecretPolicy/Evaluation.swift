@@ -213,7 +213,7 @@ public struct Evaluator {
             }
         }
 
-        let order = submissionOrder(verdicts)
+        let order = submissionOrder(verdicts, ebc: ebc)
         var tagByFile: [String: [UInt8]] = [:]
         for v in verdicts { if let r = v.request { tagByFile[v.file] = r.gcmTag } }
         let tags = order.compactMap { tagByFile[$0] }
@@ -538,13 +538,24 @@ public struct Evaluator {
 
     // MARK: - Order
 
-    /// The EBC toc first, other meta requests by file name, then the secrets
-    /// in policy order, then a CCK update.
-    func submissionOrder(_ verdicts: [RequestVerdict]) -> [String] {
+    /// The EBC toc first; then, in the EBC layout, the requests its tag
+    /// list names, in its order (as pvebc adds them: the tenant's tool
+    /// decides, and `pvattest check --secret` in that order gives the same
+    /// secret-store hash); then other meta requests by file name, the
+    /// secrets in policy order, and a CCK update last (docs/policy.md,
+    /// "Submission order").
+    func submissionOrder(_ verdicts: [RequestVerdict], ebc: EBCState? = nil) -> [String] {
         var toc: [String] = [], meta: [String] = [], cck: [String] = []
         var secretFiles: [[UInt8]: [String]] = [:]
+        var listed: [String] = []
+        if let ebc {
+            for tag in ebc.listedTags {
+                if let v = verdicts.first(where: { $0.request?.gcmTag == tag && $0.role != .ebcTOC }) { listed.append(v.file) }
+            }
+        }
         for v in verdicts {
             guard let r = v.request else { continue }
+            if v.role != .ebcTOC, listed.contains(v.file) { continue }
             switch v.role {
             case .ebcTOC: toc.append(v.file)
             case .meta: meta.append(v.file)
@@ -553,7 +564,7 @@ public struct Evaluator {
             case .invalid: break
             }
         }
-        var order = toc + meta.sorted()
+        var order = toc + listed + meta.sorted()
         for rule in policy.secrets where rule.type != .updateCCK {
             order += (secretFiles[rule.id] ?? []).sorted()
         }

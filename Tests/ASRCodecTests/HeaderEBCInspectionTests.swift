@@ -38,17 +38,34 @@ import RequestBuilding
         #expect(try EBC.PolicyReference.parse(long.bytes).path == String(repeating: "p", count: 480))
     }
 
-    @Test("path traversal and odd names are refused",
-          arguments: ["../x", "/etc/passwd", "a/b", "..", ".", "x/..", "toc.pol/", "a b", "a\u{7F}"])
+    @Test("what pvebc refuses is refused: '..' anywhere, a leading '/', odd bytes",
+          arguments: ["../x", "/etc/passwd", "..", "x/..", "./../toc.pol", "toc..pol", "a b", "a\u{7F}"])
     func traversal(_ name: String) {
-        #expect(throws: EBC.PolicyReference.Invalid.self, "\(name)") {
+        let error = #expect(throws: EBC.PolicyReference.Invalid.self, "\(name)") {
             _ = try EBC.PolicyReference.parse(area(path: Array(name.utf8)))
         }
-        do {
+        #expect(error?.rule.rawValue == "ebc-path-traversal", "\(name)")
+    }
+
+    @Test("./ as people type it is taken, as pvebc takes it; the name looked up has none",
+          arguments: [("./toc.pol", "toc.pol"), ("././toc.pol", "toc.pol"), (".//toc.pol", "toc.pol"), ("toc.pol", "toc.pol")])
+    func leadingDotSlash(_ written: String, _ path: String) throws {
+        let ref = try EBC.PolicyReference.parse(area(path: Array(written.utf8)))
+        #expect(ref.path == path && ref.written == written)
+        // Written back as the reference wrote it (the digest covers the bytes, not the name).
+        #expect(Array(ref.bytes[32..<(32 + written.utf8.count)]) == Array(written.utf8))
+        #expect(try EBC.PolicyReference.parse(ref.bytes) == ref)
+    }
+
+    @Test("a subdirectory (pvebc would look there) and a name that is no file are refused, saying why",
+          arguments: ["a/b", "./sub/toc.pol", "toc.pol/", ".", "./", "././"])
+    func notAFileHere(_ name: String) {
+        let error = #expect(throws: EBC.PolicyReference.Invalid.self, "\(name)") {
             _ = try EBC.PolicyReference.parse(area(path: Array(name.utf8)))
-        } catch {
-            #expect(error.rule.rawValue == "ebc-path-traversal")
         }
+        #expect(error?.rule.rawValue == "ebc-reference", "\(name)")
+        let subdirectory = ["a/b", "./sub/toc.pol", "toc.pol/"].contains(name)
+        #expect(error?.message.contains(subdirectory ? "names a file in a subdirectory" : "names no file") == true, "\(name): \(error?.message ?? "")")
     }
 
     @Test("non-printable bytes, empty names and wrong sizes are refused")

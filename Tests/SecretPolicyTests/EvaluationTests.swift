@@ -389,8 +389,51 @@ import RequestBuilding
         #expect(e.allProblems[0].file == "ssh.asr")
     }
 
+    @Test func ebcPolicyReferenceAsPeopleTypeIt() throws {
+        // `pvsecret create --policy ./toc.pol` writes "./toc.pol": pvebc takes it, so does se-secretd.
+        let s = try Scenario("ebc")
+        _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: "./toc.pol")
+        let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        #expect(e.passed, "\(e.allProblems)")
+        // A subdirectory, which pvebc would look in: refused, saying why.
+        let sub = try Scenario("ebc")
+        _ = layout(sub, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: "sub/toc.pol")
+        let refused = try sub.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
+        #expect(refused.allProblems.contains { $0.rule == "ebc-reference" && $0.message.contains("subdirectory") }, "\(refused.allProblems)")
+    }
+
+    @Test func theEBCLayoutIsSubmittedInTheTagListsOrder() throws {
+        // As pvics lays it out: the LUKS key, the CCK update second, the passphrase; not the policy's order.
+        let s = try Scenario("ebc")
+        let luks = Scenario.request(Scenario.plain("luks-root"), signer: nil)
+        let ssh = Scenario.request(Scenario.plain("ssh"), signer: nil)
+        let cck = Scenario.request(.updateCCK(Random.secureBytes(32)), signer: nil)
+        let tags = [ssh, cck, luks].map { Array($0.suffix(16)) }
+        _ = layout(s, requests: ["luks.asr": luks, "ssh.asr": ssh, "cck.asr": cck], listed: tags)
+        var d = doc(#"{"allow_unpinned_toc": true}"#)
+        d.secrets.append(#"{"name": "ssh", "type": "plain"}"#)
+        d.secrets.append(#"{"type": "update-cck"}"#)
+        d.store = #"{"allow_update_cck": true}"#
+        let e = try s.evaluate(try d.parse())
+        #expect(e.passed, "\(e.allProblems)")
+        #expect(e.submissionOrder == ["toc.asr", "ssh.asr", "cck.asr", "luks.asr"])
+        // The secret-store hash is the one of that order (what pvattest check --secret in toc order computes).
+        let toc = try #require(try FileIO.read(s.requestDir + "/toc.asr", limit: 1 << 20).suffix(16))
+        #expect(e.secretStoreHash == SecretStoreHash.compute(tags: [Array(toc)] + tags, locked: true, sha512: Digest.sha512))
+        // Outside the EBC layout, a CCK update still goes last.
+        let plain = try Scenario()
+        plain.write("luks.asr", Scenario.request(Scenario.plain("luks-root")))
+        plain.write("cck.asr", Scenario.request(.updateCCK(Random.secureBytes(32))))
+        var pd = PolicyDoc()
+        pd.store = #"{"allow_update_cck": true}"#
+        pd.secrets.append(#"{"type": "update-cck"}"#)
+        let pe = try plain.evaluate(try pd.parse())
+        #expect(pe.passed, "\(pe.allProblems)")
+        #expect(pe.submissionOrder == ["luks.asr", "cck.asr"])
+    }
+
     @Test func ebcPathTraversalInPolicyReference() throws {
-        for bad in ["../../etc/shadow", "/etc/passwd", "sub/toc.pol", ".."] {
+        for bad in ["../../etc/shadow", "/etc/passwd", "./../toc.pol", ".."] {
             let s = try Scenario("ebc")
             _ = layout(s, requests: ["luks.asr": Scenario.request(Scenario.plain("luks-root"), signer: nil)], polName: bad)
             let e = try s.evaluate(try doc(#"{"allow_unpinned_toc": true}"#).parse())
