@@ -4,9 +4,84 @@ import ASRCodec
 import SecretPolicy
 import SEVocabulary
 
-/// `policy init` and `policy validate`.
+/// `policy init`, `policy validate` and `policy requests`.
 enum PolicyCommands {
-    static let all: [Command] = [initCommand, validate]
+    static let all: [Command] = [initCommand, validate, requests]
+
+    static let requests = Command(
+        ["policy", "requests"], summary: "Print the pvsecret create lines that make a request set this policy accepts",
+        arguments: "FILE", positionals: 1...1,
+        options: RequestRecipeOptions.self,
+        discussion: """
+        For the tenant: one `pvsecret create` line per request the policy expects (a
+        meta request when the policy allows one, each secret, a CCK update), with the
+        policy's flags (--flags disable-dump), config UID (--cuid-hex), signer
+        (--user-sign-key) and freshness record (--user-data), and what each value file
+        must hold (size, format, whether a trailing newline counts). The tenant's own
+        files are placeholders unless given: HKD.crt, IBM's certificates, SE-IMAGE,
+        SIGNER.key, one value file per secret named after it. Lines are shell-quoted;
+        --json gives each request's argument vector. What the lines cannot express
+        (pins, the EBC table of contents, attestation) is said at the end.
+
+        The lines round-trip: `se-secretd-dev pvsecret create` takes the same
+        arguments, and the set it makes passes `se-secretd check` (the tests do
+        exactly that).
+
+        EXAMPLES:
+          se-secretd policy requests /etc/se-secretd/policy.json
+          se-secretd policy requests policy.json -k host1.crt -k host2.crt --hdr se.img \\
+              --signer tenant=tenant.key --values secrets/
+        """
+    ) { o, args, out in
+        let p = try Inputs.policy(args.positionals[0])
+        var inputs = RequestRecipes.Inputs()
+        if !o.hostKeyDocuments.isEmpty { inputs.hostKeyDocuments = o.hostKeyDocuments }
+        if !o.certificates.isEmpty { inputs.certificates = o.certificates }
+        inputs.noVerify = o.noVerify
+        if let h = o.seHeader { inputs.seHeader = h }
+        for (name, path) in o.signerKeys {
+            guard p.trust.signers.contains(where: { $0.name == name }) else {
+                throw CLIError(.usage, "--signer \(name)=…: the policy has no signer \"\(name)\" (it has \(p.trust.signers.map { "\"\($0.name)\"" }.joined(separator: ", ")))")
+            }
+            inputs.signerKeys[name] = path
+        }
+        inputs.valueDirectory = o.values
+        inputs.epoch = o.epoch
+        let r = RequestRecipes(policy: p, inputs: inputs)
+        if o.json {
+            out.line(JSON.object([
+                ("format", .string("se-secretd-request-recipes")), ("version", .int(1)),
+                ("policy_sha256", .string(p.digest.hex)),
+                ("freshness", r.freshness.map { .object([("file", .string($0.file)), ("epoch", .int(Int64($0.epoch)))]) } ?? .null),
+                ("requests", .array(r.recipes.map { x in
+                    .object([("file", .string(x.file)), ("secret", x.secret.map { .string($0) } ?? .null), ("type", .string(x.type)),
+                             ("argv", .array((["pvsecret"] + x.arguments).map { .string($0) })),
+                             ("value_file", x.valueFile.map { .string($0) } ?? .null), ("value", .string(x.value))])
+                })),
+                ("notes", .array(r.notes.map { .string($0) })),
+            ]).serialized())
+            return .ok
+        }
+        out.line("# pvsecret create lines for \(args.positionals[0]) (sha256 \(p.digest.hex.prefix(16))…): \(r.recipes.count) request\(r.recipes.count == 1 ? "" : "s")")
+        if let f = r.freshness {
+            out.line("# the freshness record (epoch \(f.epoch)) every request carries as user data (docs/formats.md):")
+            out.line("printf 'SESD-FRESH\\001\\000\\000\\000\\000\\000' > \(ShellWords.quote(f.file))")
+            out.line("printf '%016x' \(f.epoch) | xxd -r -p >> \(ShellWords.quote(f.file))")
+        }
+        for x in r.recipes {
+            out.line("")
+            out.line("# \(x.file): \(x.secret.map { "\($0) (\(x.type))" } ?? x.type)")
+            if let v = x.valueFile { out.line("#   \(v): \(x.value)") } else { out.line("#   \(x.value)") }
+            out.line((["pvsecret"] + x.arguments).map(ShellWords.quote).joined(separator: " "))
+        }
+        if !r.notes.isEmpty {
+            out.line("")
+            for n in r.notes { out.line("# note: \(n)") }
+        }
+        out.line("")
+        out.line("# then: se-secretd check -p \(ShellWords.quote(args.positionals[0])) -r DIR -k \(inputs.hostKeyDocuments.map(ShellWords.quote).joined(separator: " -k "))")
+        return .ok
+    }
 
     static let validate = Command(
         ["policy", "validate"], summary: "Validate a policy file and summarize it",
@@ -131,6 +206,47 @@ enum PolicyCommands {
             out.out(text)
         }
         return .ok
+    }
+}
+
+struct RequestRecipeOptions: OptionGroup {
+    static let options: [OptionSpec] = [
+        .value("host-key-document", short: "k", "FILE", repeatable: true, "A host-key document for the lines' -k (default the placeholder HKD.crt)."),
+        .value("cert", short: "C", "FILE", repeatable: true, "IBM's signing-key or intermediate CA certificate for the lines' --cert."),
+        .flag("no-verify", "Write --no-verify instead of --cert (tests, simulators; never for production requests)."),
+        .value("hdr", "FILE", "The SE image or header for the lines' --hdr (default the placeholder SE-IMAGE)."),
+        .value("signer", short: "s", "NAME=FILE", repeatable: true, "The private key of the policy's signer NAME (default NAME.key)."),
+        .value("values", "DIR", "The directory the value files are in (default: bare names, one per secret)."),
+        .value("epoch", "N", "The epoch of the freshness record (default the policy's minimum; only when it wants one)."),
+        JSONOption.spec("Print each request's argument vector and value as JSON."),
+    ]
+    let hostKeyDocuments: [String]
+    let certificates: [String]
+    let noVerify: Bool
+    let seHeader: String?
+    let signerKeys: [(String, String)]
+    let values: String?
+    let epoch: UInt64?
+    let json: Bool
+
+    init(_ args: Arguments) throws {
+        hostKeyDocuments = try args.values("host-key-document")
+        certificates = try args.values("cert")
+        noVerify = try args.flag("no-verify")
+        guard !(noVerify && !certificates.isEmpty) else { throw CLIError(.usage, "--no-verify and --cert exclude each other") }
+        seHeader = try args.value("hdr")
+        signerKeys = try args.values("signer").map { spec in
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex, spec.index(after: eq) != spec.endIndex else {
+                throw CLIError(.usage, "--signer takes NAME=FILE, not \"\(spec)\"")
+            }
+            return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
+        }
+        values = try args.value("values")
+        if let e = try args.value("epoch") {
+            guard let n = UInt64(e), n <= FreshnessRecord.maxEpoch else { throw CLIError(.usage, "--epoch takes a number from 0 to 2^63-1") }
+            epoch = n
+        } else { epoch = nil }
+        json = try JSONOption.read(args)
     }
 }
 

@@ -6,7 +6,7 @@ import UVSimulator
 /// tenant's bench (a simulated ultravisor with `sim ...`, `example`), talking
 /// to /dev/uv or to a simulator. It never goes into an initramfs.
 public enum Workbench {
-    public static let edition = Edition(name: "se-secretd-dev", extraCommands: ExampleCommands.all + SimCommands.all + AttestationCommands.all,
+    public static let edition = Edition(name: "se-secretd-dev", extraCommands: ExampleCommands.all + SimCommands.all + AttestationCommands.all + PvsecretCommands.all,
                                         links: simulatorLinks)
 
     /// The simulated ultravisor as a backend (refused where sysfs says this

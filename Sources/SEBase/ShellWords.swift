@@ -1,0 +1,14 @@
+/// Words for a POSIX shell command line: left as they are when they hold
+/// only characters no shell treats specially, else in single quotes (a
+/// single quote inside as `'\''`). For printing command lines a user copies.
+public enum ShellWords {
+    public static func quote(_ word: String) -> String {
+        let plain = !word.isEmpty && word.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || "_./=:,+@%-".utf8.contains(c)
+        }
+        if plain { return word }
+        var out = "'"
+        for ch in word { out += ch == "'" ? "'\\''" : String(ch) }
+        return out + "'"
+    }
+}
