@@ -44,6 +44,49 @@ public enum SecretType: UInt16, Sendable, CaseIterable {
         }
     }
 
+    /// The name IBM's pvsecret prints for the type (`pvsecret list`, the
+    /// `kind:` header of a retrieved key's PEM): PLAINTEXT, AES-128-KEY,
+    /// EC-SECP256R1-PRIVATE-KEY, Association, ...
+    public var pvsecretName: String {
+        switch self {
+        case .association: return "Association"
+        case .plain: return "PLAINTEXT"
+        case .aes128: return "AES-128-KEY"
+        case .aes192: return "AES-192-KEY"
+        case .aes256: return "AES-256-KEY"
+        case .aesXTS128: return "AES-XTS-128-KEY"
+        case .aesXTS256: return "AES-XTS-256-KEY"
+        case .hmacSHA256: return "HMAC-SHA-256-KEY"
+        case .hmacSHA512: return "HMAC-SHA-512-KEY"
+        case .ecP256: return "EC-SECP256R1-PRIVATE-KEY"
+        case .ecP384: return "EC-SECP384R1-PRIVATE-KEY"
+        case .ecP521: return "EC-SECP521R1-PRIVATE-KEY"
+        case .ed25519: return "EC-ED25519-PRIVATE-KEY"
+        case .ed448: return "EC-ED448-PRIVATE-KEY"
+        // Types that never belong in a list, as pvsecret names them there.
+        case .null, .updateCCK: return Self.pvsecretName(code: rawValue)
+        }
+    }
+
+    /// pvsecret's name for a type code as a list may carry it: the known
+    /// types by name, the reserved code 0 and the unlistable null and
+    /// update-CCK types as "Invalid(0x....)", any other code as
+    /// "Unknown(0x....)" (four lowercase hex digits).
+    public static func pvsecretName(code: UInt16) -> String {
+        switch code {
+        case 0x0000, SecretType.null.rawValue, SecretType.updateCCK.rawValue:
+            return "Invalid(0x\(hex4(code)))"
+        default:
+            if let t = SecretType(rawValue: code) { return t.pvsecretName }
+            return "Unknown(0x\(hex4(code)))"
+        }
+    }
+
+    private static func hex4(_ v: UInt16) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: (0..<4).map { digits[Int((v >> (12 - 4 * UInt16($0))) & 0xF)] }, as: UTF8.self)
+    }
+
     public init?(name: String) {
         guard let t = SecretType.allCases.first(where: { $0.name == name }) else { return nil }
         self = t

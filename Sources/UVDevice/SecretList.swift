@@ -49,6 +49,9 @@ public struct SecretListEntry: Equatable, Sendable {
     /// The name of the type, or "unknown (0x…)".
     public var typeName: String { type?.name ?? "unknown (\(rcHex(typeCode)))" }
 
+    /// The type as pvsecret names it (PLAINTEXT, AES-256-KEY, Unknown(0x0030), ...).
+    public var pvsecretTypeName: String { SecretType.pvsecretName(code: typeCode) }
+
     /// The printable name of a raw-name ID (`pvsecret create --use-name`).
     public var rawName: String? { SecretID.asRawName(id) }
 

@@ -17,6 +17,10 @@ public struct SecretListing: Equatable, Sendable {
     public let pages: Int
     /// True when the kernel refused a multi-page buffer and one page was used.
     public let fellBackToOnePage: Bool
+    /// The list as the ultravisor wrote it: its 16-byte header and the
+    /// entries it stored (48 bytes each, reserved bytes as they came), the
+    /// bytes `pvsecret list --format bin` writes. IDs only, no secret.
+    public let raw: [UInt8]
 }
 
 /// /dev/uv operations on top of a transport. The same code runs against the
@@ -144,16 +148,16 @@ public final class UVClient {
         var fellBack = false
         var grew = false
         while true {
-            let (result, list): (UVCallResult, SecretList)
+            let (result, list, raw): (UVCallResult, SecretList, [UInt8])
             do {
-                (result, list) = try listOnce(pages: pages)
+                (result, list, raw) = try listOnce(pages: pages)
             } catch let error where error.errno == EINVAL && pages > 1 {
                 pages = 1
                 fellBack = true
                 continue
             }
             if result.rc == UVReturnCode.success {
-                return SecretListing(list: list, isComplete: true, pages: pages, fellBackToOnePage: fellBack)
+                return SecretListing(list: list, isComplete: true, pages: pages, fellBackToOnePage: fellBack, raw: raw)
             }
             guard result.rc == UVReturnCode.moreData else {
                 throw .ultravisor(UVCallFailure(ioctl: .listSecrets, rc: result.rc, rrc: result.rrc))
@@ -164,7 +168,7 @@ public final class UVClient {
                 grew = true
                 continue
             }
-            return SecretListing(list: list, isComplete: false, pages: pages, fellBackToOnePage: fellBack)
+            return SecretListing(list: list, isComplete: false, pages: pages, fellBackToOnePage: fellBack, raw: raw)
         }
     }
 
@@ -177,16 +181,18 @@ public final class UVClient {
         return listing.list
     }
 
-    private func listOnce(pages: Int) throws(UVError) -> (UVCallResult, SecretList) {
+    private func listOnce(pages: Int) throws(UVError) -> (UVCallResult, SecretList, [UInt8]) {
         var buffer = [UInt8](repeating: 0, count: pages * SecretListLayout.pageSize)
         let result = try buffer.withUnsafeMutableBytes { raw in
             Result { () throws(UVError) in try transport.call(.listSecrets, argument: raw.baseAddress, length: raw.count) }
         }.get()
         guard result.rc == UVReturnCode.success || result.rc == UVReturnCode.moreData else {
-            return (result, SecretList(entries: [], totalCount: 0, nextIndex: 0))
+            return (result, SecretList(entries: [], totalCount: 0, nextIndex: 0), [])
         }
         do {
-            return (result, try SecretList.decode(buffer))
+            let list = try SecretList.decode(buffer)
+            let used = SecretListLayout.headerSize + list.entries.count * SecretListLayout.entrySize
+            return (result, list, Array(buffer[0..<used]))
         } catch {
             throw .malformedResponse(error.message)
         }

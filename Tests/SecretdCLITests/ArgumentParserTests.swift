@@ -252,14 +252,63 @@ private struct Mismatched: OptionGroup {
 
     @Test func retrieveTakesANameOrAnIndex() throws {
         let o = RetrieveOptions.options
-        #expect(try RetrieveOptions(parse(["luks"], o)).selector == .name("luks"))
-        #expect(try RetrieveOptions(parse(["--index", "7"], o)).selector == .index(7))
+        #expect(try RetrieveOptions(parse(["luks"], o)).selector() == .name("luks"))
+        #expect(try RetrieveOptions(parse(["--index", "7"], o)).selector() == .index(7))
         #expect(usage { _ = try RetrieveOptions(parse(["luks", "--index", "7"], o)) } == "give either NAME|ID or --index N")
         #expect(usage { _ = try RetrieveOptions(parse([], o)) } == "give either NAME|ID or --index N")
         #expect(usage { _ = try RetrieveOptions(parse(["--index", "65536"], o)) } == "--index takes a number from 0 to 65535, not \"65536\"")
         let r = try RetrieveOptions(parse(["x", "-o", "/out", "-p", "/p.json"], o))
         #expect(r.output == "/out")
         #expect(r.policy == "/p.json")
+        #expect(r.outform == .pem && r.inform == nil)
+    }
+
+    @Test func retrieveTakesPvsecretsInformAndOutform() throws {
+        let o = RetrieveOptions.options
+        let id = "8b5f90d449a2e8af90a415220e71ce7fa95e5813335b9992efaccbf9542443d1"
+        let idBytes = try #require([UInt8](hex: id))
+        // Without --inform, 64 hex digits are an ID with or without 0x (0x… was taken for a name).
+        #expect(try RetrieveOptions(parse(["0x" + id], o)).selector() == .id(idBytes))
+        #expect(try RetrieveOptions(parse(["0X" + id.uppercased()], o)).selector() == .id(idBytes))
+        #expect(try RetrieveOptions(parse([id], o)).selector() == .id(idBytes))
+        #expect(try RetrieveOptions(parse(["0x" + id.dropLast()], o)).selector() == .name("0x" + id.dropLast()))
+        // --inform name: always a name, even when it looks like an ID.
+        #expect(try RetrieveOptions(parse(["--inform", "name", "0x" + id], o)).selector() == .name("0x" + id))
+        #expect(try RetrieveOptions(parse(["--inform", "hex", "0x" + id], o)).selector() == .id(idBytes))
+        #expect(try RetrieveOptions(parse(["--inform", "hex", id], o)).selector() == .id(idBytes))
+        #expect(try RetrieveOptions(parse(["--inform", "idx", "12"], o)).selector() == .index(12))
+        #expect(try RetrieveOptions(parse(["--inform", "idx", "--index", "12"], o)).selector() == .index(12))
+        // Malformed arguments are usage errors that do not echo the argument.
+        #expect(usage { _ = try RetrieveOptions(parse(["--inform", "hex", "0x" + id.dropLast()], o)).selector() }
+                == "--inform hex takes a secret ID of 64 hex digits (0x optional); the argument has 65 characters")
+        #expect(usage { _ = try RetrieveOptions(parse(["--inform", "hex", "my-secret"], o)).selector() }
+                == "--inform hex takes a secret ID of 64 hex digits (0x optional); the argument has 9 characters and not only hex digits")
+        #expect(usage { _ = try RetrieveOptions(parse(["--inform", "hex", "0x" + id.dropLast(2) + "zz"], o)).selector() }
+                == "--inform hex takes a secret ID of 64 hex digits (0x optional); the argument has 66 characters and not only hex digits")
+        for bad in ["-1", "65536", "3x", "", "+3"] {
+            #expect(usage { _ = try RetrieveOptions(parse(["--inform", "idx", "--", bad], o)).selector() }
+                    == "--inform idx takes a list index from 0 to 65535 (base 10), not \"\(bad)\"")
+        }
+        #expect(usage { _ = try RetrieveOptions(parse(["--inform", "file", "x"], o)) } == "--inform takes name, hex, idx or yaml, not \"file\"")
+        #expect(usage { _ = try RetrieveOptions(parse(["--inform", "hex", "--index", "1"], o)) } == "--index N is --inform idx; it excludes --inform hex")
+        #expect(try RetrieveOptions(parse(["x", "--outform", "bin"], o)).outform == .bin)
+        #expect(try RetrieveOptions(parse(["x", "--outform", "pem"], o)).outform == .pem)
+        #expect(usage { _ = try RetrieveOptions(parse(["x", "--outform", "der"], o)) } == "--outform takes pem or bin, not \"der\"")
+    }
+
+    @Test func listTakesPvsecretsFormatOrJSON() throws {
+        let o = ListOptions.options
+        #expect(try ListOptions(parse([], o)).format == .human)
+        for f in ["human", "yaml", "json", "bin"] {
+            #expect(try ListOptions(parse(["--format", f], o)).format.rawValue == f)
+        }
+        #expect(try ListOptions(parse(["--json"], o)).format == .seSecretdJSON)
+        #expect(usage { _ = try ListOptions(parse(["--json", "--format", "json"], o)) }
+                == "--json and --format exclude each other (--json is se-secretd's report, --format json pvsecret's shape)")
+        for bad in ["text", "--json", "YAML"] {
+            #expect(usage { _ = try ListOptions(parse(["--format=" + bad], o)) } == "--format takes human, yaml, json or bin, not \"\(bad)\"")
+        }
+        #expect(try ListOptions(parse(["-o", "/l.bin"], o)).output == "/l.bin")
     }
 
     @Test func checkNeedsAPolicyAndRequests() throws {

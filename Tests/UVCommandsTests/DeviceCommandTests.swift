@@ -76,15 +76,15 @@ struct SimDir {
         // Every plaintext comes back byte-exact, without prefix and padding.
         for (name, payload) in payloads {
             let out = sim.root + "/out-\(name)"
-            let r = cli(["retrieve"] + sim.backend + [name, "--output", out])
+            let r = cli(["retrieve"] + sim.backend + [name, "--outform", "bin", "--output", out])
             #expect(r.code == 0, "\(r.err)")
             let back = Array(try Data(contentsOf: URL(fileURLWithPath: out)))
             #expect(back == payload ? true : false, "\(name) comes back byte-exact")
         }
         let blob = sim.root + "/disk.blob"
-        #expect(cli(["retrieve"] + sim.backend + ["disk", "-o", blob]).code == 0)
+        #expect(cli(["retrieve"] + sim.backend + ["disk", "--outform", "bin", "-o", blob]).code == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: blob)).count == 64)
-        let byIndex = cli(["retrieve"] + sim.backend + ["--index", "92", "-o", sim.root + "/ec.blob"])
+        let byIndex = cli(["retrieve"] + sim.backend + ["--index", "92", "--outform", "bin", "-o", sim.root + "/ec.blob"])
         #expect(byIndex.code == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: sim.root + "/ec.blob")).count == 80)
         let assoc = cli(["retrieve"] + sim.backend + ["ap", "-o", sim.root + "/ap"])
@@ -148,7 +148,7 @@ struct SimDir {
         #expect(cli(["add"] + old.backend + files).code == 0)
         let r = cli(["list"] + old.backend)
         #expect(r.code == ExitCode.device.rawValue)
-        #expect(r.out.contains("Total number of secrets: 86") && r.out.contains("incomplete"))
+        #expect(r.out.contains("Total number of secrets: 86") && r.err.contains("incomplete"))
         let ret = cli(["retrieve"] + old.backend + ["s0", "-o", old.root + "/o"])
         #expect(ret.code == ExitCode.device.rawValue && ret.err.contains("ENOTTY"))
 
