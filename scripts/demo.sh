@@ -37,7 +37,9 @@ echo "==> se-secretd-dev example: the tenant's signed requests and the ISV's pol
 "$bin" example "$work/deploy" --sim "$work/sim" --demo-unverified-root --attest
 echo
 echo "==> se-secretd check: what an administrator runs before deploying"
-"$bin" check -p "$work/deploy/policy.json" -r "$work/deploy/requests" -k "$work/deploy/host-key.crt"
+# --se-header: the simulated image's SE header (sim init writes it), so the image binding is checked too.
+"$bin" check -p "$work/deploy/policy.json" -r "$work/deploy/requests" -k "$work/deploy/host-key.crt" \
+    --se-header "$work/sim/se-header.bin"
 
 echo
 echo "==> se-secretd boot: what the initramfs runs at every boot"

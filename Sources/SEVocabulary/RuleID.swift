@@ -23,6 +23,7 @@ public enum RuleID: String, Sendable, CaseIterable, CustomStringConvertible {
     case flagNotAllowed = "flag-not-allowed"
     case configUidMismatch = "config-uid-mismatch"
     case noKeyslotForHost = "no-keyslot-for-host"
+    case otherImage = "other-image"
     case unsigned = "unsigned"
     case unknownSigner = "unknown-signer"
     case badSignature = "bad-signature"

@@ -69,6 +69,29 @@ public struct RequestVerdict: Sendable {
     }
 }
 
+/// An ignored file that holds an add-secret request: what it is, and why
+/// the boot run would not submit it.
+public struct MisnamedNote: Sendable, CustomStringConvertible {
+    /// The file's name, escaped for display.
+    public let file: String
+    public let secretName: String?
+    public let secretID: [UInt8]?
+    public let secretType: String
+    public let message: String
+
+    public var description: String { message }
+
+    public var json: JSON {
+        .object([
+            ("file", .string(file)),
+            ("secret_name", secretName.map { .string($0) } ?? .null),
+            ("secret_id", JSON.hexOrNull(secretID)),
+            ("secret_type", .string(secretType)),
+            ("message", .string(message)),
+        ])
+    }
+}
+
 /// The verdict on the tenant's attestation request.
 public struct AttestationVerdict: Sendable {
     public let file: String
@@ -108,6 +131,14 @@ public struct Evaluation: Sendable {
     /// The tenant's attestation request, when the policy attests and the
     /// file is there (nil otherwise; a missing required one is a problem).
     public var attestation: AttestationVerdict? = nil
+    /// Whether the requests' host binding was checked (host-key hashes were
+    /// given) and their image binding (an SE header's tags were given).
+    /// What was not checked passes here and is the ultravisor's to refuse.
+    public var hostBindingChecked = false
+    public var imageBindingChecked = false
+    /// Ignored files that hold add-secret requests (`RequestSet.misnamed`):
+    /// notes, not problems (the boot run ignores them the same way).
+    public var misnamed: [MisnamedNote] = []
 
     public var allProblems: [Problem] { problems + verdicts.flatMap(\.problems) + (attestation?.problems ?? []) }
     public var passed: Bool { allProblems.isEmpty }
@@ -116,19 +147,25 @@ public struct Evaluation: Sendable {
 }
 
 /// Checks a request set against a policy: structure, completeness,
-/// whitelisting, kinds and lengths, trust, flags, config UID, and (when host
-/// key hashes are known) whether each request can be decrypted here.
+/// whitelisting, kinds and lengths, trust, flags, config UID, (when host
+/// key hashes are known) whether each request can be decrypted here, and
+/// (when an SE header's tags are known: `check --se-header`) whether each is
+/// bound to that image.
 public struct Evaluator {
     public let policy: Policy
     /// Host-key hashes of the target machine(s); nil when unknown.
     public let hostKeyHashes: [[UInt8]]?
+    /// The SE-header tags of the image the requests are for; nil when
+    /// unknown (the boot run: the ultravisor checks the binding there).
+    public let imageTags: SEHeaderTags?
 
     /// Policy secrets by ID.
     let rulesByID: [[UInt8]: Policy.SecretRule]
 
-    public init(policy: Policy, hostKeyHashes: [[UInt8]]? = nil) {
+    public init(policy: Policy, hostKeyHashes: [[UInt8]]? = nil, imageTags: SEHeaderTags? = nil) {
         self.policy = policy
         self.hostKeyHashes = hostKeyHashes
+        self.imageTags = imageTags
         var byID: [[UInt8]: Policy.SecretRule] = [:]
         for s in policy.secrets where s.type != .updateCCK { byID[s.id] = s }
         rulesByID = byID
@@ -161,6 +198,19 @@ public struct Evaluator {
             check(&verdicts[i], ebc: ebc)
         }
         let epochs = checkSameEpoch(&verdicts)
+        // Hints for requests the policy does not name: which secret they
+        // were probably meant for (a typo in the name makes another ID).
+        var meantFor: [String: [String]] = [:]
+        var hints: NameHints? = nil  // made once, on the first request that needs it
+        for i in verdicts.indices {
+            guard let r = verdicts[i].request, let id = r.secretID, verdicts[i].role == .secret,
+                  let p = verdicts[i].problems.firstIndex(where: { $0.rule == RuleID.notWhitelisted.rawValue }) else { continue }
+            if hints == nil { hints = NameHints(policy: policy) }
+            guard let hint = hints!.hint(file: verdicts[i].file, id: id, type: r.secretType) else { continue }
+            let old = verdicts[i].problems[p]
+            verdicts[i].problems[p] = Problem(.notWhitelisted, file: old.file, old.message + "; " + hint.text)
+            meantFor[hint.meant, default: []].append(verdicts[i].file)
+        }
 
         // Duplicate IDs (and more than one CCK update).
         var byID: [[UInt8]: [Int]] = [:]
@@ -206,10 +256,21 @@ public struct Evaluator {
             guard let r = v.request else { continue }
             if r.secretType == .updateCCK { cckPresent = true } else if let id = r.secretID { presentIDs.insert(id) }
         }
+        let misnamed = set.misnamed.map(note)
         for rule in policy.secrets where rule.required {
             let present = rule.type == .updateCCK ? cckPresent : presentIDs.contains(rule.id)
             if !present {
-                global.append(Problem(.missingRequired, "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"))
+                var message = "required secret \"\(rule.name)\" (\(rule.type.name)) has no request"
+                let inMisnamed = set.misnamed.filter {
+                    rule.type == .updateCCK ? $0.request.secretType == .updateCCK : $0.request.secretID == rule.id
+                }.map { RequestSet.displayName($0.name) }
+                if !inMisnamed.isEmpty {
+                    message += "; \(inMisnamed.joined(separator: ", ")) \(inMisnamed.count == 1 ? "holds a request" : "hold requests") for it, but request files end in \(RequestSet.displayName(policy.requests.suffix)): \(inMisnamed.count == 1 ? "it is" : "they are") ignored"
+                }
+                if let files = meantFor[rule.name] {
+                    message += "; \(files.map(RequestSet.displayName).joined(separator: ", ")) may be meant for it (see \(files.count == 1 ? "its" : "their") not-whitelisted problem)"
+                }
+                global.append(Problem(.missingRequired, message))
             }
         }
 
@@ -220,9 +281,31 @@ public struct Evaluator {
         let hash = SecretStoreHash.compute(tags: tags, locked: policy.store.lock, sha512: Digest.sha512)
         set.problems.forEach { global.append($0) }
         let attestation = evaluateAttestation(set.attestationRequest, problems: &global)
-        return Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
-                          submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock, epochs: epochs,
-                          attestation: attestation)
+        var evaluation = Evaluation(policyDigest: policy.digest, verdicts: verdicts.sorted { $0.file < $1.file }, problems: global,
+                                    submissionOrder: order, secretStoreHash: hash, lockStore: policy.store.lock, epochs: epochs,
+                                    attestation: attestation)
+        evaluation.hostBindingChecked = hostKeyHashes != nil
+        evaluation.imageBindingChecked = imageTags != nil
+        evaluation.misnamed = misnamed
+        return evaluation
+    }
+
+    /// What an ignored file that holds a request is, and why it is not submitted.
+    func note(_ m: RequestSet.MisnamedRequest) -> MisnamedNote {
+        let r = m.request
+        let name: String? = r.secretType == .updateCCK ? policy.secrets.first { $0.type == .updateCCK }?.name
+            : r.secretID.flatMap { rulesByID[$0]?.name }
+        let what: String
+        switch r.secretType {
+        case .null: what = "meta"
+        case .updateCCK: what = "update-CCK"
+        default:
+            let shown = name ?? r.secretID.map { SecretID.asRawName($0).map(Printable.escape) ?? String($0.hex.prefix(16)) + "…" } ?? "-"
+            what = "secret \(shown), \(r.secretType.name)\(name == nil ? ", not named by the policy" : "")"
+        }
+        let file = RequestSet.displayName(m.name)
+        return MisnamedNote(file: file, secretName: name, secretID: r.secretID, secretType: r.secretType.name,
+            message: "\(file) looks like an add-secret request (\(what)), but request files end in \(RequestSet.displayName(policy.requests.suffix)): it is ignored, here and at boot")
     }
 
     // MARK: - The attestation request
@@ -327,6 +410,17 @@ public struct Evaluator {
         if let hosts = hostKeyHashes, !hosts.isEmpty, !r.hasKeyslot(forAnyOf: hosts) {
             v.problems.append(Problem(.noKeyslotForHost, file: file,
                 "no keyslot is for the given host key(s); the request was made for other machines (\(r.keyslots.map { String($0.hostKeyHash.hex.prefix(16)) }.joined(separator: ", ")))"))
+        }
+        // The image: the SE-header tags the request carries are the ones the
+        // ultravisor compares with the running image's.
+        if let image = imageTags, r.tags != image {
+            var differ: [String] = []
+            if r.tags.tag != image.tag { differ.append("header tag") }
+            if r.tags.pld != image.pld { differ.append("PLD") }
+            if r.tags.ald != image.ald { differ.append("ALD") }
+            if r.tags.tld != image.tld { differ.append("TLD") }
+            v.problems.append(Problem(.otherImage, file: file,
+                "the request is bound to another SE image (its SE-header tag \(String(r.tags.tag.hex.prefix(16)))…, the given image's \(String(image.tag.hex.prefix(16)))…; \(differ.joined(separator: ", ")) differ); the ultravisor would refuse it at boot (0x0108): make it with `pvsecret create --hdr` and this image"))
         }
         checkTrust(&v, rule: rule, ebc: ebc)
         checkFreshness(&v, rule: rule)

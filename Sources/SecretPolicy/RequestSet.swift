@@ -31,6 +31,21 @@ public struct RequestSet: Sendable {
     /// policy attests and the file is there; read in the same pass, with
     /// the same rules (regular file, no symlink, bounded).
     public var attestationRequest: RequestFile?
+    /// Ignored entries (also in `ignored`) that hold an add-secret request
+    /// all the same: a request under a name without the request suffix
+    /// (`luks-root.bin`), which the boot run would not submit. Looked for
+    /// only when asked (`check` asks; the boot run never reads an entry it
+    /// ignores), in at most `maxMisnamedLooks` regular files with plain
+    /// names, each within the policy's `max_file_size`.
+    public var misnamed: [MisnamedRequest] = []
+
+    /// An ignored file that parses as an add-secret request.
+    public struct MisnamedRequest: Sendable {
+        /// The file's name (a plain name: printable ASCII).
+        public let name: String
+        public let sha256: [UInt8]
+        public let request: AddSecretRequest
+    }
 
     public init(requests: [RequestFile] = [], policyFiles: [RequestFile] = [], problems: [Problem] = []) {
         self.requests = requests
@@ -42,6 +57,8 @@ public struct RequestSet: Sendable {
 
     static let maxPolicyFileSize = 1 << 20
     static let maxPolicyFiles = 8
+    /// The most ignored files read to see whether they hold a request.
+    public static let maxMisnamedLooks = 64
 
     /// Reads a directory: symlinks are never followed, only regular files are
     /// read, each at most once and within the policy's size bound, at most
@@ -49,25 +66,28 @@ public struct RequestSet: Sendable {
     /// policy allows are read (memory stays bounded by max_requests ×
     /// max_file_size).
     public static func load(directory: String, rules: Policy.RequestSource, includeEBC: Bool,
-                            attestation: Policy.AttestationRules = .init()) throws -> RequestSet {
+                            attestation: Policy.AttestationRules = .init(), lookForMisnamed: Bool = false) throws -> RequestSet {
         try load(directory: try FileIO.openDirectory(directory), displayPath: directory, rules: rules, includeEBC: includeEBC,
-                 attestation: attestation)
+                 attestation: attestation, lookForMisnamed: lookForMisnamed)
     }
 
-    /// The request directory as `policy` reads it (requests, EBC files, the attestation request).
-    public static func load(directory: String, policy: Policy) throws -> RequestSet {
-        try load(directory: directory, rules: policy.requests, includeEBC: policy.trust.ebc != nil, attestation: policy.attestation)
+    /// The request directory as `policy` reads it (requests, EBC files, the
+    /// attestation request; with `lookForMisnamed`, requests under other names).
+    public static func load(directory: String, policy: Policy, lookForMisnamed: Bool = false) throws -> RequestSet {
+        try load(directory: directory, rules: policy.requests, includeEBC: policy.trust.ebc != nil, attestation: policy.attestation,
+                 lookForMisnamed: lookForMisnamed)
     }
 
     /// The same on an open directory; `beforeRead` is called with each file's
     /// display path right before it is read (a test makes the volume vanish there).
     public static func load(directory dir: FileHandle, displayPath directory: String, rules: Policy.RequestSource,
-                            includeEBC: Bool, attestation: Policy.AttestationRules = .init(),
+                            includeEBC: Bool, attestation: Policy.AttestationRules = .init(), lookForMisnamed: Bool = false,
                             beforeRead: (String) -> Void = { _ in }) throws -> RequestSet {
         let entries = try FileIO.list(dir, displayPath: directory, limit: maxEntries)
         var set = RequestSet()
         var requestFiles = 0
         var policyFiles = 0
+        var looked = 0
         for entry in entries {
             let shown = entry.displayName
             // Whatever its suffix: a name that cannot be shown as it is
@@ -83,6 +103,15 @@ public struct RequestSet: Sendable {
             let isAttestation = attestation.enabled && entry.name == attestation.requestFile
             guard isRequest || isPolicyFile || isAttestation else {
                 set.ignored.append(shown)
+                if lookForMisnamed, looked < maxMisnamedLooks, entry.kind == .regular, PathRules.isPlainFileName(entry.name),
+                   entry.size > 0, entry.size <= Int64(rules.maxFileSize) {
+                    looked += 1
+                    // Whatever goes wrong here only means no hint: the file is ignored either way.
+                    if let bytes = try? FileIO.read(at: dir.fd, entry.name, displayPath: directory + "/" + entry.name, limit: rules.maxFileSize),
+                       let request = try? AddSecretRequest.parse(bytes) {
+                        set.misnamed.append(MisnamedRequest(name: entry.name, sha256: Digest.sha256(bytes), request: request))
+                    }
+                }
                 continue
             }
             guard PathRules.isPlainFileName(entry.name) else {

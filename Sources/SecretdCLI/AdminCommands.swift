@@ -116,39 +116,69 @@ enum AdminCommands {
                          below trust.min_epoch or the secret's min_epoch, one epoch
                          for the whole set (trust.same_epoch; docs/rotation.md)
           host keys      with --host-key-document: a keyslot for one of those hosts
+          image          with --se-header: every request bound to that SE image (the
+                         PLD, ALD, TLD and header tag it carries are the image's;
+                         other-image otherwise)
           files          regular files only: symlinks, devices, directories named
                          like requests are refused; sizes are bounded; names that are
                          not printable UTF-8 (controls, ESC, DEL, bidi overrides, bytes
                          that are not UTF-8) are refused and shown escaped (\\xNN)
-        Each problem names the file and the rule it breaks. The output also gives the
-        order in which the guest will submit the requests and the secret-store hash
-        that attestation (`pvattest check --secret ... --secret-store-locked`) will
-        report for that order.
+        Each problem names the file and the rule it breaks. A request whose secret
+        the policy does not name gets a hint when its ID or its file name is close
+        to a policy secret's name (a typo in `retrievable NAME` makes another ID).
+        An ignored file (not ending in the policy's suffix, .asr by default) that
+        holds an add-secret request is named in a note ("looks like an add-secret
+        request"), and so is a required secret's request in such a file. The
+        output also gives the order in which the guest will submit the requests
+        and the secret-store hash that attestation (`pvattest check --secret ...
+        --secret-store-locked`) will report for that order.
 
-        What no guest-side tool can check: whether a request decrypts (that needs the
-        host's private key) and whether it is bound to this SE image; the
-        ultravisor enforces those at boot.
+        NOT CHECKED: without --host-key-document/--host-key-hash the host binding is
+        not checked, without --se-header the image binding is not; a request made
+        for another machine or another image then passes here and is refused by the
+        ultravisor at boot. The output says so, as lines under "not checked:" and in
+        the result line, "result: PASS — 2 not checked: host binding, image
+        binding", where a complete check says "result: PASS (… ms)"; in JSON as
+        "not_checked": [{"check": "host-binding"|"image-binding", "message"}],
+        empty when everything was checked. The exit code is 0 for a pass either
+        way. The boot run has no SE header (the ultravisor checks the image binding
+        there), so --se-header is check's alone. What no guest-side tool can check:
+        whether a request decrypts (that needs the host's private key).
+
+        JSON keys besides the verdicts: result (pass, fail), not_checked,
+        se_header ({"file", "tag"} or null), ignored_files, misnamed_requests
+        ([{"file", "secret_name", "secret_id", "secret_type", "message"}]),
+        problems, submission_order, secret_store_hash, epochs, attestation.
 
         Exit codes: 0 the list passes, 65 policy violation, 78 invalid policy,
-        66 unreadable input, 64 bad arguments.
+        66 unreadable input (or --se-header holds no SE header), 64 bad arguments.
 
         EXAMPLES:
-          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt
+          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt --se-header se-image.img
           se-secretd check -p policy.json -r tenant-a/ --json | jq '.problems'
+          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt --se-header se.hdr --json |
+              jq -e '.result == "pass" and (.not_checked | length == 0)'
         """
     ) { o, _, out in
         let policyPath = o.policy, dir = o.requests
         let policy = try Inputs.policy(policyPath)
         let hosts = try Inputs.hostKeyHashes(documents: o.hostKeyDocuments, hashes: o.hostKeyHashes)
-        let set = try Inputs.requestSet(dir, policy: policy)
+        var image: CheckReport.Image? = nil
+        if let path = o.seHeader {
+            let bytes = try VerifyCommands.readPrefix(path, limit: VerifyCommands.seHeaderReadLimit, what: "SE header or image")
+            do { image = CheckReport.Image(file: path, tags: try SEHeader.tags(from: bytes)) } catch {
+                throw CLIError(.noInput, "\(path) is not an SE image or SE header: \(error)")
+            }
+        }
+        let set = try Inputs.requestSet(dir, policy: policy, lookForMisnamed: true)
         let started = MonotonicClock.nanoseconds()
-        let eval = Evaluator(policy: policy, hostKeyHashes: hosts.isEmpty ? nil : hosts).evaluate(set)
+        let eval = Evaluator(policy: policy, hostKeyHashes: hosts.isEmpty ? nil : hosts, imageTags: image?.tags).evaluate(set)
         let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e6
         if o.quiet { return eval.passed ? .ok : .policyViolation }
         if o.json {
-            out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed).serialized())
+            out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, image: image, milliseconds: elapsed).serialized())
         } else {
-            out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed))
+            out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, image: image, milliseconds: elapsed))
         }
         return eval.passed ? .ok : .policyViolation
     }
@@ -167,6 +197,7 @@ struct CheckOptions: OptionGroup {
         .value("host-key-document", short: "k", "CERT", repeatable: true,
                "Host-key document (or P-521 public key) of a target machine; every request must have a keyslot for one of them."),
         .value("host-key-hash", "HEX", repeatable: true, "A target machine's host-key hash, as in /sys/firmware/uv/keys."),
+        .value("se-header", "FILE", "The SE image (or its bare SE header, as `pvsecret create --hdr` takes) the requests are for; every request must be bound to it."),
         JSONOption.spec("Print the result as JSON."),
         .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
     ]
@@ -175,6 +206,7 @@ struct CheckOptions: OptionGroup {
     /// Read (and the hashes checked) by the command, after the policy.
     let hostKeyDocuments: [String]
     let hostKeyHashes: [String]
+    let seHeader: String?
     let json: Bool
     let quiet: Bool
 
@@ -182,6 +214,7 @@ struct CheckOptions: OptionGroup {
         let policy = try PolicyOption(args), requests = try RequestsOption(args)
         hostKeyDocuments = try args.values("host-key-document")
         hostKeyHashes = try args.values("host-key-hash")
+        seHeader = try args.value("se-header")
         json = try JSONOption.read(args)
         quiet = try args.flag("quiet")
         self.policy = try policy.required()
@@ -191,10 +224,31 @@ struct CheckOptions: OptionGroup {
 
 /// Rendering of an evaluation, shared by `check` and the boot run's report.
 enum CheckReport {
-    static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, milliseconds: Double) -> JSON {
+    /// The SE image given with --se-header: its path and the tags read from it.
+    struct Image {
+        let file: String
+        let tags: SEHeaderTags
+    }
+
+    /// What the evaluation could not check, as (id, message): the host
+    /// binding without host keys, the image binding without an SE header.
+    static func notChecked(_ e: Evaluation) -> [(id: String, message: String)] {
+        var out: [(id: String, message: String)] = []
+        if !e.hostBindingChecked {
+            out.append(("host-binding", "host binding: no host-key document given (-k, --host-key-hash): a request made for another machine passes here and is refused at boot"))
+        }
+        if !e.imageBindingChecked {
+            out.append(("image-binding", "image binding: no SE header given (--se-header): a request made for another SE image passes here and is refused at boot (0x0108)"))
+        }
+        return out
+    }
+
+    static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil, milliseconds: Double) -> JSON {
         .object([
             ("result", .string(e.passed ? "pass" : "fail")),
+            ("not_checked", .array(notChecked(e).map { .object([("check", .string($0.id)), ("message", .string($0.message))]) })),
             ("policy", .object([("file", .string(policyPath)), ("sha256", .string(e.policyDigest.hex))])),
+            ("se_header", image.map { .object([("file", .string($0.file)), ("tag", .string($0.tags.tag.hex))]) } ?? .null),
             ("requests_directory", .string(directory)),
             ("requests", .array(e.verdicts.map(\.json))),
             ("problems", .array(e.allProblems.map(\.json))),
@@ -204,14 +258,18 @@ enum CheckReport {
             ("epochs", .array(e.epochs.map { .int(Int64($0)) })),
             ("attestation", e.attestation?.json ?? .null),
             ("ignored_files", .array(set.ignored.map { .string($0) })),
+            ("misnamed_requests", .array(e.misnamed.map(\.json))),
             ("milliseconds", .double((milliseconds * 1000).rounded() / 1000)),
         ])
     }
 
-    static func text(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, milliseconds: Double) -> String {
+    static func text(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil, milliseconds: Double) -> String {
         var s = "policy    \(policyPath) (sha256 \(e.policyDigest.hex.prefix(16))…)\n"
+        if let image { s += "image     \(image.file) (SE-header tag \(image.tags.tag.hex))\n" }
         s += "requests  \(directory) (\(e.verdicts.count) request files"
-        s += set.ignored.isEmpty ? ")\n\n" : ", \(set.ignored.count) other files ignored)\n\n"
+        s += set.ignored.isEmpty ? ")\n" : ", \(set.ignored.count) other files ignored)\n"
+        for m in e.misnamed { s += "note: \(m.message)\n" }
+        s += "\n"
         var t = Table("FILE", "SECRET", "TYPE", "USER DATA", "TRUSTED BY", "VERDICT")
         for v in e.verdicts {
             t.add(RequestSet.displayName(v.file), v.displaySecret, v.request?.secretType.name ?? "-",
@@ -235,8 +293,24 @@ enum CheckReport {
             s += "\nsubmission order: \(e.submissionOrder.joined(separator: ", "))\n"
             s += "secret-store hash (\(e.lockStore ? "locked" : "unlocked")): \(e.secretStoreHash.hex)\n"
         }
+        let unchecked = notChecked(e)
+        if !unchecked.isEmpty {
+            s += "\nnot checked:\n"
+            for u in unchecked { s += "  \(u.message)\n" }
+        }
         let ms = (milliseconds * 10).rounded() / 10
-        s += "\nresult: " + (e.passed ? "PASS" : "FAIL — \(problems.count) problem\(problems.count == 1 ? "" : "s")") + " (\(ms) ms)\n"
+        let verdict: String
+        if !e.passed { verdict = "FAIL — \(problems.count) problem\(problems.count == 1 ? "" : "s")" }
+        else if unchecked.isEmpty { verdict = "PASS" }
+        else { verdict = "PASS — \(unchecked.count) not checked: " + unchecked.map { $0.id.replacingHyphens }.joined(separator: ", ") }
+        s += "\nresult: " + verdict + " (\(ms) ms)\n"
         return s
+    }
+}
+
+extension String {
+    /// "host-binding" as "host binding".
+    fileprivate var replacingHyphens: String {
+        String(decoding: utf8.map { $0 == UInt8(ascii: "-") ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 }

@@ -48,9 +48,9 @@ public enum Inputs {
         return out
     }
 
-    static func requestSet(_ dir: String, policy: Policy) throws -> RequestSet {
+    static func requestSet(_ dir: String, policy: Policy, lookForMisnamed: Bool = false) throws -> RequestSet {
         do {
-            return try RequestSet.load(directory: dir, policy: policy)
+            return try RequestSet.load(directory: dir, policy: policy, lookForMisnamed: lookForMisnamed)
         } catch {
             throw CLIError(.noInput, "cannot read the request directory \(dir): \(error)")
         }

@@ -292,3 +292,101 @@ let example: ExampleSet.Written = try! ExampleSet().write(to: exampleDirectory.a
         #expect(replace(epoch: "-1").code == 64)
     }
 }
+
+/// What `check` could not check is said, with and without --json; the image
+/// binding with --se-header; requests under other names are named.
+@Suite struct CheckHonestyCommandTests {
+    /// A bare SE header as `pvsecret create --hdr` takes it (written here,
+    /// independently of the simulator's): magic, version 0x100, size,
+    /// PLD/ALD/TLD at 0xE0, the tag in its last 16 bytes.
+    static func seHeader(_ t: SEHeaderTags) -> [UInt8] {
+        var h = Array("IBMSecEx".utf8) + [0, 0, 1, 0, 0, 0, 0x01, 0xB0]
+        h += [UInt8](repeating: 0, count: 0xE0 - h.count)
+        return h + t.pld + t.ald + t.tld + t.tag
+    }
+
+    func exampleTags() throws -> SEHeaderTags {
+        try AddSecretRequest.parse(try FileIO.read(example.requestDirectory + "/luks-root.asr", limit: 1 << 20)).tags
+    }
+
+    func copyOfExample(_ tmp: TempDir) throws -> String {
+        let dir = tmp.appending("requests")
+        mkdir(dir, 0o755)
+        for name in try FileIO.list(example.requestDirectory).map(\.name) {
+            try FileIO.writeAtomically(dir + "/" + name, try FileIO.read(example.requestDirectory + "/" + name, limit: 1 << 20), mode: 0o644)
+        }
+        return dir
+    }
+
+    @Test func notCheckedIsSaidWithoutHostKeysAndSEHeaderAndNotWithThem() throws {
+        let tmp = try TempDir("cli")
+        let hdr = tmp.appending("se.hdr")
+        try FileIO.writeAtomically(hdr, Self.seHeader(try exampleTags()), mode: 0o644)
+        let base = ["check", "-p", example.policyPath, "-r", example.requestDirectory]
+
+        let bare = cli(base)
+        #expect(bare.code == 0, "\(bare.out)\(bare.err)")
+        #expect(bare.out.contains("\nnot checked:\n  host binding: no host-key document given (-k, --host-key-hash)"))
+        #expect(bare.out.contains("\n  image binding: no SE header given (--se-header)"))
+        #expect(bare.out.contains("\nresult: PASS — 2 not checked: host binding, image binding ("), "\(bare.out)")
+        let bareJSON = try JSON.parse(cli(base + ["--json"]).out)
+        #expect(bareJSON["result"] == .string("pass"))
+        guard case let .array(items)? = bareJSON["not_checked"] else { Issue.record("no not_checked"); return }
+        #expect(items.map { $0["check"] } == [.string("host-binding"), .string("image-binding")])
+        #expect(bareJSON["se_header"] == .null)
+
+        let hostOnly = cli(base + ["-k", example.hostKeyDocument])
+        #expect(hostOnly.code == 0)
+        #expect(!hostOnly.out.contains("host binding:"))
+        #expect(hostOnly.out.contains("\nresult: PASS — 1 not checked: image binding ("))
+
+        let all = cli(base + ["-k", example.hostKeyDocument, "--se-header", hdr])
+        #expect(all.code == 0, "\(all.out)\(all.err)")
+        #expect(!all.out.contains("not checked"))
+        #expect(all.out.contains("\nresult: PASS ("))
+        #expect(all.out.contains("image     \(hdr) (SE-header tag \(try exampleTags().tag.hex))"))
+        let allJSON = try JSON.parse(cli(base + ["-k", example.hostKeyDocument, "--se-header", hdr, "--json"]).out)
+        #expect(allJSON["not_checked"] == .array([]))
+        #expect(allJSON["se_header"]?["tag"] == .string(try exampleTags().tag.hex))
+    }
+
+    @Test func aWrongImageIsRefusedNamingEveryFile() throws {
+        let tmp = try TempDir("cli")
+        let hdr = tmp.appending("other.hdr")
+        var other = try exampleTags()
+        other.tag[0] ^= 1
+        try FileIO.writeAtomically(hdr, Self.seHeader(other), mode: 0o644)
+        let r = cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "--se-header", hdr)
+        #expect(r.code == 65)
+        let files = try FileIO.list(example.requestDirectory).map(\.name)
+        for f in files {
+            #expect(r.out.contains("\n  \(f): the request is bound to another SE image"), "\(f)")
+        }
+        let j = try JSON.parse(cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "--se-header", hdr, "--json").out)
+        guard case let .array(problems)? = j["problems"] else { Issue.record("no problems"); return }
+        #expect(problems.allSatisfy { $0["rule"] == .string("other-image") }, "\(problems)")
+        #expect(problems.compactMap { p -> String? in if case let .string(f)? = p["file"] { return f } else { return nil } }.sorted() == files.sorted())
+        // Not an SE header at all: an input that cannot be used (66), named.
+        let junk = tmp.appending("junk.img")
+        try FileIO.writeAtomically(junk, [UInt8](repeating: 0, count: 8192), mode: 0o644)
+        let bad = cli("check", "-p", example.policyPath, "-r", example.requestDirectory, "--se-header", junk)
+        #expect(bad.code == 66)
+        #expect(bad.err.contains("junk.img is not an SE image or SE header"))
+    }
+
+    @Test func aRequestSavedAsBinIsNamed() throws {
+        let tmp = try TempDir("cli")
+        let dir = try copyOfExample(tmp)
+        rename(dir + "/luks-root.asr", dir + "/luks-root.bin")
+        let r = cli("check", "-p", example.policyPath, "-r", dir)
+        #expect(r.code == 65)
+        #expect(r.out.contains("\nnote: luks-root.bin looks like an add-secret request (secret luks-root, plain), but request files end in .asr: it is ignored, here and at boot\n"), "\(r.out)")
+        #expect(r.out.contains("required secret \"luks-root\" (plain) has no request; luks-root.bin holds a request for it, but request files end in .asr: it is ignored [missing-required]"))
+        let j = try JSON.parse(cli("check", "-p", example.policyPath, "-r", dir, "--json").out)
+        guard case let .array(m)? = j["misnamed_requests"] else { Issue.record("no misnamed_requests"); return }
+        #expect(m.count == 1)
+        #expect(m.first?["file"] == .string("luks-root.bin"))
+        #expect(m.first?["secret_name"] == .string("luks-root"))
+        #expect(j["ignored_files"] == .array([.string("luks-root.bin")]))
+    }
+}
