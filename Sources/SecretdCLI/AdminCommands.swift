@@ -115,7 +115,12 @@ enum AdminCommands {
           freshness      the epoch in each request's signed freshness record: not
                          below trust.min_epoch or the secret's min_epoch, one epoch
                          for the whole set (trust.same_epoch; docs/rotation.md)
-          host keys      with --host-key-document: a keyslot for one of those hosts
+          host keys      with --host-key-document: a keyslot for one of those hosts;
+                         with --cert: the documents verified as pvsecret does (IBM's
+                         signing key, its chain to --root-ca or the system trust store,
+                         the CRLs given with --crl; never downloaded, always offline).
+                         Without --cert the report says "host-key documents NOT
+                         verified" (and --no-verify says so on purpose; docs/host-keys.md)
           files          regular files only: symlinks, devices, directories named
                          like requests are refused; sizes are bounded; names that are
                          not printable UTF-8 (controls, ESC, DEL, bidi overrides, bytes
@@ -129,16 +134,22 @@ enum AdminCommands {
         host's private key) and whether it is bound to this SE image; the
         ultravisor enforces those at boot.
 
-        Exit codes: 0 the list passes, 65 policy violation, 78 invalid policy,
+        Exit codes: 0 the list passes, 65 policy violation (or a host-key document
+        that fails verification), 78 invalid policy,
         66 unreadable input, 64 bad arguments.
 
         EXAMPLES:
           se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt
           se-secretd check -p policy.json -r tenant-a/ --json | jq '.problems'
+          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt \\
+              --cert ibm-z-host-key-signing.crt --cert DigiCertCA.crt \\
+              --crl ibm-z-host-key.crl --crl DigiCertCA.crl
         """
     ) { o, _, out in
         let policyPath = o.policy, dir = o.requests
         let policy = try Inputs.policy(policyPath)
+        let hostKeyStatus = try o.hostKeyVerification.verify(documents: o.hostKeyDocuments)
+        if o.hostKeyVerification.noVerify, !o.quiet { out.error(HostKeyVerificationOptions.noVerifyWarning("a request for these host keys")) }
         let hosts = try Inputs.hostKeyHashes(documents: o.hostKeyDocuments, hashes: o.hostKeyHashes)
         let set = try Inputs.requestSet(dir, policy: policy)
         let started = MonotonicClock.nanoseconds()
@@ -146,9 +157,15 @@ enum AdminCommands {
         let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e6
         if o.quiet { return eval.passed ? .ok : .policyViolation }
         if o.json {
-            out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed).serialized())
+            var report = CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed)
+            if !o.hostKeyDocuments.isEmpty, case .object(var members) = report {
+                members.append(("host_key_documents", hostKeyStatus.json(documents: o.hostKeyDocuments)))
+                report = .object(members)
+            }
+            out.out(report.serialized())
         } else {
             out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, milliseconds: elapsed))
+            if !o.hostKeyDocuments.isEmpty { out.line(hostKeyStatus.line) }
         }
         return eval.passed ? .ok : .policyViolation
     }
@@ -169,12 +186,13 @@ struct CheckOptions: OptionGroup {
         .value("host-key-hash", "HEX", repeatable: true, "A target machine's host-key hash, as in /sys/firmware/uv/keys."),
         JSONOption.spec("Print the result as JSON."),
         .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
-    ]
+    ] + HostKeyVerificationOptions.options
     let policy: String
     let requests: String
     /// Read (and the hashes checked) by the command, after the policy.
     let hostKeyDocuments: [String]
     let hostKeyHashes: [String]
+    let hostKeyVerification: HostKeyVerificationOptions
     let json: Bool
     let quiet: Bool
 
@@ -182,6 +200,7 @@ struct CheckOptions: OptionGroup {
         let policy = try PolicyOption(args), requests = try RequestsOption(args)
         hostKeyDocuments = try args.values("host-key-document")
         hostKeyHashes = try args.values("host-key-hash")
+        hostKeyVerification = try HostKeyVerificationOptions(args)
         json = try JSONOption.read(args)
         quiet = try args.flag("quiet")
         self.policy = try policy.required()
