@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "TenantVerificationTests", dependencies: ["TestSupport", "TenantVerification", "ResultsRecord", "Attestation", "SecretPolicy",
                                                                "BootRun", "UVCommands", "UVSimulator", "UVDevice", "RequestBuilding",
                                                                "SecretdWorkbench", "SecretdCLI", "ASRCodec", "SECrypto", "SEBase"]),
-        .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto"]),
+        .testTarget(name: "SECryptoTests", dependencies: ["SECrypto", "CLibcrypto", "TestSupport", "SEBase"]),
         .testTarget(name: "AttestationTests", dependencies: ["TestSupport", "Attestation", "ASRCodec", "SECrypto", "SEBase", "CLibcrypto", "RequestBuilding"]),
         .testTarget(name: "ASRCodecTests", dependencies: ["TestSupport", "ASRCodec", "SECrypto", "CLibcrypto", "SEVocabulary", "RequestBuilding"]),
         .testTarget(name: "UVDeviceTests", dependencies: ["TestSupport", "UVDevice", "UVSimulator", "CUVDevice", "ASRCodec", "SECrypto", "SEBase", "SEVocabulary", "RequestBuilding"]),

@@ -115,7 +115,12 @@ enum AdminCommands {
           freshness      the epoch in each request's signed freshness record: not
                          below trust.min_epoch or the secret's min_epoch, one epoch
                          for the whole set (trust.same_epoch; docs/rotation.md)
-          host keys      with --host-key-document: a keyslot for one of those hosts
+          host keys      with --host-key-document: a keyslot for one of those hosts;
+                         with --cert: the documents verified as pvsecret does (IBM's
+                         signing key, its chain to --root-ca or the system trust store,
+                         the CRLs given with --crl; never downloaded, always offline).
+                         Without --cert the report says "host-key documents NOT
+                         verified" (and --no-verify says so on purpose; docs/host-keys.md)
           image          with --se-header: every request bound to that SE image (the
                          PLD, ALD, TLD and header tag it carries are the image's;
                          other-image otherwise)
@@ -150,18 +155,24 @@ enum AdminCommands {
         ([{"file", "secret_name", "secret_id", "secret_type", "message"}]),
         problems, submission_order, secret_store_hash, epochs, attestation.
 
-        Exit codes: 0 the list passes, 65 policy violation, 78 invalid policy,
-        66 unreadable input (or --se-header holds no SE header), 64 bad arguments.
+        Exit codes: 0 the list passes, 65 policy violation (or a host-key document
+        that fails verification), 78 invalid policy, 66 unreadable input (or
+        --se-header holds no SE header), 64 bad arguments.
 
         EXAMPLES:
           se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt --se-header se-image.img
           se-secretd check -p policy.json -r tenant-a/ --json | jq '.problems'
           se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt --se-header se.hdr --json |
               jq -e '.result == "pass" and (.not_checked | length == 0)'
+          se-secretd check -p policy.json -r tenant-a/ -k z16-host.crt \\
+              --cert ibm-z-host-key-signing.crt --cert DigiCertCA.crt \\
+              --crl ibm-z-host-key.crl --crl DigiCertCA.crl
         """
     ) { o, _, out in
         let policyPath = o.policy, dir = o.requests
         let policy = try Inputs.policy(policyPath)
+        let hostKeyStatus = try o.hostKeyVerification.verify(documents: o.hostKeyDocuments)
+        if o.hostKeyVerification.noVerify, !o.quiet { out.error(HostKeyVerificationOptions.noVerifyWarning("a request for these host keys")) }
         let hosts = try Inputs.hostKeyHashes(documents: o.hostKeyDocuments, hashes: o.hostKeyHashes)
         var image: CheckReport.Image? = nil
         if let path = o.seHeader {
@@ -175,10 +186,23 @@ enum AdminCommands {
         let eval = Evaluator(policy: policy, hostKeyHashes: hosts.isEmpty ? nil : hosts, imageTags: image?.tags).evaluate(set)
         let elapsed = Double(MonotonicClock.nanoseconds() - started) / 1e6
         if o.quiet { return eval.passed ? .ok : .policyViolation }
+        // Documents given but not verified: the host binding rests on files nobody vouched for.
+        var unverified: [(id: String, message: String)] = []
+        if !o.hostKeyDocuments.isEmpty, !hostKeyStatus.verified {
+            unverified.append(("host-key-verification", "host-key verification: \(hostKeyStatus.line)"))
+        }
         if o.json {
-            out.out(CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, image: image, milliseconds: elapsed).serialized())
+            var report = CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, image: image, notChecked: unverified,
+                                          milliseconds: elapsed)
+            if !o.hostKeyDocuments.isEmpty, case .object(var members) = report {
+                members.append(("host_key_documents", hostKeyStatus.json(documents: o.hostKeyDocuments)))
+                report = .object(members)
+            }
+            out.out(report.serialized())
         } else {
-            out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, image: image, milliseconds: elapsed))
+            out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, image: image, notChecked: unverified,
+                                     milliseconds: elapsed))
+            if !o.hostKeyDocuments.isEmpty { out.line(hostKeyStatus.line) }
         }
         return eval.passed ? .ok : .policyViolation
     }
@@ -200,13 +224,14 @@ struct CheckOptions: OptionGroup {
         .value("se-header", "FILE", "The SE image (or its bare SE header, as `pvsecret create --hdr` takes) the requests are for; every request must be bound to it."),
         JSONOption.spec("Print the result as JSON."),
         .flag("quiet", short: "q", "Print nothing; only the exit code tells."),
-    ]
+    ] + HostKeyVerificationOptions.options
     let policy: String
     let requests: String
     /// Read (and the hashes checked) by the command, after the policy.
     let hostKeyDocuments: [String]
     let hostKeyHashes: [String]
     let seHeader: String?
+    let hostKeyVerification: HostKeyVerificationOptions
     let json: Bool
     let quiet: Bool
 
@@ -215,6 +240,7 @@ struct CheckOptions: OptionGroup {
         hostKeyDocuments = try args.values("host-key-document")
         hostKeyHashes = try args.values("host-key-hash")
         seHeader = try args.value("se-header")
+        hostKeyVerification = try HostKeyVerificationOptions(args)
         json = try JSONOption.read(args)
         quiet = try args.flag("quiet")
         self.policy = try policy.required()
@@ -232,7 +258,7 @@ enum CheckReport {
 
     /// What the evaluation could not check, as (id, message): the host
     /// binding without host keys, the image binding without an SE header.
-    static func notChecked(_ e: Evaluation) -> [(id: String, message: String)] {
+    static func notChecked(_ e: Evaluation, also extra: [(id: String, message: String)] = []) -> [(id: String, message: String)] {
         var out: [(id: String, message: String)] = []
         if !e.hostBindingChecked {
             out.append(("host-binding", "host binding: no host-key document given (-k, --host-key-hash): a request made for another machine passes here and is refused at boot"))
@@ -240,13 +266,14 @@ enum CheckReport {
         if !e.imageBindingChecked {
             out.append(("image-binding", "image binding: no SE header given (--se-header): a request made for another SE image passes here and is refused at boot (0x0108)"))
         }
-        return out
+        return out + extra
     }
 
-    static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil, milliseconds: Double) -> JSON {
+    static func json(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil,
+                     notChecked extra: [(id: String, message: String)] = [], milliseconds: Double) -> JSON {
         .object([
             ("result", .string(e.passed ? "pass" : "fail")),
-            ("not_checked", .array(notChecked(e).map { .object([("check", .string($0.id)), ("message", .string($0.message))]) })),
+            ("not_checked", .array(notChecked(e, also: extra).map { .object([("check", .string($0.id)), ("message", .string($0.message))]) })),
             ("policy", .object([("file", .string(policyPath)), ("sha256", .string(e.policyDigest.hex))])),
             ("se_header", image.map { .object([("file", .string($0.file)), ("tag", .string($0.tags.tag.hex))]) } ?? .null),
             ("requests_directory", .string(directory)),
@@ -263,7 +290,8 @@ enum CheckReport {
         ])
     }
 
-    static func text(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil, milliseconds: Double) -> String {
+    static func text(_ e: Evaluation, policyPath: String, directory: String, set: RequestSet, image: Image? = nil,
+                     notChecked extra: [(id: String, message: String)] = [], milliseconds: Double) -> String {
         var s = "policy    \(policyPath) (sha256 \(e.policyDigest.hex.prefix(16))…)\n"
         if let image { s += "image     \(image.file) (SE-header tag \(image.tags.tag.hex))\n" }
         s += "requests  \(directory) (\(e.verdicts.count) request files"
@@ -293,7 +321,7 @@ enum CheckReport {
             s += "\nsubmission order: \(e.submissionOrder.joined(separator: ", "))\n"
             s += "secret-store hash (\(e.lockStore ? "locked" : "unlocked")): \(e.secretStoreHash.hex)\n"
         }
-        let unchecked = notChecked(e)
+        let unchecked = notChecked(e, also: extra)
         if !unchecked.isEmpty {
             s += "\nnot checked:\n"
             for u in unchecked { s += "  \(u.message)\n" }
