@@ -42,6 +42,8 @@ enum VerifyCommands {
                              request for your image. Nothing after it is trusted if it fails
           config-uid         the config UID the policy pins (skipped if it pins none)
           host-keys          with -k: the attested host-key hashes are those machines'
+                             (the documents verified with --cert/--crl as for check;
+                             without, the output says they were NOT verified)
           secret-store-hash-requested  your request asks for the store hash
           store-locked       the store was locked when attested
           store-contents     the store holds exactly your requests, in the policy's order
@@ -73,6 +75,9 @@ enum VerifyCommands {
         """
     ) { o, _, out in
         let policy = try Inputs.policy(o.policy)
+        // The documents -k names are verified as check verifies them (--cert, --crl), before they are used.
+        let hostKeyStatus = try o.hostKeyVerification.verify(documents: o.hostKeyDocuments)
+        if o.hostKeyVerification.noVerify { out.error(HostKeyVerificationOptions.noVerifyWarning("the host-keys check")) }
         let hosts = try Inputs.hostKeyHashes(documents: o.hostKeyDocuments, hashes: [])
         let set = try Inputs.requestSet(o.requests, policy: policy)
 
@@ -99,7 +104,17 @@ enum VerifyCommands {
         let result = TenantVerifier.verify(VerificationInput(evidence: evidence, request: request, protectionKey: key, imageTags: tags,
                                                              policy: policy, requests: set, hostKeyHashes: hosts.isEmpty ? nil : hosts))
         key.wipe()
-        out.out(o.json ? result.json.serialized() : result.text)
+        if o.json {
+            var doc = result.json
+            if !o.hostKeyDocuments.isEmpty, case .object(var members) = doc {
+                members.append(("host_key_documents", hostKeyStatus.json(documents: o.hostKeyDocuments)))
+                doc = .object(members)
+            }
+            out.out(doc.serialized())
+        } else {
+            out.out(result.text)
+            if !o.hostKeyDocuments.isEmpty { out.line(hostKeyStatus.line) }
+        }
         return result.verdict == .verified ? .ok : .policyViolation
     }
 
@@ -168,7 +183,7 @@ struct VerifyOptions: OptionGroup {
         .value("host-key-document", short: "k", "CERT", repeatable: true,
                "Host-key document (or P-521 public key) of a target machine: the requests are checked for it, and attested host-key hashes must be one of them."),
         JSONOption.spec("Print the result as JSON (format se-secretd-verify, version 1)."),
-    ]
+    ] + HostKeyVerificationOptions.options
 
     let evidence: EvidenceFile
     let request: String
@@ -177,6 +192,7 @@ struct VerifyOptions: OptionGroup {
     let policy: String
     let requests: String
     let hostKeyDocuments: [String]
+    let hostKeyVerification: HostKeyVerificationOptions
     let json: Bool
 
     init(_ args: Arguments) throws {
@@ -184,6 +200,7 @@ struct VerifyOptions: OptionGroup {
         let request = try args.value("request"), arpk = try args.value("arpk"), header = try args.value("se-header")
         let policy = try PolicyOption(args), requests = try RequestsOption(args)
         hostKeyDocuments = try args.values("host-key-document")
+        hostKeyVerification = try HostKeyVerificationOptions(args)
         json = try JSONOption.read(args)
         let given = [response.map(EvidenceFile.response), results.map(EvidenceFile.results), log.map(EvidenceFile.consoleLog)].compactMap { $0 }
         guard given.count <= 1 else { throw CLIError(.usage, "--response, --results and --console-log exclude each other: give one") }

@@ -82,6 +82,20 @@ import TestSupport
         #expect(checks.map { $0["id"] } == CheckID.allCases.map { .string($0.rawValue) })
         #expect(checks.first { $0["id"] == .string("host-keys") }?["outcome"] == .string("pass"))
         #expect(doc["report"]?["verdict"] == .string("ok"))
+        // The document -k names is matched, not verified (no --cert): said in JSON and in the text.
+        #expect(doc["host_key_documents"]?["verified"] == .bool(false))
+        let unverified = cli(f.args(["--results", f.record]) + ["-k", f.d.example.hostKeyDocument])
+        #expect(unverified.code == 0 && unverified.out.contains("\nhost-key documents NOT verified"), "\(unverified.out)")
+        // With --cert the document is verified first: the example's self-signed one is refused (65), naming it.
+        let pki = try TestPKI()
+        let pkiDir = f.tmp.appending("pki")
+        try FileIO.makeDirectories(pkiDir, mode: 0o700)
+        try pki.write(to: pkiDir)
+        let refused = cli(f.args(["--results", f.record]) + ["-k", f.d.example.hostKeyDocument, "--cert", pkiDir + "/signing.crt",
+                                                           "--cert", pkiDir + "/inter.crt", "--root-ca", pkiDir + "/root.crt",
+                                                           "--crl", pkiDir + "/root.crl", "--crl", pkiDir + "/inter.crl", "--crl", pkiDir + "/signing.crl"])
+        #expect(refused.code == 65, "\(refused.out)\(refused.err)")
+        #expect(refused.err.contains(f.d.example.hostKeyDocument), "\(refused.err)")
         try f.assertNoSecrets(j, "--json")
         // The release agent has the command too (it needs no /dev/uv).
         #expect(cli(f.args(["--console-log", f.log]), edition: .agent).code == 0)
