@@ -149,6 +149,10 @@ public enum PhaseResults {
     public static func deliver(policy: Policy, runDirectory: String, consolePath: String = "/dev/console",
                                access: ResultsAccess = .system, log: BootLog) -> [String] {
         guard policy.results.device != nil || policy.results.console else { return [] }
+        // Only after this boot's run: its record is in the run directory. A phase
+        // run by hand elsewhere (an admin, a test with --run-dir) writes nothing.
+        let recordPath = runDirectory + "/" + ResultsOutput.recordFile
+        guard FileIO.kind(of: recordPath) == .regular else { return [] }
         var problems: [String] = []
         func problem(_ s: String) { problems.append(s); log.error(s) }
         let report: [UInt8]
@@ -157,11 +161,13 @@ public enum PhaseResults {
             return problems
         }
         var entries = [ResultsRecord.Entry(.report, report)]
-        if let earlier = try? FileIO.read(runDirectory + "/" + ResultsOutput.recordFile, limit: ResultsRecord.maxSize),
-           let record = try? ResultsRecord.parse(earlier) {
+        do {
+            let record = try ResultsRecord.parse(try FileIO.read(recordPath, limit: ResultsRecord.maxSize))
             for kind in [ResultsRecord.Kind.facts, .attestationResponse] {
                 if let bytes = record[kind] { entries.append(ResultsRecord.Entry(kind, bytes)) }
             }
+        } catch {
+            problem("results: the boot run's record \(recordPath) is unreadable (\(error)); the report goes out alone")
         }
         let record: ResultsRecord
         do { record = try ResultsRecord(entries) } catch {

@@ -58,12 +58,17 @@ public struct ConsoleOutput {
     public static let defaultPath = "/dev/console"
     public static let defaultPauseMilliseconds = 3
     public static let defaultStallTimeoutMilliseconds = 10_000
+    /// The longest a whole `write` may take: a console that takes a byte now
+    /// and then never stalls, and would otherwise hold a failing boot forever.
+    public static let defaultTotalTimeoutMilliseconds = 60_000
 
     public var path: String
     /// The pause between two lines, given to `pause`.
     public var pauseMilliseconds: Int
     /// How long the console may take nothing before `write` gives up.
     public var stallTimeoutMilliseconds: Int
+    /// How long the whole `write` may take before it gives up (`stalled`).
+    public var totalTimeoutMilliseconds: Int
     /// Called between lines (never before the first or after the last) with
     /// `pauseMilliseconds`; tests pass one that does not sleep.
     public var pause: (Int) -> Void
@@ -71,10 +76,12 @@ public struct ConsoleOutput {
     public init(path: String = ConsoleOutput.defaultPath,
                 pauseMilliseconds: Int = ConsoleOutput.defaultPauseMilliseconds,
                 stallTimeoutMilliseconds: Int = ConsoleOutput.defaultStallTimeoutMilliseconds,
+                totalTimeoutMilliseconds: Int = ConsoleOutput.defaultTotalTimeoutMilliseconds,
                 pause: @escaping (Int) -> Void = ConsoleOutput.sleep(milliseconds:)) {
         self.path = path
         self.pauseMilliseconds = pauseMilliseconds
         self.stallTimeoutMilliseconds = stallTimeoutMilliseconds
+        self.totalTimeoutMilliseconds = totalTimeoutMilliseconds
         self.pause = pause
     }
 
@@ -89,18 +96,19 @@ public struct ConsoleOutput {
             throw ConsoleOutputError(.openFailed, path: path, linesWritten: 0, systemError: SystemError.current("open", path: path))
         }
         let handle = FileHandle(fd: fd)
+        let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, totalTimeoutMilliseconds)) * 1_000_000
         var written = 0
         for line in lines {
             if written > 0 { pause(pauseMilliseconds) }
             var bytes = Array(line.utf8)
             bytes.append(0x0A)
-            try writeLine(handle.fd, bytes, written: written)
+            try writeLine(handle.fd, bytes, written: written, deadline: deadline)
             written += 1
         }
         return written
     }
 
-    func writeLine(_ fd: Int32, _ bytes: [UInt8], written: Int) throws(ConsoleOutputError) {
+    func writeLine(_ fd: Int32, _ bytes: [UInt8], written: Int, deadline: UInt64) throws(ConsoleOutputError) {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
@@ -115,10 +123,13 @@ public struct ConsoleOutput {
                 throw ConsoleOutputError(.writeFailed, path: path, linesWritten: written,
                                          systemError: SystemError(errno: e, operation: "write", path: path))
             }
-            // Full: wait for room, at most the stall timeout.
+            // Full: wait for room, at most the stall timeout and never past the deadline.
+            let now = MonotonicClock.nanoseconds()
+            guard now < deadline else { throw ConsoleOutputError(.stalled, path: path, linesWritten: written) }
+            let wait = min(stallTimeoutMilliseconds, Int((deadline - now) / 1_000_000) + 1)
             var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             var r: Int32
-            repeat { r = poll(&p, 1, Int32(clamping: stallTimeoutMilliseconds)) } while r < 0 && errno == EINTR
+            repeat { r = poll(&p, 1, Int32(clamping: wait)) } while r < 0 && errno == EINTR
             if r == 0 { throw ConsoleOutputError(.stalled, path: path, linesWritten: written) }
             if r < 0 {
                 throw ConsoleOutputError(.writeFailed, path: path, linesWritten: written,

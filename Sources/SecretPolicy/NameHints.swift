@@ -44,6 +44,7 @@ struct NameHints {
         var edited: [[UInt8]: (typed: String, rule: Policy.SecretRule)] = [:]
         var budget = Self.maxCandidates
         for (rule, raw) in named where !raw {
+            guard budget > 0 else { break }  // no edits generated once the budget is spent
             let n = Array(rule.name.utf8)
             guard n.count <= Self.maxEditedNameLength, n.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { continue }
             var letters = Self.alphabet

@@ -87,22 +87,37 @@ public struct RequestRecipes: Sendable {
                               value: "no value: a meta request carries the flags and the extension secret only; added first, it fixes the extension secret for the rest"))
         }
         for rule in policy.secrets {
-            let file = (rule.type == .updateCCK ? "update-cck" : rule.name) + suffix
-            let valueFile = inputs.value(rule.type == .updateCCK ? "new-cck.bin" : rule.name)
+            // A name with control or invisible characters would span lines or hide
+            // what it is on a command line: no line for it, a note instead.
+            if rule.type != .updateCCK, !Printable.isPrintableUTF8(Array(rule.name.utf8)) {
+                notes.append("secret \(Printable.line(rule.name)): its name has control or invisible characters; no line is printed for it (make its request by hand, or rename it in the policy)")
+                continue
+            }
+            // File names come from a safe form of the name (the policy's names are
+            // any text: "/home/u/.ssh/id_rsa" or "--no-verify" must not become a
+            // path or an option); the name itself goes after "--" when it looks
+            // like an option.
+            let stem = rule.type == .updateCCK ? "update-cck" : Self.safeFileStem(rule.name)
+            if rule.type != .updateCCK, stem != rule.name {
+                notes.append("secret \(Printable.line(rule.name)): its files are named \(stem)\(suffix) and \(stem) (the name is not a safe file name)")
+            }
+            let file = stem + suffix
+            let valueFile = inputs.value(rule.type == .updateCCK ? "new-cck.bin" : stem)
             var a = common(signer: signer(for: rule)) + ["-o", file]
+            let name = rule.name.hasPrefix("-") ? ["--", rule.name] : [rule.name]
             switch rule.type {
             case .updateCCK:
                 a += ["update-cck", "--secret", valueFile]
             case .association:
-                a += ["association", rule.name, "--input-secret", valueFile]
+                a += ["association", "--input-secret", valueFile] + name
             default:
-                a += ["retrievable", rule.name, "--type", Self.pvsecretType(rule.type), "--secret", valueFile]
+                a += ["retrievable", "--type", Self.pvsecretType(rule.type), "--secret", valueFile] + name
             }
             if rule.type != .updateCCK, SecretID.hashed(name: rule.name, sha256: Digest.sha256) != rule.id {
                 if let raw = SecretID.rawName(rule.name), raw == rule.id {
                     a.insert("--use-name", at: a.firstIndex(of: "-o")!)
                 } else {
-                    notes.append("secret \(rule.name) has an ID no pvsecret name gives (the policy names it by its ID): make its request with the name its ID was made from")
+                    notes.append("secret \(Printable.line(rule.name)) has an ID no pvsecret name gives (the policy names it by its ID): make its request with the name its ID was made from")
                 }
             }
             out.append(Recipe(file: file, secret: rule.type == .updateCCK ? nil : rule.name, type: rule.type.name,
@@ -122,6 +137,19 @@ public struct RequestRecipes: Sendable {
         }
         recipes = out
         self.notes = notes
+    }
+
+    /// A file name stem for a secret name: ASCII letters, digits, '.', '_'
+    /// and '-' kept, everything else '_', never starting with '-' or '.'
+    /// (no option, no hidden file, no path), at most 64 bytes.
+    public static func safeFileStem(_ name: String) -> String {
+        var out: [UInt8] = []
+        for b in name.utf8.prefix(64) {
+            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
+            out.append(ok ? b : 0x5F)
+        }
+        if out.isEmpty || out[0] == 0x2D || out[0] == 0x2E { out.insert(contentsOf: Array("secret_".utf8), at: 0) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// pvsecret's `--type` for a retrievable secret type.

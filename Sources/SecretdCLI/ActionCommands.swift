@@ -61,7 +61,7 @@ enum ActionCommands {
         }
         // A failed unlock or install: the results record leaves the guest
         // again, now saying where the boot stopped (docs/results.md).
-        if code != .ok, phase == .unlock || phase == .install {
+        if code != .ok, phase == .unlock || phase == .install, !env.checkOnly {
             PhaseResults.deliver(policy: policy, runDirectory: env.runDirectory, consolePath: o.console,
                                  log: BootLog(stderr: out.err, kmsgPath: nil, debug: false))
         }

@@ -62,7 +62,7 @@ enum PolicyCommands {
             ]).serialized())
             return .ok
         }
-        out.line("# pvsecret create lines for \(args.positionals[0]) (sha256 \(p.digest.hex.prefix(16))…): \(r.recipes.count) request\(r.recipes.count == 1 ? "" : "s")")
+        out.line("# pvsecret create lines for \(Printable.line(args.positionals[0])) (sha256 \(p.digest.hex.prefix(16))…): \(r.recipes.count) request\(r.recipes.count == 1 ? "" : "s")")
         if let f = r.freshness {
             out.line("# the freshness record (epoch \(f.epoch)) every request carries as user data (docs/formats.md):")
             out.line("printf 'SESD-FRESH\\001\\000\\000\\000\\000\\000' > \(ShellWords.quote(f.file))")
@@ -70,13 +70,14 @@ enum PolicyCommands {
         }
         for x in r.recipes {
             out.line("")
-            out.line("# \(x.file): \(x.secret.map { "\($0) (\(x.type))" } ?? x.type)")
-            if let v = x.valueFile { out.line("#   \(v): \(x.value)") } else { out.line("#   \(x.value)") }
+            // Comment lines from escaped text only: a name with a newline must not start a command.
+            out.line("# " + Printable.line("\(x.file): \(x.secret.map { "\($0) (\(x.type))" } ?? x.type)"))
+            if let v = x.valueFile { out.line("#   " + Printable.line("\(v): \(x.value)")) } else { out.line("#   " + Printable.line(x.value)) }
             out.line((["pvsecret"] + x.arguments).map(ShellWords.quote).joined(separator: " "))
         }
         if !r.notes.isEmpty {
             out.line("")
-            for n in r.notes { out.line("# note: \(n)") }
+            for n in r.notes { out.line("# note: " + Printable.line(n)) }
         }
         out.line("")
         out.line("# then: se-secretd check -p \(ShellWords.quote(args.positionals[0])) -r DIR -k \(inputs.hostKeyDocuments.map(ShellWords.quote).joined(separator: " -k "))")

@@ -98,6 +98,29 @@ func drain(_ fd: Int32) -> [UInt8] {
         #expect(allArrived)
     }
 
+    @Test func aConsoleThatTakesAByteNowAndThenStopsAtTheTotalDeadline() throws {
+        let tmp = try TempDir("console")
+        let (path, reader) = try makeFIFO(tmp)
+        defer { close(reader) }
+        // A host that reads one byte every 20 ms: never a stall of 10 s, so only the total deadline ends it.
+        let lines = (0..<2000).map { String(format: "%04d ", $0) + String(repeating: "z", count: 95) }
+        let out = ConsoleOutput(path: path, stallTimeoutMilliseconds: 10_000, totalTimeoutMilliseconds: 300, pause: { _ in })
+        final class Flag: @unchecked Sendable { var done = false }
+        let flag = Flag()
+        let trickle = Thread {
+            var b: UInt8 = 0
+            _ = drain(reader)  // nothing yet; then trickle
+            while !flag.done { _ = read(reader, &b, 1); usleep(20_000) }
+        }
+        trickle.start()
+        let started = MonotonicClock.nanoseconds()
+        let e = consoleFailure { _ = try out.write(lines) }
+        flag.done = true
+        #expect(e?.rule == .stalled)
+        // Well before the 10 s stall timeout: the deadline, not a stall, ended it.
+        #expect(MonotonicClock.nanoseconds() - started < 5_000_000_000)
+    }
+
     @Test func aConsoleThatTakesNothingStallsWithACount() throws {
         let tmp = try TempDir("console")
         let (path, reader) = try makeFIFO(tmp)

@@ -289,6 +289,13 @@ struct Guest {
         try FileManager.default.createSymbolicLink(atPath: g.root + "/etc/ssl/private", withDestinationPath: "/tmp")
         let console = g.work + "/console.log"
         try write(console, Array("earlier console output\n".utf8))
+        // Without this boot's record in the run directory (no boot run), a failed phase writes nothing.
+        let none = g.phase("install", ["--root", g.root, "--credentials-dir", g.credDir, "--console", console])
+        #expect(none.code == ExitCode.ioError.rawValue)
+        #expect(try read(console) == Array("earlier console output\n".utf8))
+        // The boot run's record (here one with a report only, as a run that did not attest writes it).
+        try FileManager.default.createDirectory(atPath: g.run, withIntermediateDirectories: true)
+        try write(g.run + "/results.bin", try ResultsRecord([.init(.report, Array("{\"verdict\":\"ok\"}".utf8))]).bytes)
         let i = g.phase("install", ["--root", g.root, "--credentials-dir", g.credDir, "--console", console])
         #expect(i.code == ExitCode.ioError.rawValue, "\(i.out)\(i.err)")
         let log = try read(console)

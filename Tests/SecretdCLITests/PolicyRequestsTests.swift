@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import Glibc
 import SEBase
 import SECrypto
@@ -53,7 +54,7 @@ import TestSupport
         #expect(argv.count == 6)
         #expect(argv.allSatisfy { $0.contains("--user-sign-key") && $0.contains("disable-dump") && $0.contains("--user-data") })
         #expect(argv[0].last == "meta")
-        #expect(argv[1].suffix(6) == ["retrievable", "luks-root", "--type", "plain", "--secret", ex + "/values/luks-root"])
+        #expect(argv[1].suffix(6) == ["retrievable", "--type", "plain", "--secret", ex + "/values/luks-root", "luks-root"])
         #expect(argv.last?.contains("aes-xts") == true)
         #expect(json["freshness"]?["epoch"] == .int(1))
         try FileIO.writeAtomically(set + "/fresh-1.bin", FreshnessRecord(epoch: 1).bytes, mode: 0o644)
@@ -104,11 +105,11 @@ import TestSupport
         #expect(argv.count == 6, "no meta request: the policy allows none")
         #expect(argv.allSatisfy { $0.contains("--cuid-hex") && $0.contains("0x" + cuid) && !$0.contains("--user-sign-key") })
         func line(_ file: String) -> [String] { argv.first { a in a.firstIndex(of: "-o").map { a[$0 + 1] == set + "/" + file } ?? false } ?? [] }
-        #expect(line("disk.asr").suffix(4) == ["--type", "aes", "--secret", values + "/disk"])
+        #expect(line("disk.asr").suffix(5) == ["--type", "aes", "--secret", values + "/disk", "disk"])
         #expect(line("mac.asr").contains("hmac-sha"))
         #expect(line("tls.asr").contains("ec"))
         #expect(line("short.asr").contains("--use-name"))
-        #expect(line("apqn.asr").suffix(4) == ["association", "apqn", "--input-secret", values + "/apqn"])
+        #expect(line("apqn.asr").suffix(4) == ["association", "--input-secret", values + "/apqn", "apqn"])
         #expect(line("update-cck.asr").suffix(3) == ["update-cck", "--secret", values + "/new-cck.bin"])
         guard case let .array(items)? = json["requests"] else { Issue.record("no requests"); return }
         let shapes = items.compactMap { text($0["value"]) }
@@ -133,14 +134,61 @@ import TestSupport
         let r = cli("policy", "requests", policy, "-k", "my hosts/a.crt")
         #expect(r.code == 0, "\(r.err)")
         #expect(r.out.contains("pvsecret create -k 'my hosts/a.crt' --cert ibm-z-host-key-signing-key.crt --cert DigiCertCA.crt --hdr SE-IMAGE"))
-        #expect(r.out.contains("retrievable 'it'\\''s' --type plain --secret 'it'\\''s'"))
+        #expect(r.out.contains("-o it_s.asr retrievable --type plain --secret it_s 'it'\\''s'"), "\(r.out)")
         #expect(r.out.contains("# note: the policy trusts pinned digests"))
         // A signer the policy does not have is a usage error, naming the ones it has.
         let bad = cli("policy", "requests", policy, "--signer", "nobody=x.key")
         #expect(bad.code == ExitCode.usage.rawValue && bad.err.contains("no signer \"nobody\""))
     }
 
+    /// The policy's names are any text: none may become a command, an option or a path.
+    @Test func namesCannotInjectCommandsOptionsOrPaths() throws {
+        let tmp = try TempDir("recipes-hostile")
+        let policy = tmp.path + "/policy.json"
+        let names = ["x\ntouch /tmp/PWNED\n", "x'\u{301}; touch /tmp/PWNED2; : '\u{301}", "/home/user/.ssh/id_rsa", "--no-verify", ".hidden"]
+        let secrets = names.map { JSON.object([("name", .string($0)), ("type", .string("plain"))]) }
+        let doc = JSON.object([("version", .int(1)), ("requests", .object([("volume", .string("LABEL=SE-SECRETS"))])),
+                               ("trust", .object([("require", .string("none"))])), ("secrets", .array(secrets))])
+        try FileIO.writeAtomically(policy, Array(doc.serialized().utf8), mode: 0o644)
+        let r = cli("policy", "requests", policy)
+        #expect(r.code == 0, "\(r.err)")
+        // Every line is a comment, empty, or a pvsecret command: a newline in a name starts no line of its own.
+        for line in r.out.split(separator: "\n", omittingEmptySubsequences: true) {
+            #expect(line.hasPrefix("#") || line.hasPrefix("pvsecret create ") || line.hasPrefix("printf "), "\(line)")
+        }
+        // Run as a shell script (pvsecret a function that records its words): one call per secret,
+        // its words as the argument vector says, nothing else runs.
+        let script = tmp.path + "/lines.sh", calls = tmp.path + "/calls"
+        try FileIO.writeAtomically(script, Array(("pvsecret() { printf '%s\\n' \"$#\" >> \(calls); }\n" + r.out).utf8), mode: 0o644)
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = [script]
+        try shell.run()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        #expect(FileIO.kind(of: "/tmp/PWNED") == nil && FileIO.kind(of: "/tmp/PWNED2") == nil)
+        // The name with a newline gets no line, a note instead; the four others one call each.
+        #expect(String(decoding: try FileIO.read(calls, limit: 4096), as: UTF8.self).split(separator: "\n").count == names.count - 1)
+        #expect(r.out.contains("# note: secret x\\x0atouch /tmp/PWNED\\x0a: its name has control or invisible characters"), "\(r.out)")
+        // The files are named from a safe form; a name that looks like an option comes after "--".
+        let j = try JSON.parse(Array(cli("policy", "requests", policy, "--json").out.utf8))
+        guard case let .array(items)? = j["requests"] else { Issue.record("no requests"); return }
+        let argvs: [[String]] = items.map { item in
+            guard case let .array(w)? = item["argv"] else { return [] }
+            return w.compactMap { if case let .string(s) = $0 { return s } else { return nil } }
+        }
+        for a in argvs {
+            let out = a[a.firstIndex(of: "-o")! + 1], value = a[a.firstIndex(of: "--secret")! + 1]
+            for f in [out, value] { #expect(!f.hasPrefix("/") && !f.hasPrefix("-") && !f.hasPrefix(".") && !f.contains("/"), "\(f)") }
+        }
+        #expect(argvs.contains { $0.suffix(2) == ["--", "--no-verify"] })
+        #expect(argvs.contains { $0.contains("-o") && $0.contains("_home_user_.ssh_id_rsa.asr") })
+    }
+
     @Test func shellWords() {
+        // An apostrophe joined into one grapheme by a combining mark is still the byte the shell sees.
+        #expect(ShellWords.quote("a'\u{301}b") == "'a'\\''\u{301}b'")
+        #expect(ShellWords.quote("a\r\nb") == "'a\r\nb'")
         #expect(ShellWords.quote("plain-word_1.asr") == "plain-word_1.asr")
         #expect(ShellWords.quote("") == "''")
         #expect(ShellWords.quote("a b") == "'a b'")
