@@ -48,90 +48,69 @@ enum PvsecretCommands {
             guard let path else { throw CLIError(.usage, "\(sub) needs --secret FILE (\(what))") }
             return try SimCommands.secretFile(path, what: what)
         }
-        func id(_ n: String?) throws -> [UInt8] {
-            guard let n, !n.isEmpty else { throw CLIError(.usage, "\(sub) needs a NAME") }
-            do { return try SimulatedRequest.secretID(name: n, raw: o.useName) } catch { throw CLIError(.usage, "\(n): \(error)") }
+        func named() throws {
+            guard let name, !name.isEmpty else { throw CLIError(.usage, "\(sub) needs a NAME") }
         }
-        let secret: RequestBuilder.Secret
+        // The secret as `sim create-request` makes it (SimulatorRequestSpec), for
+        // the host keys and image given instead of the simulator's.
+        func spec(_ kind: SimulatorRequestSpec.Kind, _ v: SecureBytes?) throws -> SimulatedRequest.Secret {
+            try DeviceCommands.cli { try SimulatorRequestSpec.secret(kind, value: v) }
+        }
+        let secret: SimulatedRequest.Secret
         switch sub {
         case "meta":
             guard name == nil else { throw CLIError(.usage, "meta takes no NAME") }
             secret = .meta
         case "association":
-            let v = try o.inputSecret.map { try SimCommands.secretFile($0, what: "association secret") } ?? Random.secureBytes(32)
-            guard v.count == 32 else { throw CLIError(.policyViolation, "an association secret has 32 bytes, not \(v.count)") }
-            secret = .association(id: try id(name), value: v)
+            try named()
+            secret = try spec(.association, try o.inputSecret.map { try SimCommands.secretFile($0, what: "association secret") })
         case "retrievable", "retr":
+            try named()
             guard let type = o.type else { throw CLIError(.usage, "retrievable needs --type plain, aes, aes-xts, hmac-sha or ec") }
             let v = try value(o.secret, "the secret")
-            let s: SimulatedRequest.Secret
             switch type {
-            case "plain": s = try DeviceCommands.cli { try SimulatorRequestSpec.secret(.plain, value: v) }
-            case "aes": s = try DeviceCommands.cli { try SimulatorRequestSpec.secret(.aes, value: v) }
-            case "aes-xts": s = try DeviceCommands.cli { try SimulatorRequestSpec.secret(.aesXTS, value: v) }
+            case "plain": secret = try spec(.plain, v)
+            case "aes": secret = try spec(.aes, v)
+            case "aes-xts": secret = try spec(.aesXTS, v)
             case "hmac-sha":
                 // pvsecret: a key of 64 bytes is HMAC-SHA-256, of 128 bytes HMAC-SHA-512 (one block each).
                 guard v.count == 64 || v.count == 128 else {
                     throw CLIError(.policyViolation, "an HMAC-SHA key has 64 or 128 bytes here, not \(v.count)")
                 }
-                s = try DeviceCommands.cli { try SimulatorRequestSpec.secret(v.count == 64 ? .hmacSHA256 : .hmacSHA512, value: v) }
-            case "ec": s = try DeviceCommands.cli { try SimulatorRequestSpec.secret(.ec, value: v) }
+                secret = try spec(v.count == 64 ? .hmacSHA256 : .hmacSHA512, v)
+            case "ec": secret = try spec(.ec, v)
             default: throw CLIError(.usage, "--type takes plain, aes, aes-xts, hmac-sha or ec, not \"\(type)\"")
             }
-            secret = try PvsecretCommands.retrievable(s, id: try id(name))
         case "update-cck", "cck":
-            let v = try value(o.secret, "the new CCK")
-            guard v.count == 32 else { throw CLIError(.policyViolation, "a CCK has 32 bytes, not \(v.count)") }
-            secret = .updateCCK(v)
+            secret = try spec(.updateCCK, try value(o.secret, "the new CCK"))
         default:
             throw CLIError(.usage, "the subcommand is meta, association, retrievable or update-cck, not \"\(sub)\"")
         }
-        var b = RequestBuilder(secret: secret, hostKeys: keys, tags: tags)
-        if let c = o.configUID { b.configUID = c }
-        b.flags.disableDump = o.disableDump
-        if let e = o.extensionSecret {
-            let v = try SimCommands.secretFile(e, what: "extension secret")
-            guard v.count == 32 else { throw CLIError(.policyViolation, "an extension secret has 32 bytes, not \(v.count)") }
-            b.extensionSecret = .simple(v)
-        } else if let c = o.cck {
-            let v = try SimCommands.secretFile(c, what: "CCK")
-            guard v.count == 32 else { throw CLIError(.policyViolation, "a CCK has 32 bytes, not \(v.count)") }
-            b.extensionSecret = .derived(cck: v)
-        }
+        var r = SimulatedRequest(secret, name: name)
+        r.useRawName = o.useName
+        r.replacementHostKeys = keys
+        r.replacementTags = tags
+        if let c = o.configUID { r.configUID = .explicit(c) }
+        r.flags.disableDump = o.disableDump
+        r.extensionSecret = try SimCommands.extensionSecret(file: o.extensionSecret, cck: o.cck)
         let data = try o.userData.map { try Inputs.file($0, limit: 4096, what: "user data") }
         if let k = o.userSignKey {
-            var pem = try Inputs.file(k, limit: 64 << 10, what: "signing key")
-            defer { pem.withUnsafeMutableBytes { secureZero($0) } }
-            let key: PrivateKey
-            do { key = try PrivateKey.load(pem) } catch { throw CLIError(.usage, "--user-sign-key \(k): not a private key: \(error)") }
-            b.userData = .signed(data ?? [], key: key)
+            r.userData = .signed(data ?? [], key: try SimCommands.signingKey(k))
         } else if let data {
-            b.userData = .unsigned(data)
+            r.userData = .unsigned(data)
         }
+        let target = RequestTarget(hostKey: keys[0], imageTags: tags, configUID: [UInt8](repeating: 0, count: 16))
         let bytes: [UInt8]
-        do { bytes = try b.build() } catch { throw CLIError(.policyViolation, "cannot build the request: \(error)") }
+        do { bytes = try target.makeRequest(r) } catch let e as SimulatedRequest.Invalid {
+            throw CLIError(.usage, "\(name ?? sub): \(e.message)")
+        } catch {
+            throw CLIError(.policyViolation, "cannot build the request: \(error)")
+        }
         do { try FileIO.writeAtomically(o.output, bytes, mode: 0o644) } catch {
             throw CLIError(.ioError, "cannot write \(o.output): \(error)")
         }
         out.line("wrote \(o.output) (\(sub)\(name.map { " \($0)" } ?? ""), \(bytes.count) bytes, tag \(Array(bytes.suffix(16)).hex))")
         return .ok
-    }
-
-    /// The builder's retrievable secret for a simulated one (the value encoded as stored).
-    static func retrievable(_ s: SimulatedRequest.Secret, id: [UInt8]) throws -> RequestBuilder.Secret {
-        do {
-            switch s {
-            case let .plaintext(v): return .retrievable(.plain, id: id, value: try SecretValue.plaintext(v))
-            case let .key(type, v): return .retrievable(type, id: id, value: v)
-            case let .privateKey(k):
-                let (type, v) = try SecretValue.privateKey(k)
-                return .retrievable(type, id: id, value: v)
-            case .meta, .association, .updateCCK:
-                throw CLIError(.software, "not a retrievable secret (a bug)")
-            }
-        } catch let e as CLIError { throw e } catch {
-            throw CLIError(.policyViolation, "\(error)")
-        }
     }
 }
 

@@ -25,6 +25,30 @@ enum SimCommands {
         return SecureBytes(consuming: &bytes)
     }
 
+    /// --extension-secret FILE or --cck FILE (at most one given): 32 bytes each.
+    static func extensionSecret(file: String?, cck: String?) throws -> RequestBuilder.ExtensionSecret {
+        if let file {
+            let e = try secretFile(file, what: "extension secret")
+            guard e.count == 32 else { throw CLIError(.policyViolation, "an extension secret has 32 bytes, not \(e.count)") }
+            return .simple(e)
+        }
+        if let cck {
+            let c = try secretFile(cck, what: "CCK")
+            guard c.count == 32 else { throw CLIError(.policyViolation, "a CCK has 32 bytes, not \(c.count)") }
+            return .derived(cck: c)
+        }
+        return .none
+    }
+
+    /// --user-sign-key FILE: a private key (PEM or DER), its file's bytes wiped after.
+    static func signingKey(_ path: String) throws -> PrivateKey {
+        var pem = try Inputs.file(path, limit: 64 << 10, what: "signing key")
+        defer { pem.withUnsafeMutableBytes { secureZero($0) } }
+        do { return try PrivateKey.load(pem) } catch {
+            throw CLIError(.usage, "--user-sign-key \(path): not a private key: \(error)")
+        }
+    }
+
     static func hex16(_ text: String, option: String) throws -> [UInt8] {
         guard let b = [UInt8](hex: text), b.count == 16 else {
             throw CLIError(.usage, "--\(option) takes 32 hex digits (16 bytes), not \"\(text)\"")
@@ -125,27 +149,13 @@ enum SimCommands {
                                  name: o.name)
         r.useRawName = o.useName
         switch o.extensionSecret {
-        case let .file(p)?:
-            let e = try secretFile(p, what: "extension secret")
-            guard e.count == 32 else { throw CLIError(.policyViolation, "an extension secret has 32 bytes, not \(e.count)") }
-            r.extensionSecret = .simple(e)
-        case let .cck(p)?:
-            let c = try secretFile(p, what: "CCK")
-            guard c.count == 32 else { throw CLIError(.policyViolation, "a CCK has 32 bytes, not \(c.count)") }
-            r.extensionSecret = .derived(cck: c)
+        case let .file(p)?: r.extensionSecret = try extensionSecret(file: p, cck: nil)
+        case let .cck(p)?: r.extensionSecret = try extensionSecret(file: nil, cck: p)
         case nil: break
         }
         if let b = o.configUID { r.configUID = b }
         r.flags.disableDump = o.disableDump
-        if let k = o.userSignKey {
-            let key: PrivateKey
-            var pem = try Inputs.file(k, limit: 64 << 10, what: "signing key")
-            defer { pem.withUnsafeMutableBytes { secureZero($0) } }
-            do { key = try PrivateKey.load(pem) } catch {
-                throw CLIError(.usage, "--user-sign-key \(k): not a private key: \(error)")
-            }
-            r.userData = .signed([], key: key)
-        }
+        if let k = o.userSignKey { r.userData = .signed([], key: try signingKey(k)) }
         if let n = o.epoch { r.epoch = n }
         let bytes: [UInt8]
         do { bytes = try dir.requestTarget().makeRequest(r) } catch let e as SimulatedRequest.Invalid {

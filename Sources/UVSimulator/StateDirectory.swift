@@ -197,6 +197,14 @@ public struct RequestTarget: Sendable {
     public let hostKey: PublicKey
     public let imageTags: SEHeaderTags
     public let configUID: [UInt8]
+
+    /// A target of one's own (a host key and image given as files, as
+    /// `pvsecret create -k --hdr` takes them); the simulator's is `requestTarget`.
+    public init(hostKey: PublicKey, imageTags: SEHeaderTags, configUID: [UInt8]) {
+        self.hostKey = hostKey
+        self.imageTags = imageTags
+        self.configUID = configUID
+    }
 }
 
 extension SimulatorState {
