@@ -22,8 +22,6 @@ public struct RequestRecipes: Sendable {
         public var signerKeys: [String: String] = [:]
         /// The directory the value files are named in (default: none, bare names).
         public var valueDirectory: String? = nil
-        /// The freshness record's file for an epoch (default fresh-EPOCH.bin).
-        public var freshnessFile: (@Sendable (UInt64) -> String)? = nil
         /// The epoch to write into the freshness records (default: the policy's minimum).
         public var epoch: UInt64? = nil
 
@@ -59,7 +57,7 @@ public struct RequestRecipes: Sendable {
             if let e = inputs.epoch { return e }
             return floors.max()
         }()
-        let freshFile = epochWanted.map { inputs.freshnessFile?($0) ?? "fresh-\($0).bin" }
+        let freshFile = epochWanted.map { "fresh-\($0).bin" }
         freshness = freshFile.map { ($0, epochWanted!) }
 
         func common(signer: String?) -> [String] {

@@ -192,13 +192,9 @@ enum AdminCommands {
             unverified.append(("host-key-verification", "host-key verification: \(hostKeyStatus.line)"))
         }
         if o.json {
-            var report = CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, image: image, notChecked: unverified,
+            let report = CheckReport.json(eval, policyPath: policyPath, directory: dir, set: set, image: image, notChecked: unverified,
                                           milliseconds: elapsed)
-            if !o.hostKeyDocuments.isEmpty, case .object(var members) = report {
-                members.append(("host_key_documents", hostKeyStatus.json(documents: o.hostKeyDocuments)))
-                report = .object(members)
-            }
-            out.out(report.serialized())
+            out.out(hostKeyStatus.annotating(report, documents: o.hostKeyDocuments).serialized())
         } else {
             out.out(CheckReport.text(eval, policyPath: policyPath, directory: dir, set: set, image: image, notChecked: unverified,
                                      milliseconds: elapsed))

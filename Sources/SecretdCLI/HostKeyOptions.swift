@@ -56,6 +56,14 @@ public struct HostKeyVerificationOptions: OptionGroup {
             }
         }
 
+        /// `doc` (a command's JSON object) with `host_key_documents` added when
+        /// documents were given (`check`, `verify`).
+        public func annotating(_ doc: JSON, documents: [String]) -> JSON {
+            guard !documents.isEmpty, case .object(var members) = doc else { return doc }
+            members.append(("host_key_documents", json(documents: documents)))
+            return .object(members)
+        }
+
         public func json(documents: [String]) -> JSON {
             var members: [(String, JSON)] = [("files", .array(documents.map { .string($0) })), ("verified", .bool(verified))]
             switch self {

@@ -105,12 +105,7 @@ enum VerifyCommands {
                                                              policy: policy, requests: set, hostKeyHashes: hosts.isEmpty ? nil : hosts))
         key.wipe()
         if o.json {
-            var doc = result.json
-            if !o.hostKeyDocuments.isEmpty, case .object(var members) = doc {
-                members.append(("host_key_documents", hostKeyStatus.json(documents: o.hostKeyDocuments)))
-                doc = .object(members)
-            }
-            out.out(doc.serialized())
+            out.out(hostKeyStatus.annotating(result.json, documents: o.hostKeyDocuments).serialized())
         } else {
             out.out(result.text)
             if !o.hostKeyDocuments.isEmpty { out.line(hostKeyStatus.line) }
