@@ -108,8 +108,9 @@ func drain(_ fd: Int32) -> [UInt8] {
         final class Flag: @unchecked Sendable { var done = false }
         let flag = Flag()
         let trickle = Thread {
+            // One byte at a time only: a drain here could race the writer and
+            // empty the pipe as fast as it fills (this made the test flaky under load).
             var b: UInt8 = 0
-            _ = drain(reader)  // nothing yet; then trickle
             while !flag.done { _ = read(reader, &b, 1); usleep(20_000) }
         }
         trickle.start()
