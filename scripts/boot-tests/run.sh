@@ -488,6 +488,8 @@ boot() { # boot NAME KERNEL INITRD REQUESTS-IMAGE CMDLINE [CONSOLE-MODE [ROOT-IM
 }
 # The checks, their evidence readers and their broken twins (check_t).
 source "$HERE/checks.sh"
+# The initramfs builds that must fail (build_guard_dracut, build_guard_itools).
+source "$HERE/build-guard.sh"
 check_boot() { [ -n "${NOT_BOOTED[$1]:-}" ] || checks_for "$1"; }
 
 print_sizes() { # print_sizes FLAVOUR WITH WITHOUT
@@ -536,6 +538,7 @@ if [ $need_dracut = yes ]; then
         dracut_build /boot/initrd-shell-se.img -o "systemd systemd-initrd dracut-systemd" -a se-secretd "${sim_include[@]}" || dracut_ok=no
         dracut_build /boot/initrd-shell-base.img -o "systemd systemd-initrd dracut-systemd se-secretd" -a "crypt dm" || dracut_ok=no
     fi
+    [ -z "$BREAK" ] && build_guard_dracut "$DRACUT_ROOT" "$KVER"
     chroot_umount "$DRACUT_ROOT"
     note "dracut images built ($(elapsed "$step_t") s)"
 
@@ -711,6 +714,7 @@ EOF
     mv "$aside/sim-carry" "$ITOOLS_ROOT/etc/initramfs-tools/scripts/init-bottom/zz-se-secretd-boottest-sim"
     mv "$aside/crypttab" "$ITOOLS_ROOT/etc/crypttab"
     rmdir "$aside"
+    [ -z "$BREAK" ] && build_guard_itools "$ITOOLS_ROOT" "$KVER"
     in_chroot "$ITOOLS_ROOT" lsinitramfs /boot/initrd-itools-se.img > "$W/lsinitramfs-se.txt" 2> /dev/null || true
     chroot_umount "$ITOOLS_ROOT"
     note "initramfs-tools images built ($(elapsed "$step_t") s)"

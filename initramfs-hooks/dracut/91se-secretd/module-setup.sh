@@ -32,13 +32,27 @@ se_secretd_unit_dir() {
     return 1
 }
 
+# A failure of this module must stop the build: dracut (059 and earlier)
+# ignores what install() returns and writes the image without the rest of
+# the module, an image that boots without se-secretd. dfatal only logs, so
+# abort dracut itself (its EXIT trap removes the half-built image).
+se_secretd_fail() {
+    dfatal "se-secretd: $*"
+    dfatal "se-secretd: the initramfs build is aborted (docs/integration.md)"
+    exit 1
+}
+
 # called by dracut
 check() {
-    se_secretd_binary > /dev/null || return 1
     # A build host with a policy is configured for se-secretd: include the
-    # module. Otherwise only when asked for (dracut -a se-secretd, or a module
-    # that depends on it), so that unrelated images stay unchanged.
+    # module (install() fails the build when anything is missing, the binary
+    # included). Otherwise only when asked for (add_dracutmodules+=" se-secretd "
+    # in a dracut.conf.d file, dracut -a se-secretd, or a module that depends
+    # on it): install() then fails the build for the missing policy.
     [[ -f $dracutsysrootdir$(se_secretd_policy_path) ]] && return 0
+    if se_secretd_binary > /dev/null; then
+        dwarn "se-secretd: no policy at $(se_secretd_policy_path): se-secretd is not in this image unless asked for (add_dracutmodules+=\" se-secretd \" makes a missing policy an error)"
+    fi
     return 255
 }
 
@@ -82,41 +96,32 @@ installkernel() {
 install() {
     local policy bin unitdir dir f key_file
     policy=$(se_secretd_policy_path)
-    if ! bin=$(se_secretd_binary); then
-        dfatal "se-secretd: the se-secretd binary is not installed"
-        return 1
-    fi
-    if [[ ! -f $dracutsysrootdir$policy ]]; then
-        dfatal "se-secretd: no policy at $policy (write one with 'se-secretd policy init', see docs/policy.md)"
-        return 1
-    fi
+    bin=$(se_secretd_binary) || se_secretd_fail "the se-secretd binary is not installed (PATH, /usr/bin, /usr/local/bin)"
+    [[ -f $dracutsysrootdir$policy ]] \
+        || se_secretd_fail "no policy at $policy (write one with 'se-secretd policy init', see docs/policy.md)"
 
-    inst_binary "$bin" /usr/bin/se-secretd
-    inst_script "$moddir/se-secretd-initrd" /usr/lib/se-secretd/se-secretd-initrd
+    inst_binary "$bin" /usr/bin/se-secretd || se_secretd_fail "cannot install $bin"
+    inst_script "$moddir/se-secretd-initrd" /usr/lib/se-secretd/se-secretd-initrd \
+        || se_secretd_fail "cannot install se-secretd-initrd"
     # The failure handler's tools (most are in the image already).
     inst_multiple -o sync poweroff reboot umount mount dd wc rmdir tr grep dmsetup cryptsetup sleep
 
     # The policy and the signer key files it names, beside it.
-    inst_simple "$dracutsysrootdir$policy" /etc/se-secretd/policy.json
+    inst_simple "$dracutsysrootdir$policy" /etc/se-secretd/policy.json || se_secretd_fail "cannot install $policy"
     dir=${policy%/*}
     while read -r key_file; do
         [[ -n $key_file ]] || continue
         case "$key_file" in
             /* | *..*)
-                dfatal "se-secretd: refusing signer key_file \"$key_file\" (must be relative, without ..)"
-                return 1
+                se_secretd_fail "refusing signer key_file \"$key_file\" in $policy (must be relative, without ..)"
                 ;;
         esac
-        inst_simple "$dracutsysrootdir$dir/$key_file" "/etc/se-secretd/$key_file" || {
-            dfatal "se-secretd: cannot install the signer key file $dir/$key_file named by $policy"
-            return 1
-        }
+        inst_simple "$dracutsysrootdir$dir/$key_file" "/etc/se-secretd/$key_file" \
+            || se_secretd_fail "cannot install the signer key file $dir/$key_file named by $policy"
     done < <(grep -o '"key_file"[[:space:]]*:[[:space:]]*"[^"]*"' "$dracutsysrootdir$policy" | sed 's/.*"\([^"]*\)"$/\1/')
     # The image must hold a policy the agent accepts, with all its files.
-    if ! "$dracutsysrootdir$bin" policy validate "$initdir/etc/se-secretd/policy.json" > /dev/null; then
-        dfatal "se-secretd: the policy in the image does not validate (se-secretd policy validate $policy)"
-        return 1
-    fi
+    "$dracutsysrootdir$bin" policy validate "$initdir/etc/se-secretd/policy.json" > /dev/null \
+        || se_secretd_fail "the policy in the image does not validate (see: se-secretd policy validate $policy)"
 
     # The shell guard. Every way into a dracut shell (rd.shell, rd.break, a
     # failure anywhere in the boot) sources the emergency hooks first, and
@@ -127,17 +132,14 @@ install() {
     inst_hook shutdown-emergency 00 "$moddir/se-secretd-emergency.sh"
 
     if dracut_module_included "systemd"; then
-        if ! unitdir=$(se_secretd_unit_dir); then
-            dfatal "se-secretd: the se-secretd units are not installed (make install)"
-            return 1
-        fi
+        unitdir=$(se_secretd_unit_dir) || se_secretd_fail "the se-secretd units are not installed (make install)"
         for f in se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
             se-secretd-keyfiles-cleanup.service se-secretd-failure.service; do
-            inst_simple "$dracutsysrootdir$unitdir/$f" "$systemdsystemunitdir/$f"
+            inst_simple "$dracutsysrootdir$unitdir/$f" "$systemdsystemunitdir/$f" || se_secretd_fail "cannot install $unitdir/$f"
         done
         for f in se-secretd-boot.service se-secretd-unlock.service se-secretd-install.service \
             se-secretd-keyfiles-cleanup.service; do
-            $SYSTEMCTL -q --root "$initdir" add-wants initrd.target "$f"
+            $SYSTEMCTL -q --root "$initdir" add-wants initrd.target "$f" || se_secretd_fail "cannot enable $f in the image"
         done
         # The same guard in front of the units that start shells (dracut's
         # emergency.service and its copy rescue.service, dracut-emergency.service),
@@ -145,7 +147,8 @@ install() {
         # debug-shell.service only starts with systemd.debug_shell on the
         # command line, which an image may have: guarded all the same.
         for f in emergency.service rescue.service dracut-emergency.service debug-shell.service; do
-            inst_simple "$moddir/se-secretd-guard.conf" "$systemdsystemunitdir/$f.d/50-se-secretd-guard.conf"
+            inst_simple "$moddir/se-secretd-guard.conf" "$systemdsystemunitdir/$f.d/50-se-secretd-guard.conf" \
+                || se_secretd_fail "cannot install the shell guard for $f"
         done
         # modules-load.d/se-secretd.conf (installkernel) is read by this service.
         $SYSTEMCTL -q --root "$initdir" add-wants sysinit.target systemd-modules-load.service 2> /dev/null
@@ -154,7 +157,7 @@ install() {
         # dracut's shell init: modules before udev; boot run + unlock as the
         # first settled initqueue script (its name sorts before the queued
         # cryptroot-ask jobs); install before the switch to the new root.
-        inst_multiple modprobe
+        inst_multiple modprobe || se_secretd_fail "cannot install modprobe"
         inst_hook pre-udev 91 "$moddir/se-secretd-modules.sh"
         inst_hook initqueue/settled 00 "$moddir/se-secretd-early.sh"
         inst_hook initqueue/finished 90 "$moddir/se-secretd-finished.sh"
